@@ -1,0 +1,3 @@
+from grainloop.cli import main
+
+main()

@@ -1,0 +1,103 @@
+"""`grainloop train | predict | evaluate | synth`: folders in, files out, no service needed."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from grainloop import runs
+from grainloop.schema import LabelSchema, binary_schema
+from ml.checkpoint import load_model
+from ml.config import to_dict
+from ml.predict import PredictConfig
+
+console = Console(stderr=True)
+app = typer.Typer(no_args_is_help=True)
+
+Images = Annotated[list[Path], typer.Option("--images", help="image folder; repeat for channels of the same field")]
+Masks = Annotated[Path, typer.Option(help="folder of masks with the images' file names")]
+MaskKind = Annotated[str, typer.Option(help="'class' maps or 'instance' maps (grain k > 0)")]
+SchemaOpt = Annotated[Optional[Path], typer.Option("--schema", help="label schema YAML (default: grain/background)")]
+
+
+def _schema(path: Optional[Path]) -> LabelSchema:
+    return LabelSchema.load(path) if path else binary_schema()
+
+
+def _ints(text: Optional[str]) -> Optional[tuple[int, ...]]:
+    return tuple(int(v) for v in text.split(",")) if text else None
+
+
+def _floats(text: Optional[str]) -> Optional[tuple[float, ...]]:
+    return tuple(float(v) for v in text.split(",")) if text else None
+
+
+@app.command()
+def train(
+    images: Images, masks: Masks, out: Annotated[Path, typer.Option(help="run folder (checkpoints, plots, metrics)")],
+    mask_kind: MaskKind = "class", schema: SchemaOpt = None,
+    arch: str = "unet", encoder: str = "resnet18", decoder_channels: Annotated[Optional[str], typer.Option(help="e.g. 128,64,32,16,8")] = None,
+    encoder_weights: Annotated[Optional[str], typer.Option(help="e.g. imagenet (needs the hub or its cache)")] = None,
+    epochs: int = 30, minutes: Annotated[Optional[float], typer.Option(help="time budget")] = None,
+    patch: int = 256, patches_per_epoch: int = 256, batch_size: int = 8, lr: float = 1e-3,
+    restart_epochs: Annotated[int, typer.Option(help="epochs of the first cosine cycle")] = 10,
+    loss: str = "dice_focal", class_weights: Annotated[Optional[str], typer.Option(help="e.g. 1,2")] = None,
+    balanced: bool = True, augment: bool = True, val_fraction: float = 0.2, patience: int = 8,
+    seed: int = 0, threads: Optional[int] = None, resume: bool = True,
+    warm_start: Annotated[Optional[Path], typer.Option(help="a model.pt to start from")] = None,
+) -> None:
+    """Train a segmentation model on folders of images and masks; resumes an interrupted run in OUT."""
+    spec = runs.TrainSpec(images, masks, mask_kind, _schema(schema), val_fraction, warm_start, resume)
+    cfg = runs.train_config(arch=arch, encoder=encoder, decoder_channels=_ints(decoder_channels),
+                            encoder_weights=encoder_weights, epochs=epochs, minutes=minutes, patch=patch,
+                            patches_per_epoch=patches_per_epoch, batch_size=batch_size, lr=lr, restart_epochs=restart_epochs, loss=loss,
+                            class_weights=_floats(class_weights), balanced=balanced, augment=augment,
+                            patience=patience, seed=seed, threads=threads)
+    result = runs.run_training(spec, cfg, out, progress=True, log=console.print)
+    console.print(f"[bold]best {runs.SCORE} {result.state.best_score:.4f}[/] at epoch {result.state.best_epoch} "
+                  f"({result.stopped}); model: {result.model_path}")
+
+
+@app.command()
+def evaluate(
+    model: Annotated[Path, typer.Option(help="model.pt")], images: Images, masks: Masks,
+    out: Annotated[Path, typer.Option(help="folder for metrics.json, per_image.csv, overlays/")],
+    mask_kind: MaskKind = "class", overlays: int = 8, tile: int = 512, overlap: int = 128,
+) -> None:
+    """Evaluate a model on images with masks: dataset metrics, per-image rows, overlays."""
+    net, artifact = load_model(model)
+    metrics = runs.run_evaluation(net, artifact, images, masks, mask_kind, out,
+                                  PredictConfig(tile=tile, overlap=overlap), overlays)
+    console.print_json(json.dumps({k: v for k, v in metrics.items() if not k.startswith("boundary_f1/")}, default=str))
+
+
+@app.command()
+def predict(
+    model: Annotated[Path, typer.Option(help="model.pt")], images: Images,
+    out: Annotated[Path, typer.Option(help="output folder")],
+    tile: int = 512, overlap: int = 128, window: str = "hann", batch_size: int = 4, tta: bool = False,
+    probabilities: bool = False, uncertainty: bool = False,
+) -> None:
+    """Predict class maps (PNG, or tiled TIFF for huge TIFFs), overlays and optional uncertainty maps."""
+    net, artifact = load_model(model)
+    cfg = PredictConfig(tile=tile, overlap=overlap, window=window, batch_size=batch_size, tta=tta,
+                        probabilities=probabilities, uncertainty=uncertainty)
+    written = runs.run_prediction(net, artifact, images, out, cfg, progress=True)
+    console.print(f"wrote predictions for {len(written)} image(s) to {out}")
+
+
+@app.command()
+def synth(
+    out: Annotated[Path, typer.Argument(help="folder for images/, masks/, instances/, manifest.json")],
+    n: int = 24, size: int = 256, seed: int = 0, classes: int = 1, banner: bool = True, bit_depth: int = 8,
+) -> None:
+    """Write a seeded synthetic SEM grain dataset with exact class and instance masks."""
+    from ml.synthetic import SyntheticConfig, write_dataset
+
+    cfg = SyntheticConfig(height=size, width=size, n_classes=classes, banner=banner, bit_depth=bit_depth)
+    paths = write_dataset(out, n, cfg, seed)
+    console.print(f"wrote {len(paths)} synthetic images to {out} ({json.dumps(to_dict(replace(cfg)))})")

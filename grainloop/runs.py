@@ -1,0 +1,122 @@
+"""Runs on folders: the glue between files on disk and ml/ used by the CLI (and later by flows/)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+import torch
+
+from grainloop.schema import LabelSchema
+from ml.augment import AugmentConfig
+from ml.checkpoint import ModelArtifact, read_artifact
+from ml.config import to_dict
+from ml.data import find_samples, load_samples, split_of, split_samples
+from ml.evaluate import evaluate
+from ml.io import TIFF_SUFFIXES, list_images, open_source, write_mask
+from ml.losses import LossConfig
+from ml.models import ModelConfig
+from ml.patches import PatchConfig
+from ml.predict import PredictConfig, predict_image, predict_tiff
+from ml.preprocess import apply, fit
+from ml.report import plot_learning_curve, save_overlay, write_json, write_rows
+from ml.targets import class_map_from_prediction
+from ml.train import SCORE, EpochRecord, TrainConfig, TrainResult, train
+
+HUGE_PIXELS = 4096 * 4096  # TIFFs above this are predicted tile by tile into a tiled TIFF
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    images: Sequence[Path]
+    masks: Path
+    mask_kind: str
+    schema: LabelSchema
+    val_fraction: float = 0.2
+    warm_start: Optional[Path] = None
+    resume: bool = True
+
+
+def train_config(*, arch="unet", encoder="resnet18", decoder_channels=None, encoder_weights=None, epochs=30,
+                 minutes=None, patch=256, patches_per_epoch=256, batch_size=8, lr=1e-3, restart_epochs=10, loss="dice_focal",
+                 class_weights=None, balanced=True, augment=True, patience=8, seed=0, threads=None,
+                 in_channels=1, classes=2) -> TrainConfig:
+    """A TrainConfig from flat options (the CLI's); model channels and classes are set from the data later."""
+    return TrainConfig(
+        model=ModelConfig(arch, encoder, in_channels, classes, encoder_weights, decoder_channels),
+        loss=LossConfig(name=loss, class_weights=class_weights),
+        augment=AugmentConfig(enabled=augment),
+        patches=PatchConfig(size=patch, per_epoch=patches_per_epoch, class_balanced=balanced),
+        batch_size=batch_size, epochs=epochs, lr=lr, restart_epochs=restart_epochs, patience=patience, max_minutes=minutes, seed=seed,
+        threads=threads)
+
+
+def _epoch_logger(log: Callable[[str], None]) -> Callable[[EpochRecord], None]:
+    def on_epoch(r: EpochRecord) -> None:
+        log(f"epoch {r.epoch}: loss {r.train_loss:.4f}  val {SCORE} {r.metrics.get(SCORE, float('nan')):.4f}  "
+            f"lr {r.lr:.2e}  {r.seconds:.0f}s{'  (best)' if r.best else ''}")
+    return on_epoch
+
+
+def run_training(spec: TrainSpec, cfg: TrainConfig, out: Path, progress: bool = False,
+                 log: Callable[[str], None] = lambda s: None,
+                 callbacks: Sequence[Callable[[EpochRecord], None]] = ()) -> TrainResult:
+    """Load, split, train, and write the run's files: config, split, history, learning curve, metrics."""
+    files = find_samples(spec.images, spec.masks)
+    samples = load_samples(files, spec.schema, cfg.preprocess, spec.mask_kind, progress=progress)
+    train_s, val_s = split_samples(samples, spec.val_fraction)
+    model_cfg = replace(cfg.model, in_channels=samples[0].image.shape[0], classes=spec.schema.num_outputs)
+    cfg = replace(cfg, model=model_cfg, progress=progress)
+    init = read_artifact(spec.warm_start)[1] if spec.warm_start else None
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "config.json", {"train": to_dict(cfg), "schema": spec.schema.to_dict(),
+                                     "schema_hash": spec.schema.hash, "images": [str(p) for p in spec.images]})
+    write_rows(out / "split.csv", [{"id": s.id, "split": split_of(s.id, spec.val_fraction)} for s in samples])
+    log(f"{len(train_s)} training and {len(val_s)} validation images; model {model_cfg.arch}-{model_cfg.encoder}")
+    provenance = {"schema_hash": spec.schema.hash, "train_images": len(train_s), "val_images": len(val_s)}
+    result = train(cfg, spec.schema, train_s, val_s, out, [_epoch_logger(log), *callbacks], spec.resume, init, provenance)
+    write_rows(out / "history.csv", result.state.history)
+    plot_learning_curve(out / "learning_curve.png", result.state.history)
+    best = next((h for h in result.state.history if h["epoch"] == result.state.best_epoch), {})
+    write_json(out / "metrics.json", {**best, "stopped": result.stopped})
+    return result
+
+
+def run_evaluation(model: torch.nn.Module, artifact: ModelArtifact, images: Sequence[Path], masks: Path,
+                   mask_kind: str, out: Path, cfg: PredictConfig, n_overlays: int = 8) -> dict:
+    """metrics.json, per_image.csv and side-by-side overlays (truth | prediction) in out."""
+    samples = load_samples(find_samples(images, masks), artifact.schema, artifact.preprocess, mask_kind, progress=True)
+    ev = evaluate(model, samples, artifact.schema, cfg, artifact.preprocess, keep_predictions=True, progress=True)
+    write_json(out / "metrics.json", ev.metrics)
+    write_rows(out / "per_image.csv", ev.rows)
+    for s in samples[:n_overlays]:
+        truth = class_map_from_prediction(s.target, artifact.schema)
+        save_overlay(out / "overlays" / f"{s.id}.png", apply(s.image, s.state), ev.predictions[s.id],
+                     artifact.schema, np.where(truth == 255, 0, truth))
+    return ev.metrics
+
+
+def _predict_one(model, artifact: ModelArtifact, path: Path, out: Path, cfg: PredictConfig) -> Path:
+    name = path.stem
+    source = open_source(path)
+    if path.suffix.lower() in TIFF_SUFFIXES and source.shape[1] * source.shape[2] > HUGE_PIXELS:
+        unc = out / f"{name}_uncertainty.tif" if cfg.uncertainty else None
+        predict_tiff(model, path, out / f"{name}.tif", cfg, artifact.preprocess, unc, progress=True)
+        return out / f"{name}.tif"
+    pred = predict_image(model, source, cfg, artifact.preprocess)
+    labels = class_map_from_prediction(pred.labels, artifact.schema)
+    write_mask(out / f"{name}.png", labels)
+    save_overlay(out / "overlays" / f"{name}.png", apply(source, fit(source, artifact.preprocess)), labels, artifact.schema)
+    if pred.entropy is not None:
+        write_mask(out / f"{name}_uncertainty.png", (pred.entropy / np.log(artifact.model_config.classes) * 255).astype(np.uint8))
+    if pred.probabilities is not None:
+        np.save(out / f"{name}_probabilities.npy", pred.probabilities.astype(np.float16))
+    return out / f"{name}.png"
+
+
+def run_prediction(model, artifact: ModelArtifact, images: Sequence[Path], out: Path, cfg: PredictConfig,
+                   progress: bool = False) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [p for d in images for p in list_images(d)]
+    return [_predict_one(model, artifact, p, out, cfg) for p in paths]

@@ -1,0 +1,80 @@
+"""Checkpoints and model artifacts: written atomically, carrying what produced them.
+
+``last.pt`` holds everything needed to resume training after a crash; ``model.pt`` is the portable model
+artifact (weights, model and preprocessing config, label schema, metrics, provenance) that predict loads.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from grainloop.schema import LabelSchema
+from ml.config import from_dict, to_dict
+from ml.models import ModelConfig, build_model
+from ml.preprocess import PreprocessConfig
+
+FORMAT_VERSION = 1
+
+
+def atomic_save(obj: Any, path: Path) -> Path:
+    """torch.save to a temporary file, then rename: a crash never leaves a half-written checkpoint."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def _plain(d: dict) -> dict:
+    """Only plain Python values, so the file loads with torch.load(weights_only=True)."""
+    return json.loads(json.dumps(d, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
+
+
+@dataclass
+class ModelArtifact:
+    model_config: ModelConfig
+    schema: LabelSchema
+    preprocess: PreprocessConfig
+    metrics: dict = field(default_factory=dict)
+    provenance: dict = field(default_factory=dict)
+
+
+def save_model(path: Path, model: torch.nn.Module, artifact: ModelArtifact) -> Path:
+    provenance = {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "torch": str(torch.__version__),
+                  "python": platform.python_version(), **artifact.provenance}
+    return atomic_save({
+        "format": FORMAT_VERSION,
+        "model_config": to_dict(artifact.model_config),
+        "schema": artifact.schema.to_dict(),
+        "preprocess": to_dict(artifact.preprocess),
+        "metrics": _plain(artifact.metrics),
+        "provenance": _plain(provenance),
+        "state_dict": model.state_dict(),
+    }, path)
+
+
+def read_artifact(path: Path) -> tuple[ModelArtifact, dict[str, torch.Tensor]]:
+    """The artifact's description and its weights, without building the model."""
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ValueError(f"{path} is not a grainloop model file: {exc}") from exc
+    if blob.get("format") != FORMAT_VERSION:
+        raise ValueError(f"{path}: unsupported model format {blob.get('format')!r} (expected {FORMAT_VERSION})")
+    artifact = ModelArtifact(from_dict(ModelConfig, blob["model_config"]), LabelSchema.from_dict(blob["schema"]),
+                             from_dict(PreprocessConfig, blob["preprocess"]), blob["metrics"], blob["provenance"])
+    return artifact, blob["state_dict"]
+
+
+def load_model(path: Path, device: str = "cpu") -> tuple[torch.nn.Module, ModelArtifact]:
+    artifact, state = read_artifact(Path(path))
+    model = build_model(artifact.model_config)
+    model.load_state_dict(state)
+    return model.to(device).eval(), artifact

@@ -1,0 +1,55 @@
+"""Evaluation: predict each sample with the same preprocessing as training, then accumulate metrics."""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Sequence
+
+import numpy as np
+import torch
+from rich.progress import track
+
+from grainloop.schema import LabelSchema
+from ml.data import Sample
+from ml.io import ArraySource
+from ml.metrics import SegmentationMetrics
+from ml.predict import PredictConfig, predict_image
+from ml.preprocess import PreprocessConfig
+from ml.targets import IGNORE_INDEX, class_map_from_prediction
+
+
+@dataclass
+class Evaluation:
+    metrics: dict
+    rows: list[dict]
+    predictions: dict[str, np.ndarray]  # class maps by sample id (only when kept)
+
+
+def fitting_config(shape: tuple[int, ...], base: PredictConfig, max_side: int = 1024) -> PredictConfig:
+    """One window covering the whole image when it is small enough: no overlap work, no seams."""
+    side = max(shape[-2:])
+    if side > max_side:
+        return base
+    return replace(base, tile=int(np.ceil(side / 32) * 32), overlap=0)
+
+
+def predict_labels(model: torch.nn.Module, sample: Sample, schema: LabelSchema, cfg: PredictConfig,
+                   preprocess_cfg: PreprocessConfig) -> np.ndarray:
+    """Class map (boundary class folded into grain) for one sample."""
+    pred = predict_image(model, ArraySource(sample.image), fitting_config(sample.image.shape, cfg), preprocess_cfg)
+    return class_map_from_prediction(pred.labels, schema)
+
+
+def evaluate(model: torch.nn.Module, samples: Sequence[Sample], schema: LabelSchema,
+             cfg: PredictConfig = PredictConfig(), preprocess_cfg: PreprocessConfig = PreprocessConfig(),
+             keep_predictions: bool = False, progress: bool = False) -> Evaluation:
+    """Dataset metrics (reduced from accumulated statistics) and one row per image."""
+    metrics = SegmentationMetrics(len(schema.class_names), schema.class_names, ignore_index=IGNORE_INDEX)
+    kept = {}
+    model.eval()
+    for s in track(samples, description="evaluating", disable=not progress):
+        labels = predict_labels(model, s, schema, cfg, preprocess_cfg)
+        target = class_map_from_prediction(s.target, schema)
+        metrics.update(labels, target, image_id=s.id)
+        if keep_predictions:
+            kept[s.id] = labels
+    return Evaluation(metrics.compute(), metrics.rows, kept)

@@ -1,0 +1,89 @@
+"""Patch sampling from large images for training: random or class-balanced, reproducible per epoch."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ml.box import Box
+from ml.data import Sample
+from ml.io import ArraySource
+from ml.preprocess import apply, reflect_indices
+from ml.targets import IGNORE_INDEX
+
+Augment = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class PatchConfig:
+    size: int = 256
+    per_epoch: int = 256
+    class_balanced: bool = True  # centre patches on a pixel of a uniformly chosen class present in the image
+    max_index_pixels: int = 4096  # pixels remembered per class and image for balanced sampling
+
+
+def crop_target(target: np.ndarray, box: Box) -> np.ndarray:
+    """Crop a target with the same reflection that preprocessing applies to the image."""
+    rows = reflect_indices(box.y0, box.y1, 0, target.shape[0])
+    cols = reflect_indices(box.x0, box.x1, 0, target.shape[1])
+    return target[np.ix_(rows, cols)]
+
+
+def _class_pixels(target: np.ndarray, limit: int, rng: np.random.Generator) -> dict[int, np.ndarray]:
+    """A bounded random subset of flat pixel indices for each class present (ignored pixels left out)."""
+    flat = target.ravel()
+    out = {}
+    for c in np.unique(flat):
+        if c == IGNORE_INDEX:
+            continue
+        idx = np.flatnonzero(flat == c)
+        out[int(c)] = idx if idx.size <= limit else rng.choice(idx, limit, replace=False)
+    return out
+
+
+class PatchDataset(Dataset):
+    """``per_epoch`` patches drawn from samples; call ``set_epoch`` first: same epoch, same patches."""
+
+    def __init__(self, samples: Sequence[Sample], cfg: PatchConfig, augment: Augment | None = None, seed: int = 0):
+        self.samples, self.cfg, self.augment, self.seed = list(samples), cfg, augment, seed
+        rng = np.random.default_rng([seed, 7])
+        self._pixels = [_class_pixels(s.target, cfg.max_index_pixels, rng) for s in self.samples]
+        self._weights = np.array([s.target.size for s in self.samples], dtype=float)
+        self._weights /= self._weights.sum()
+        self._boxes: list[tuple[int, Box]] = []
+
+    def set_epoch(self, epoch: int) -> None:
+        rng = np.random.default_rng([self.seed, epoch])
+        picks = rng.choice(len(self.samples), self.cfg.per_epoch, p=self._weights)
+        self._boxes = [(int(i), self._box(int(i), rng)) for i in picks]
+        if hasattr(self.augment, "reseed"):
+            self.augment.reseed(self.seed * 100_003 + epoch)
+
+    def _box(self, i: int, rng: np.random.Generator) -> Box:
+        h, w = self.samples[i].target.shape
+        p = self.cfg.size
+        if self.cfg.class_balanced and self._pixels[i]:
+            pixels = self._pixels[i][int(rng.choice(list(self._pixels[i])))]
+            cy, cx = divmod(int(rng.choice(pixels)), w)
+            y, x = cy - p // 2, cx - p // 2
+        else:
+            y, x = int(rng.integers(0, max(h - p, 0) + 1)), int(rng.integers(0, max(w - p, 0) + 1))
+        y = int(np.clip(y, min(0, h - p), max(h - p, 0)))
+        x = int(np.clip(x, min(0, w - p), max(w - p, 0)))
+        return Box(y, y + p, x, x + p)
+
+    def __len__(self) -> int:
+        return self.cfg.per_epoch
+
+    def __getitem__(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        i, box = self._boxes[k]
+        s = self.samples[i]
+        image = apply(ArraySource(s.image), s.state, box)
+        target = crop_target(s.target, box)
+        if self.augment is not None:
+            hwc, target = self.augment(np.ascontiguousarray(image.transpose(1, 2, 0)), target)
+            image = hwc.transpose(2, 0, 1) if hwc.ndim == 3 else hwc[None]
+        return torch.from_numpy(np.ascontiguousarray(image)), torch.from_numpy(target.astype(np.int64))

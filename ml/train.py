@@ -1,0 +1,183 @@
+"""Training: patches from large images, AdamW with cosine warm restarts, early stopping on validation IoU,
+a checkpoint every epoch, resume after a crash, seeded determinism, and epoch-end callbacks.
+
+Each epoch's randomness is derived from (seed, epoch) alone, so resuming from the checkpoint of epoch e
+replays epochs e+1... exactly as an uninterrupted run would.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+from torch.utils.data import DataLoader
+
+from grainloop.schema import LabelSchema
+from ml.augment import AugmentConfig, Augmenter
+from ml.checkpoint import ModelArtifact, atomic_save, save_model
+from ml.config import to_dict
+from ml.data import Sample
+from ml.evaluate import evaluate
+from ml.losses import LossConfig, build_loss
+from ml.models import ModelConfig, build_model, warm_start
+from ml.patches import PatchConfig, PatchDataset
+from ml.predict import PredictConfig
+from ml.preprocess import PreprocessConfig
+from ml.progress import epoch_progress
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    patches: PatchConfig = field(default_factory=PatchConfig)
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    predict: PredictConfig = field(default_factory=PredictConfig)
+    batch_size: int = 8
+    epochs: int = 30
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    restart_epochs: int = 10  # length of the first cosine cycle (then doubled)
+    patience: int = 8  # early stopping: epochs without a better validation score
+    min_delta: float = 1e-4
+    max_minutes: float | None = None  # stop before an epoch that would overrun this budget
+    seed: int = 0
+    threads: int | None = None
+    progress: bool = False
+
+
+@dataclass
+class EpochRecord:
+    epoch: int
+    train_loss: float
+    metrics: dict
+    lr: float
+    seconds: float
+    best: bool
+
+
+@dataclass
+class TrainState:
+    epoch: int = 0
+    best_score: float = -math.inf
+    best_epoch: int = 0
+    bad_epochs: int = 0
+    elapsed: float = 0.0
+    history: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class TrainResult:
+    state: TrainState
+    model_path: Path
+    stopped: str
+
+
+Callback = Callable[[EpochRecord], None]
+SCORE = "mean_fg_iou"
+
+
+def _components(cfg: TrainConfig, steps_per_epoch: int):
+    torch.manual_seed(cfg.seed)  # initial weights depend on the seed alone
+    model = build_model(cfg.model)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=cfg.restart_epochs * steps_per_epoch, T_mult=2)
+    return model, opt, sched
+
+
+def _resume(path: Path, model, opt, sched) -> TrainState:
+    blob = torch.load(path, map_location="cpu", weights_only=False)
+    model.load_state_dict(blob["model"])
+    opt.load_state_dict(blob["optimizer"])
+    sched.load_state_dict(blob["scheduler"])
+    return TrainState(**blob["state"])
+
+
+def _train_epoch(model, loader, loss_fn, opt, sched, bar) -> float:
+    model.train()
+    total, n = 0.0, 0
+    for x, y in loader:
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        sched.step()
+        total, n = total + loss.item(), n + 1
+        bar.advance()
+    return total / max(n, 1)
+
+
+def _score(model, val: Sequence[Sample], schema, cfg: TrainConfig, train_loss: float) -> dict:
+    if not val:
+        return {SCORE: -train_loss}
+    return evaluate(model, val, schema, cfg.predict, cfg.preprocess).metrics
+
+
+def _update(state: TrainState, cfg: TrainConfig, metrics: dict, seconds: float, loss: float) -> bool:
+    score = metrics.get(SCORE, float("nan"))
+    best = not math.isnan(score) and score > state.best_score + cfg.min_delta
+    if best:
+        state.best_score, state.best_epoch, state.bad_epochs = float(score), state.epoch, 0
+    else:
+        state.bad_epochs += 1
+    state.elapsed += seconds
+    state.history.append({"epoch": state.epoch, "train_loss": loss, "seconds": seconds, **metrics})
+    return best
+
+
+def _stop_reason(state: TrainState, cfg: TrainConfig) -> str | None:
+    if state.epoch >= cfg.epochs:
+        return "epochs"
+    if state.bad_epochs >= cfg.patience:
+        return "early_stopping"
+    per_epoch = state.elapsed / max(state.epoch, 1)
+    if cfg.max_minutes is not None and state.elapsed + per_epoch > cfg.max_minutes * 60:
+        return "time_budget"
+    return None
+
+
+def train(cfg: TrainConfig, schema: LabelSchema, train_samples: Sequence[Sample], val_samples: Sequence[Sample],
+          out_dir: Path, callbacks: Sequence[Callback] = (), resume: bool = True,
+          init_weights: dict[str, torch.Tensor] | None = None, provenance: dict | None = None) -> TrainResult:
+    """Train, checkpointing to out_dir/last.pt each epoch and the best model to out_dir/model.pt."""
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    out_dir = Path(out_dir)
+    data = PatchDataset(train_samples, cfg.patches, Augmenter(cfg.augment, cfg.seed), cfg.seed)
+    steps = cfg.patches.per_epoch // cfg.batch_size
+    model, opt, sched = _components(cfg, steps)
+    loss_fn = build_loss(cfg.loss, cfg.model.classes)
+    artifact = ModelArtifact(cfg.model, schema, cfg.preprocess, provenance=provenance or {})
+    last = out_dir / "last.pt"
+    if resume and last.exists():
+        state = _resume(last, model, opt, sched)
+    else:
+        state = TrainState()
+        if init_weights is not None:
+            warm_start(model, init_weights)
+    stopped = _stop_reason(state, cfg) if state.epoch else None
+    with epoch_progress(cfg.progress) as progress:
+        while stopped is None:
+            state.epoch += 1
+            torch.manual_seed(cfg.seed * 100_003 + state.epoch)
+            data.set_epoch(state.epoch)
+            loader = DataLoader(data, batch_size=cfg.batch_size, shuffle=False, drop_last=True, num_workers=0)
+            t0 = time.perf_counter()
+            with progress.epoch(state.epoch, steps) as bar:
+                loss = _train_epoch(model, loader, loss_fn, opt, sched, bar)
+            metrics = _score(model, val_samples, schema, cfg, loss)
+            seconds = time.perf_counter() - t0
+            best = _update(state, cfg, metrics, seconds, loss)
+            if best:
+                save_model(out_dir / "model.pt", model, ModelArtifact(**{**artifact.__dict__, "metrics": metrics}))
+            atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                         "state": state.__dict__, "config": to_dict(cfg)}, last)
+            record = EpochRecord(state.epoch, loss, metrics, sched.get_last_lr()[0], seconds, best)
+            for cb in callbacks:
+                cb(record)
+            stopped = _stop_reason(state, cfg)
+    return TrainResult(state, out_dir / "model.pt", stopped)

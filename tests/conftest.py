@@ -1,0 +1,31 @@
+"""Shared fixtures. Offline and quiet by default: no hub look-ups, no telemetry."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+EMPS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "emps"
+
+
+@pytest.fixture(scope="session")
+def emps_dir() -> Path:
+    """The real EMPS images beside the checkout; the test skips cleanly when the folder is absent."""
+    if not (EMPS / "images").is_dir():
+        pytest.skip(f"real data not present at {EMPS}")
+    return EMPS
+
+
+@pytest.fixture(scope="session")
+def synthetic_dataset(tmp_path_factory) -> Path:
+    """A small seeded synthetic dataset on disk (images/, masks/, instances/)."""
+    from ml.synthetic import SyntheticConfig, write_dataset
+
+    out = tmp_path_factory.mktemp("synthetic")
+    write_dataset(out, 12, SyntheticConfig(height=128, width=160), seed=3)
+    return out
