@@ -95,52 +95,61 @@ def child(spec: str) -> None:
     print(json.dumps(summary))
 
 
-def run_child(spec: dict) -> tuple[dict, float, float, float]:
-    """(summary, wall s, peak RSS by getrusage in GB, peak RSS sampled by psutil in GB)."""
+def run_child(spec: dict) -> dict:
+    """Run the child; its summary plus wall s, peak RSS (getrusage and psutil samples, GB), time of the peak."""
     import psutil
 
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    start, sampled = time.perf_counter(), 0
+    start, sampled, peak_at = time.perf_counter(), 0, 0.0
     proc = subprocess.Popen([sys.executable, __file__, "--child", json.dumps(spec)], env=env,
                             stdout=subprocess.PIPE, text=True)
     watch = psutil.Process(proc.pid)
     while proc.poll() is None:
         try:
-            sampled = max(sampled, watch.memory_info().rss)
+            rss = watch.memory_info().rss
         except psutil.NoSuchProcess:
             break
+        sampled, peak_at = (rss, time.perf_counter() - start) if rss > sampled else (sampled, peak_at)
         time.sleep(0.25)
     out, _ = proc.communicate()
-    wall = time.perf_counter() - start
     if proc.returncode:
         raise SystemExit(f"child failed with exit status {proc.returncode}")
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # kB on Linux
-    return json.loads(out.strip().splitlines()[-1]), wall, peak / 1e9, sampled / 1e9
+    return {"summary": json.loads(out.strip().splitlines()[-1]), "wall": time.perf_counter() - start,
+            "peak_gb": peak / 1e9, "sampled_gb": sampled / 1e9, "peak_at": peak_at}
 
 
-def measure(args: argparse.Namespace, work: Path) -> None:
-    src, height = work / "input.tif", args.height or args.size
-    start = time.perf_counter()
-    write_input(src, height, args.size)
-    print(f"wrote {src.name}: {height}x{args.size} (HxW) uint8 tiled, {src.stat().st_size / 1e6:.0f} MB "
-          f"in {time.perf_counter() - start:.0f} s")
-    spec = {"src": str(src), "dst": str(work / "labels.tif"),
+def _spec(args: argparse.Namespace, work: Path) -> dict:
+    return {"src": str(work / "input.tif"), "dst": str(work / "labels.tif"),
             "unc": None if args.no_uncertainty else str(work / "entropy.tif"),
             "arch": args.arch, "encoder": args.encoder, "tile": args.tile, "overlap": args.overlap,
             "batch": args.batch, "threads": args.threads,
             "decoder": [int(c) for c in args.decoder_channels.split(",") if c]}
-    print(f"load average before: {os.getloadavg()}")
-    summary, wall, peak, sampled = run_child(spec)
-    sizes = {k: Path(spec[k]).stat().st_size / 1e6 for k in ("dst", "unc") if spec[k]}
-    print(f"load average after: {os.getloadavg()}")
-    print(f"summary: {summary}")
-    print(f"model {args.arch}-{args.encoder} decoder {spec['decoder'] or 'default'}, tile {args.tile}, "
+
+
+def _report(args: argparse.Namespace, spec: dict, r: dict, height: int) -> None:
+    model = "tiny" if args.arch == "tiny" else f"{args.arch}-{args.encoder}"
+    sizes = {k: round(Path(spec[k]).stat().st_size / 1e6, 2) for k in ("dst", "unc") if spec[k]}
+    print(f"summary: {r['summary']}")
+    print(f"model {model} decoder {spec['decoder'] or 'default'}, tile {args.tile}, "
           f"overlap {args.overlap}, batch {args.batch}, threads {args.threads}")
-    print(f"peak RSS (getrusage): {peak:.3f} GB; sampled (psutil): {sampled:.3f} GB (goal <= 3 GB)")
-    print(f"wall: {wall:.0f} s ({height * args.size / wall / 1e6:.2f} MPix/s); outputs MB: {sizes}")
+    print(f"peak RSS (getrusage): {r['peak_gb']:.3f} GB; sampled (psutil): {r['sampled_gb']:.3f} GB "
+          f"at {r['peak_at']:.0f} s (goal <= 3 GB)")
+    print(f"wall: {r['wall']:.0f} s ({height * args.size / r['wall'] / 1e6:.2f} MPix/s); outputs MB: {sizes}")
     print("| H x W | model | tiles | wall s | peak RSS GB |")
     print("|---|---|---|---|---|")
-    print(f"| {height}x{args.size} | {args.arch}-{args.encoder} | {summary['n_tiles']} | {wall:.0f} | {peak:.3f} |")
+    print(f"| {height}x{args.size} | {model} | {r['summary']['n_tiles']} | {r['wall']:.0f} "
+          f"| {r['peak_gb']:.3f} |")
+
+
+def measure(args: argparse.Namespace, work: Path) -> None:
+    spec, height, start = _spec(args, work), args.height or args.size, time.perf_counter()
+    write_input(Path(spec["src"]), height, args.size)
+    print(f"wrote input: {height}x{args.size} (HxW) uint8 tiled, {Path(spec['src']).stat().st_size / 1e6:.0f} MB "
+          f"in {time.perf_counter() - start:.0f} s; load average before: {os.getloadavg()}")
+    result = run_child(spec)
+    print(f"load average after: {os.getloadavg()}")
+    _report(args, spec, result, height)
 
 
 def main() -> None:

@@ -6,11 +6,12 @@ from typing import Annotated
 
 import typer
 
-from grainloop import ml_commands
+from grainloop import labeling_commands, ml_commands
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Grow SEM grain segmentation datasets and models through a human labeling loop.")
 app.add_typer(ml_commands.app, name=None)
+app.add_typer(labeling_commands.app, name="labelstudio")
 
 
 @app.command()

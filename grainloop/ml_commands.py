@@ -46,6 +46,7 @@ def train(
     patch: int = 256, patches_per_epoch: int = 256, batch_size: int = 8, lr: float = 1e-3,
     restart_epochs: Annotated[int, typer.Option(help="epochs of the first cosine cycle")] = 10,
     loss: str = "dice_focal", class_weights: Annotated[Optional[str], typer.Option(help="e.g. 1,2")] = None,
+    downsample: Annotated[int, typer.Option(help="model pixels = means of k x k image pixels")] = 1,
     balanced: bool = True, augment: bool = True, val_fraction: float = 0.2, patience: int = 8,
     seed: int = 0, threads: Optional[int] = None, resume: bool = True,
     warm_start: Annotated[Optional[Path], typer.Option(help="a model.pt to start from")] = None,
@@ -55,7 +56,7 @@ def train(
     cfg = runs.train_config(arch=arch, encoder=encoder, decoder_channels=_ints(decoder_channels),
                             encoder_weights=encoder_weights, epochs=epochs, minutes=minutes, patch=patch,
                             patches_per_epoch=patches_per_epoch, batch_size=batch_size, lr=lr, restart_epochs=restart_epochs, loss=loss,
-                            class_weights=_floats(class_weights), balanced=balanced, augment=augment,
+                            class_weights=_floats(class_weights), downsample=downsample, balanced=balanced, augment=augment,
                             patience=patience, seed=seed, threads=threads)
     result = runs.run_training(spec, cfg, out, progress=True, log=console.print)
     console.print(f"[bold]best {runs.SCORE} {result.state.best_score:.4f}[/] at epoch {result.state.best_epoch} "

@@ -19,7 +19,7 @@ from ml.losses import LossConfig
 from ml.models import ModelConfig
 from ml.patches import PatchConfig
 from ml.predict import PredictConfig, predict_image, predict_tiff
-from ml.preprocess import apply, fit
+from ml.preprocess import PreprocessConfig, apply, fit
 from ml.report import plot_learning_curve, save_overlay, write_json, write_rows
 from ml.targets import class_map_from_prediction
 from ml.train import SCORE, EpochRecord, TrainConfig, TrainResult, train
@@ -41,12 +41,13 @@ class TrainSpec:
 def train_config(*, arch="unet", encoder="resnet18", decoder_channels=None, encoder_weights=None, epochs=30,
                  minutes=None, patch=256, patches_per_epoch=256, batch_size=8, lr=1e-3, restart_epochs=10, loss="dice_focal",
                  class_weights=None, balanced=True, augment=True, patience=8, seed=0, threads=None,
-                 in_channels=1, classes=2) -> TrainConfig:
+                 in_channels=1, classes=2, downsample=1) -> TrainConfig:
     """A TrainConfig from flat options (the CLI's); model channels and classes are set from the data later."""
     return TrainConfig(
         model=ModelConfig(arch, encoder, in_channels, classes, encoder_weights, decoder_channels),
         loss=LossConfig(name=loss, class_weights=class_weights),
         augment=AugmentConfig(enabled=augment),
+        preprocess=PreprocessConfig(downsample=downsample),
         patches=PatchConfig(size=patch, per_epoch=patches_per_epoch, class_balanced=balanced),
         batch_size=batch_size, epochs=epochs, lr=lr, restart_epochs=restart_epochs, patience=patience, max_minutes=minutes, seed=seed,
         threads=threads)
@@ -92,7 +93,7 @@ def run_evaluation(model: torch.nn.Module, artifact: ModelArtifact, images: Sequ
     write_rows(out / "per_image.csv", ev.rows)
     for s in samples[:n_overlays]:
         truth = class_map_from_prediction(s.target, artifact.schema)
-        save_overlay(out / "overlays" / f"{s.id}.png", apply(s.image, s.state), ev.predictions[s.id],
+        save_overlay(out / "overlays" / f"{s.id}.png", apply(s.image, replace(s.state, downsample=1)), ev.predictions[s.id],
                      artifact.schema, np.where(truth == 255, 0, truth))
     return ev.metrics
 
@@ -107,7 +108,8 @@ def _predict_one(model, artifact: ModelArtifact, path: Path, out: Path, cfg: Pre
     pred = predict_image(model, source, cfg, artifact.preprocess)
     labels = class_map_from_prediction(pred.labels, artifact.schema)
     write_mask(out / f"{name}.png", labels)
-    save_overlay(out / "overlays" / f"{name}.png", apply(source, fit(source, artifact.preprocess)), labels, artifact.schema)
+    full_res = replace(artifact.preprocess, downsample=1)
+    save_overlay(out / "overlays" / f"{name}.png", apply(source, fit(source, full_res)), labels, artifact.schema)
     if pred.entropy is not None:
         write_mask(out / f"{name}_uncertainty.png", (pred.entropy / np.log(artifact.model_config.classes) * 255).astype(np.uint8))
     if pred.probabilities is not None:

@@ -35,7 +35,8 @@ def fitting_config(shape: tuple[int, ...], base: PredictConfig, max_side: int = 
 def predict_labels(model: torch.nn.Module, sample: Sample, schema: LabelSchema, cfg: PredictConfig,
                    preprocess_cfg: PreprocessConfig) -> np.ndarray:
     """Class map (boundary class folded into grain) for one sample."""
-    pred = predict_image(model, ArraySource(sample.image), fitting_config(sample.image.shape, cfg), preprocess_cfg)
+    window = fitting_config(sample.state.model_shape, cfg)
+    pred = predict_image(model, ArraySource(sample.image), window, preprocess_cfg, state=sample.state)
     return class_map_from_prediction(pred.labels, schema)
 
 

@@ -25,10 +25,12 @@ class PatchConfig:
     max_index_pixels: int = 4096  # pixels remembered per class and image for balanced sampling
 
 
-def crop_target(target: np.ndarray, box: Box) -> np.ndarray:
-    """Crop a target with the same reflection that preprocessing applies to the image."""
-    rows = reflect_indices(box.y0, box.y1, 0, target.shape[0])
-    cols = reflect_indices(box.x0, box.x1, 0, target.shape[1])
+def crop_target(target: np.ndarray, box: Box, downsample: int = 1) -> np.ndarray:
+    """Crop a target (box in model pixels) with the reflection preprocessing applies to the image;
+    downsampled targets take the centre pixel of each k x k block."""
+    k = downsample
+    rows = reflect_indices(box.y0 * k, box.y1 * k, 0, target.shape[0])[k // 2 :: k]
+    cols = reflect_indices(box.x0 * k, box.x1 * k, 0, target.shape[1])[k // 2 :: k]
     return target[np.ix_(rows, cols)]
 
 
@@ -63,12 +65,14 @@ class PatchDataset(Dataset):
             self.augment.reseed(self.seed * 100_003 + epoch)
 
     def _box(self, i: int, rng: np.random.Generator) -> Box:
-        h, w = self.samples[i].target.shape
+        """A patch box in model pixels."""
+        k = self.samples[i].state.downsample
+        h, w = self.samples[i].state.model_shape
         p = self.cfg.size
         if self.cfg.class_balanced and self._pixels[i]:
             pixels = self._pixels[i][int(rng.choice(list(self._pixels[i])))]
-            cy, cx = divmod(int(rng.choice(pixels)), w)
-            y, x = cy - p // 2, cx - p // 2
+            cy, cx = divmod(int(rng.choice(pixels)), self.samples[i].target.shape[1])
+            y, x = cy // k - p // 2, cx // k - p // 2
         else:
             y, x = int(rng.integers(0, max(h - p, 0) + 1)), int(rng.integers(0, max(w - p, 0) + 1))
         y = int(np.clip(y, min(0, h - p), max(h - p, 0)))
@@ -82,7 +86,7 @@ class PatchDataset(Dataset):
         i, box = self._boxes[k]
         s = self.samples[i]
         image = apply(ArraySource(s.image), s.state, box)
-        target = crop_target(s.target, box)
+        target = crop_target(s.target, box, s.state.downsample)
         if self.augment is not None:
             hwc, target = self.augment(np.ascontiguousarray(image.transpose(1, 2, 0)), target)
             image = hwc.transpose(2, 0, 1) if hwc.ndim == 3 else hwc[None]

@@ -75,17 +75,18 @@ def _row_batches(source: ImageSource, state: PreprocessState, cfg: PredictConfig
 
 
 def _banner_only(y: int, tile: int, state: PreprocessState) -> bool:
-    """True when every image row of the window row at y lies in the banner (no need to run it)."""
+    """True when every image row of the window row at (model row) y lies in the banner (no need to run it)."""
     v0, v1 = state.valid_rows
-    return min(y + tile, v1) <= max(y, v0)
+    k = state.downsample
+    return min((y + tile) * k, v1) <= max(y * k, v0)
 
 
 def window_batches(image: ImageSource | np.ndarray, state: PreprocessState,
                    cfg: PredictConfig = PredictConfig()) -> Iterator[torch.Tensor]:
     """Every model input batch predict_image runs for this image, in order (for benchmarks)."""
     source = ArraySource(image) if isinstance(image, np.ndarray) else image
-    grid_x = Grid(state.shape[2], cfg.tile, cfg.overlap)
-    for y in Grid(state.shape[1], cfg.tile, cfg.overlap).starts:
+    grid_x = Grid(state.model_shape[1], cfg.tile, cfg.overlap)
+    for y in Grid(state.model_shape[0], cfg.tile, cfg.overlap).starts:
         if not _banner_only(y, cfg.tile, state):
             yield from (batch for _, batch in _row_batches(source, state, cfg, y, grid_x))
 
@@ -114,7 +115,11 @@ def _blank_banner(banner: Box | None, top: int, labels: torch.Tensor, probs: tor
 
 
 def _emit(sink: ArraySink | TiffSink, probs: torch.Tensor, y: int, state: PreprocessState, offset: int) -> None:
-    """Hand the finished band rows starting at image row y (columns from ``-offset``) to the sink."""
+    """Hand the finished band rows starting at model row y (columns from ``-offset``) to the sink, in image
+    pixels: with downsampling, each model pixel's probabilities cover its k x k block."""
+    k = state.downsample
+    if k > 1:
+        probs, y, offset = probs.repeat_interleave(k, 1).repeat_interleave(k, 2), y * k, offset * k
     _, h, w = state.shape
     top, bottom = max(y, 0), min(y + probs.shape[1], h)
     if bottom <= top:
@@ -139,7 +144,7 @@ def _track(items: list[int], progress: bool) -> Iterable[int]:
 def _run(model: torch.nn.Module, source: ImageSource, state: PreprocessState, cfg: PredictConfig,
          sink: ArraySink | TiffSink, progress: bool) -> int:
     """The one engine: window rows top to bottom, finished rows to the sink; returns the windows run."""
-    grid_y, grid_x = (Grid(n, cfg.tile, cfg.overlap) for n in state.shape[1:])
+    grid_y, grid_x = (Grid(n, cfg.tile, cfg.overlap) for n in state.model_shape)
     band, n_windows = BandAccumulator(sink.classes, grid_x, cfg.window, cfg.device), 0
     with torch.inference_mode():
         for i, y in enumerate(_track(grid_y.starts, progress)):
@@ -152,8 +157,9 @@ def _run(model: torch.nn.Module, source: ImageSource, state: PreprocessState, cf
     return n_windows
 
 
-def _prepare(model: torch.nn.Module, channels: int, cfg: PredictConfig) -> int:
+def _prepare(model: torch.nn.Module, state: PreprocessState, cfg: PredictConfig) -> int:
     """Eval mode on cfg.device; returns the number of classes the model predicts."""
+    channels = state.shape[0]
     model.eval().to(cfg.device)
     head = getattr(model, "segmentation_head", None)
     if isinstance(head, torch.nn.Sequential) and isinstance(head[0], torch.nn.Conv2d):
@@ -171,10 +177,10 @@ def predict_image(model: torch.nn.Module, image: np.ndarray | ImageSource, cfg: 
     by default it is ``fit(image, preprocess_cfg)``. The model is put in eval mode on ``cfg.device``.
     """
     source = ArraySource(image) if isinstance(image, np.ndarray) else image
-    state = state or fit(source, preprocess_cfg)
+    state = fit(source, preprocess_cfg) if state is None else state
     if tuple(state.shape) != tuple(source.shape):
         raise ValueError(f"preprocess state is for shape {state.shape}, the image is {source.shape}")
-    classes = _prepare(model, state.shape[0], cfg)
+    classes = _prepare(model, state, cfg)
     sink = ArraySink(state.shape[1:], classes, cfg.probabilities, cfg.uncertainty)
     _run(model, source, state, cfg, sink, progress)
     return Prediction(sink.labels, sink.probabilities, sink.entropy, state.banner)
@@ -193,7 +199,7 @@ def predict_tiff(model: torch.nn.Module, src: Path | str, dst: Path | str, cfg: 
     start, source = time.perf_counter(), open_source(src)
     try:
         state = fit(source, preprocess_cfg)
-        classes = _prepare(model, state.shape[0], cfg)
+        classes = _prepare(model, state, cfg)
         with TiffSink(dst, state.shape[1:], classes, uncertainty_dst) as sink:
             n_tiles = _run(model, source, state, cfg, sink, progress)
     finally:

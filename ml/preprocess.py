@@ -3,6 +3,9 @@
 ``fit`` measures an image once (per-channel percentiles outside the banner, the banner box); ``apply``
 turns any region of it into normalised float32, reflecting rows and columns that fall in the banner or
 outside the image. Training applies it to whole images, prediction to tiles of huge ones: the same numbers.
+
+With ``downsample = k`` the model sees one pixel per k x k block of image pixels (their mean): boxes given to
+``apply`` are in these model pixels, and every tile is the exact crop of the whole downsampled image.
 """
 from __future__ import annotations
 
@@ -20,7 +23,12 @@ class PreprocessConfig:
     low_percentile: float = 1.0
     high_percentile: float = 99.0
     sample_pixels: int = 1_000_000  # percentiles are estimated on a regular subsample of this many pixels
+    downsample: int = 1  # model pixels are means of k x k image pixels (for images sampled finer than needed)
     banner: BannerConfig = field(default_factory=BannerConfig)
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.downsample, int) and self.downsample >= 1):
+            raise ValueError(f"downsample must be a whole number >= 1, got {self.downsample!r}")
 
 
 @dataclass(frozen=True)
@@ -31,6 +39,13 @@ class PreprocessState:
     low: tuple[float, ...]
     high: tuple[float, ...]
     banner: Box | None
+    downsample: int = 1
+
+    @property
+    def model_shape(self) -> tuple[int, int]:
+        """(rows, columns) of the image in model pixels."""
+        k = self.downsample
+        return -(-self.shape[1] // k), -(-self.shape[2] // k)
 
     @property
     def valid_rows(self) -> tuple[int, int]:
@@ -69,7 +84,7 @@ def fit(image: ImageSource | np.ndarray, cfg: PreprocessConfig = PreprocessConfi
     sample = _subsample(source, state.valid_rows, cfg.sample_pixels)
     low, high = np.percentile(sample, [cfg.low_percentile, cfg.high_percentile], axis=1)
     high = np.maximum(high, low + 1e-6)
-    return PreprocessState(state.shape, tuple(map(float, low)), tuple(map(float, high)), banner)
+    return PreprocessState(state.shape, tuple(map(float, low)), tuple(map(float, high)), banner, cfg.downsample)
 
 
 def reflect_indices(start: int, stop: int, lo: int, hi: int) -> np.ndarray:
@@ -92,13 +107,21 @@ def _read_reflected(source: ImageSource, rows: np.ndarray, cols: np.ndarray) -> 
     return region if _is_span(cols) else region[:, :, cols - c0]
 
 
+def _block_mean(region: np.ndarray, k: int) -> np.ndarray:
+    c, h, w = region.shape
+    return region.reshape(c, h // k, k, w // k, k).mean(axis=(2, 4))
+
+
 def apply(image: ImageSource | np.ndarray, state: PreprocessState, box: Box | None = None) -> np.ndarray:
-    """Normalised float32 (C, h, w) of any box, also one reaching past the image or into the banner."""
+    """Normalised float32 (C, h, w) of any box in model pixels, also one reaching past the image or into the banner."""
     source = _as_source(image)
-    box = box or Box(0, state.shape[1], 0, state.shape[2])
-    rows = reflect_indices(box.y0, box.y1, *state.valid_rows)
-    cols = reflect_indices(box.x0, box.x1, 0, state.shape[2])
+    k = state.downsample
+    box = box or Box(0, state.model_shape[0], 0, state.model_shape[1])
+    rows = reflect_indices(box.y0 * k, box.y1 * k, *state.valid_rows)
+    cols = reflect_indices(box.x0 * k, box.x1 * k, 0, state.shape[2])
     region = _read_reflected(source, rows, cols).astype(np.float32)
+    if k > 1:
+        region = _block_mean(region, k)
     low = np.asarray(state.low, np.float32)[:, None, None]
     high = np.asarray(state.high, np.float32)[:, None, None]
     return np.clip((region - low) / (high - low), 0.0, 1.0, out=region)

@@ -133,6 +133,7 @@ class TiffTileWriter:
 
     def __init__(self, path: Path | str, shape: tuple[int, int], compression: str = "zlib"):
         self.path, self.shape = Path(path), shape
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._pending = np.zeros((0, shape[1]), np.uint8)
         self._rows_sent, self._error = 0, None
         self._queue: queue.Queue = queue.Queue(maxsize=2)
@@ -156,9 +157,10 @@ class TiffTileWriter:
     def _send(self, block: np.ndarray | None) -> None:
         while self._thread.is_alive():
             try:
-                return self._queue.put(block, timeout=0.5)
+                self._queue.put(block, timeout=0.5)
+                return
             except queue.Full:
-                continue
+                pass
         if block is not None:
             raise RuntimeError(f"writing {self.path} failed") from self._error
 

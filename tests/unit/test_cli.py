@@ -8,10 +8,11 @@ from typer.testing import CliRunner
 from grainloop.cli import app
 
 runner = CliRunner()
-COMMANDS = ["train", "evaluate", "predict", "synth", "demo"]
+COMMANDS = [[], ["train"], ["evaluate"], ["predict"], ["synth"], ["demo"], ["labelstudio"], ["labelstudio", "up"],
+            ["labelstudio", "down"], ["labelstudio", "status"]]
 
 
-@pytest.mark.parametrize("command", [[], *[[c] for c in COMMANDS]])
+@pytest.mark.parametrize("command", COMMANDS)
 def test_help_everywhere(command):
     result = runner.invoke(app, [*command, "--help"])
     assert result.exit_code == 0, result.output
@@ -50,3 +51,13 @@ def test_bad_dataset_is_a_clear_error(synthetic_dataset, tmp_path):
                             "--out", str(tmp_path / "run"), "--epochs", "1"])
     assert r.exit_code != 0
     assert "syn_0000.tif" in str(r.exception)
+
+
+@pytest.mark.slow
+def test_demo_runs_end_to_end(tmp_path):
+    r = runner.invoke(app, ["demo", "--out", str(tmp_path), "--minutes", "0.2", "--images", "8", "--size", "128"])
+    assert r.exit_code == 0, r.output
+    metrics = json.loads((tmp_path / "evaluation" / "metrics.json").read_text())
+    assert metrics["n_images"] == 4 and "iou/grain" in metrics
+    assert json.loads((tmp_path / "data" / "train" / "manifest.json").read_text())["generator_version"]
+    assert (tmp_path / "model" / "learning_curve.png").exists()

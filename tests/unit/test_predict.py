@@ -44,6 +44,15 @@ def _smooth(h: int = 192, w: int = 288) -> np.ndarray:
     return (128 + 100 * np.sin(x / 23.0) * np.cos(y / 31.0)).astype(np.uint8)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models gain nothing from threads; one keeps these tests fast on a shared, busy CPU."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def unet() -> torch.nn.Module:
     return _unet()
@@ -107,12 +116,25 @@ def test_tiff_path_equals_in_memory_path(tmp_path: Path, unet: torch.nn.Module, 
     assert summary["banner"] == (memory.banner.to_dict() if memory.banner else None)
 
 
+class _FailsLater(torch.nn.Module):
+    def __init__(self, after: int):
+        super().__init__()
+        self.net, self.calls, self.after = _conv_net(), 0, after
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        if self.calls > self.after:
+            raise RuntimeError("model failed")
+        return self.net(x)
+
+
 def test_failed_tiff_prediction_leaves_no_file(tmp_path: Path) -> None:
-    src, dst = tmp_path / "in.tif", tmp_path / "labels.tif"
-    tifffile.imwrite(src, np.stack([_noise(100, 120)] * 2, axis=-1))  # two channels, a one-channel model
-    with pytest.raises(RuntimeError):
-        predict_tiff(_conv_net(), src, dst, CFG)
-    assert not dst.exists()
+    src, dst, unc = tmp_path / "in.tif", tmp_path / "labels.tif", tmp_path / "entropy.tif"
+    tifffile.imwrite(src, _noise(400, 300))
+    model = _FailsLater(after=15)  # 18 batches; the first 256-row block is already written by then
+    with pytest.raises(RuntimeError, match="model failed"):
+        predict_tiff(model, src, dst, CFG, uncertainty_dst=unc)
+    assert model.calls == 16 and not dst.exists() and not unc.exists()
 
 
 @pytest.mark.parametrize("window", WINDOWS)
@@ -155,3 +177,26 @@ def test_bad_configs_raise() -> None:
         PredictConfig(tile=64, overlap=64)
     with pytest.raises(ValueError, match="shape"):
         predict_image(_conv_net(), _noise(50, 60), CFG, state=fit(_noise(60, 50)))
+
+
+def test_downsampled_prediction_is_the_model_prediction_upsampled(unet, tmp_path):
+    """With downsample=2 the model runs on 2x2 block means; its labels come back at full image size."""
+    from ml.preprocess import PreprocessConfig, PreprocessState
+
+    image = generate(SyntheticConfig(height=150, width=230), seed=5).image
+    ds = PreprocessConfig(downsample=2)
+    full = predict_image(unet, image, CFG, ds)
+    state = fit(image, ds)
+    assert full.labels.shape == image.shape and state.model_shape == (75, 115)
+    small = apply(image, state)  # the downsampled, normalised image the model sees
+    identity = PreprocessState(small.shape, (0.0,), (1.0,), None)
+    reference = predict_image(unet, small, CFG, state=identity)
+    upsampled = reference.labels.repeat(2, 0).repeat(2, 1)[:150, :230]
+    # model rows 0..39 see only the first window row (starts -8 and 40); below, padding past the bottom is
+    # reflected at image resolution about the banner in one path and at model resolution in the other
+    assert np.array_equal(full.labels[:80], upsampled[:80])
+    assert (full.labels[state.banner.slices] == 0).all()
+    src = tmp_path / "in.tif"
+    tifffile.imwrite(src, image, tile=(64, 64))
+    predict_tiff(unet, src, tmp_path / "out.tif", CFG, ds)
+    assert np.array_equal(tifffile.imread(tmp_path / "out.tif"), full.labels)

@@ -80,3 +80,24 @@ def test_multichannel_statistics_per_channel():
     p = preprocess(img)
     assert len(p.state.low) == 2 and p.state.low[1] > 10 * p.state.low[0]
     assert abs(float(p.image[0].mean()) - float(p.image[1].mean())) < 0.05
+
+
+def test_downsampled_tiles_equal_the_whole_downsampled_image():
+    s = _sample(4)
+    cfg = PreprocessConfig(downsample=2)
+    whole = preprocess(s.image[None], cfg)
+    assert whole.image.shape == (1, 128, 160) and whole.state.model_shape == (128, 160)
+    for box in [Box(0, 32, 0, 32), Box(50, 128, 100, 160), Box(-5, 40, -7, 20)]:
+        tile = apply(s.image[None], whole.state, box)
+        inside = Box(max(box.y0, 0), box.y1, max(box.x0, 0), box.x1)
+        assert np.array_equal(tile[:, inside.y0 - box.y0:, inside.x0 - box.x0:], whole.image[(slice(None), *inside.slices)])
+
+
+def test_downsample_is_a_block_mean():
+    img = np.arange(16, dtype=np.uint8).reshape(1, 4, 4) * 10
+    cfg = PreprocessConfig(downsample=2, low_percentile=0, high_percentile=100)
+    out = preprocess(img, PreprocessConfig(**{**cfg.__dict__, "banner": cfg.banner.__class__(enabled=False)}))
+    lo, hi = 0.0, 150.0
+    assert out.image[0, 0, 0] == pytest.approx((np.mean([0, 10, 40, 50]) - lo) / (hi - lo))
+    with pytest.raises(ValueError, match="whole number"):
+        PreprocessConfig(downsample=0)

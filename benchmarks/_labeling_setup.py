@@ -1,0 +1,49 @@
+"""Shared set-up of the labeling benchmarks: a Label Studio server (the settings file's, or a fresh one) and
+synthetic 1024x768 grain masks. Not a benchmark itself."""
+from __future__ import annotations
+
+import argparse
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from labeling.server import ServerConfig, free_port, start, stop
+from labeling.settings import load_settings
+
+
+def arguments(description: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--tasks", type=int, default=1000)
+    parser.add_argument("--height", type=int, default=768)
+    parser.add_argument("--width", type=int, default=1024)
+    parser.add_argument("--settings", type=Path, help="reuse this server (settings file); default: start one")
+    return parser.parse_args()
+
+
+@contextmanager
+def server(settings_file: Path | None):
+    if settings_file:
+        yield load_settings(settings_file)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        config = ServerConfig(data_dir=Path(tmp) / "data", document_root=Path(tmp), port=free_port())
+        settings = start(config)
+        try:
+            yield settings
+        finally:
+            stop(settings.pid)
+
+
+def grain_masks(n: int, height: int, width: int, grains: int = 60, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:height, :width]
+    masks = []
+    for _ in range(n):
+        mask = np.zeros((height, width), np.uint8)
+        for _ in range(grains):
+            cy, cx, ry, rx = rng.integers(0, height), rng.integers(0, width), rng.integers(8, 40), rng.integers(8, 40)
+            mask[((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 < 1] = 1
+        masks.append(mask)
+    return masks

@@ -1,0 +1,137 @@
+"""Where a pull writes: mask files, per-task records, the reports rebuilt from them, and the watermark.
+
+Every task has one record file, rewritten whole (atomically) each time the task is pulled, so a rerun after
+a crash overwrites instead of doubling, and the reports (provenance.csv, agreement.csv, quarantine.json) are
+rebuilt from the records at the end of every pull.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from grainloop.schema import LabelSchema
+from labeling.pulltask import TaskResult
+from labeling.tiles import TileBox, TilingConfig, merge_tiles, tile_boxes
+
+PROVENANCE_FIELDS = ("task_id", "annotation_id", "annotator", "lead_time", "created_at", "updated_at",
+                     "parent_prediction", "prediction_model_version", "edit_iou", "chosen", "policy", "schema_hash",
+                     "source", "tile", "mask")
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def write_json(path: Path, value: Any) -> None:
+    write_atomic(path, json.dumps(value, indent=1, default=str).encode())
+
+
+def write_png(path: Path, mask: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    Image.fromarray(mask).save(tmp, format="PNG", compress_level=1)
+    tmp.replace(path)
+
+
+@dataclass(frozen=True)
+class PullStore:
+    out: Path
+    schema: LabelSchema
+
+    def check_schema(self) -> None:
+        """The folder's masks use one schema: refuse to mix in masks of another."""
+        path = self.out / "schema.json"
+        if path.exists() and json.loads(path.read_text()).get("hash") != self.schema.hash:
+            raise ValueError(f"{self.out} holds masks of another label schema ({path}); pull into a new folder")
+        write_json(path, {**self.schema.to_dict(), "hash": self.schema.hash})
+
+    def load_state(self, project_id: int) -> dict:
+        path = self.out / "state.json"
+        state = json.loads(path.read_text()) if path.exists() else {}
+        if state and state.get("project_id") != project_id:
+            raise ValueError(f"{self.out} was pulled from project {state.get('project_id')}, not {project_id}")
+        return state or {"project_id": project_id, "watermark": None, "at_watermark": []}
+
+    def save_state(self, state: dict) -> None:
+        write_json(self.out / "state.json", state)
+
+    def mask_path(self, result: TaskResult) -> Path:
+        source = result.data.get("source")
+        return self.out / "masks" / (str(Path(source).with_suffix(".png")) if source else f"task-{result.task_id}.png")
+
+    def tile_path(self, result: TaskResult) -> Path:
+        box = TileBox(**result.data["tile"])
+        return self.out / "tiles" / result.data.get("sha256", str(result.task_id)) / f"{box.key}.png"
+
+    def save(self, result: TaskResult) -> str | None:
+        """Write the task's mask (or remove a stale one) and its record; return the mask's relative path."""
+        if result.data.get("tile"):
+            written = self._save_tile(result)
+        else:
+            written = self._put(self.mask_path(result), result.mask)
+        write_json(self.out / "records" / f"{result.task_id}.json", self._record(result, written))
+        return written
+
+    def _put(self, path: Path, mask: np.ndarray | None) -> str | None:
+        if mask is None:
+            path.unlink(missing_ok=True)
+            return None
+        write_png(path, mask)
+        return str(path.relative_to(self.out))
+
+    def _save_tile(self, result: TaskResult) -> str | None:
+        """Write the tile's mask; once every tile of the image has one, assemble the full mask."""
+        tile = self._put(self.tile_path(result), result.mask)
+        data = result.data
+        height, width = int(data["height"]), int(data["width"])
+        tiling = TilingConfig(**data["tiling"])
+        folder = self.tile_path(result).parent
+        grid = tile_boxes(height, width, tiling)
+        if tile is None or not all((folder / f"{b.key}.png").exists() for b in grid):
+            self.mask_path(result).unlink(missing_ok=True)
+            return tile
+        tiles = {b: np.asarray(Image.open(folder / f"{b.key}.png")) for b in grid}
+        self._put(self.mask_path(result), merge_tiles(tiles, height, width, tiling))
+        return tile
+
+    def _record(self, result: TaskResult, mask: str | None) -> dict:
+        extra = {"source": result.data.get("source"), "tile": result.data.get("tile"), "mask": mask}
+        return {"task_id": result.task_id, **extra, "chosen": result.chosen, "agreement": result.agreement,
+                "provenance": [{**row, **extra} for row in result.provenance], "quarantine": result.quarantine}
+
+    def records(self) -> list[dict]:
+        folder = self.out / "records"
+        paths = sorted(folder.glob("*.json"), key=lambda p: int(p.stem)) if folder.exists() else []
+        return [json.loads(p.read_text()) for p in paths]
+
+    def rebuild_reports(self) -> tuple[int, int]:
+        """provenance.csv, agreement.csv and quarantine.json from the records; (#provenance rows, #quarantined)."""
+        records = self.records()
+        rows = [row for r in records for row in r["provenance"]]
+        self._csv("provenance.csv", PROVENANCE_FIELDS, rows)
+        names = self.schema.class_names[1:]
+        agree = [{"task_id": r["task_id"], "annotations": len(r["provenance"]), **r["agreement"]}
+                 for r in records if r["agreement"]]
+        self._csv("agreement.csv", ("task_id", "annotations", *names), agree)
+        quarantine = [q for r in records for q in r["quarantine"]]
+        write_json(self.out / "quarantine.json", quarantine)
+        return len(rows), len(quarantine)
+
+    def _csv(self, name: str, fields: tuple[str, ...], rows: list[dict]) -> None:
+        path = self.out / name
+        tmp = path.with_name(f".{name}.tmp")
+        with tmp.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows({k: json.dumps(v) if isinstance(v, dict) else v for k, v in row.items()} for row in rows)
+        tmp.replace(path)

@@ -1,0 +1,144 @@
+"""Masks (from any source) become Label Studio pre-annotations, versioned and scored.
+
+Each prediction carries the model_version and a score: the active-learning priority (higher: label first).
+A mask becomes one brush region per class, or one polygon per instance when it holds more objects than a
+threshold. Upload is one bulk request per batch, sent while the next batch is encoded. Pushing the same
+model_version to the same tasks again replaces those predictions instead of adding copies. The project's
+model_version is set, so annotators see them, and a Data Manager tab orders the tasks by score.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from labeling.api import Connection, filter_item, filters, iter_tasks, task_page
+from labeling.projects import ProjectRef
+from labeling.regions import mask_to_results
+from labeling.tiles import TileBox
+
+SCORE_VIEW = "grainloop: by score"
+
+
+@dataclass(frozen=True)
+class PushConfig:
+    model_version: str
+    polygon_above: int = 50
+    set_project_version: bool = True
+    batch_size: int = 100
+
+    def __post_init__(self) -> None:
+        if not self.model_version.strip():
+            raise ValueError("every prediction needs a model_version")
+
+
+@dataclass(frozen=True)
+class MaskPrediction:
+    task_id: int
+    mask: np.ndarray
+    score: float
+
+
+@dataclass
+class PushReport:
+    created: int = 0
+    replaced: int = 0
+    task_ids: list[int] = field(default_factory=list)
+
+
+def payload(items: list[MaskPrediction], project: ProjectRef, config: PushConfig) -> list[dict]:
+    return [{"task": int(i.task_id), "model_version": config.model_version, "score": float(i.score),
+             "result": mask_to_results(i.mask, project.schema, config.polygon_above)} for i in items]
+
+
+def batches(items: list[MaskPrediction], project: ProjectRef, config: PushConfig) -> Iterator[list[dict]]:
+    for start in range(0, len(items), config.batch_size):
+        yield payload(items[start:start + config.batch_size], project, config)
+
+
+def upload(conn: Connection, project_id: int, bodies: Iterator[list[dict]]) -> int:
+    """Bulk-import each batch while the next one is being encoded (the server works as we encode)."""
+    created, pending = 0, None
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        for body in bodies:
+            created += pending.result() if pending else 0
+            pending = pool.submit(_post, conn, project_id, body)
+        created += pending.result() if pending else 0
+    return created
+
+
+def _post(conn: Connection, project_id: int, body: list[dict]) -> int:
+    answer = conn.request("POST", f"/api/projects/{project_id}/import/predictions", json=body)
+    return int((answer or {}).get("created", 0))
+
+
+def tasks_with_version(conn: Connection, project_id: int, model_version: str) -> set[int]:
+    """Ids of tasks holding predictions whose model_version contains this one (a superset: substring match)."""
+    query = {"filters": filters(filter_item("predictions_model_versions", "contains", "List", [model_version]))}
+    if task_page(conn, project_id, query, 1, all_fields=False)["total"] == 0:
+        return set()
+    return {t["id"] for t in iter_tasks(conn, project_id, query, page_size=1000)}
+
+
+def old_prediction_ids(conn: Connection, task_ids: set[int], model_version: str) -> list[int]:
+    return [p.id for t in sorted(task_ids) for p in conn.sdk.predictions.list(task=t)
+            if p.model_version == model_version]
+
+
+def delete_version(conn: Connection, project_id: int, model_version: str) -> int:
+    """Delete every prediction of this exact model_version in the project (one request)."""
+    answer = conn.request("DELETE", f"/api/projects/{project_id}/model-versions/",
+                          json={"model_version": model_version})
+    return int(answer.get("deleted_predictions", 0) if isinstance(answer, dict) else answer or 0)
+
+
+def push_predictions(conn: Connection, project: ProjectRef, config: PushConfig,
+                     items: list[MaskPrediction]) -> PushReport:
+    """Upload the masks as predictions of config.model_version, replacing that version's earlier ones."""
+    targets = {int(i.task_id) for i in items}
+    holding = tasks_with_version(conn, project.id, config.model_version)
+    report = PushReport(task_ids=sorted(targets))
+    stale: list[int] = []
+    if holding and holding <= targets:
+        report.replaced = delete_version(conn, project.id, config.model_version)
+    elif holding:
+        stale = old_prediction_ids(conn, holding & targets, config.model_version)
+    report.created = upload(conn, project.id, batches(items, project, config))
+    for pid in stale:  # after the upload: a crash in between leaves copies that the next push removes
+        conn.sdk.predictions.delete(pid)
+    report.replaced += len(stale)
+    if config.set_project_version:
+        conn.sdk.projects.update(project.id, model_version=config.model_version)
+    return report
+
+
+def tasks_by_source(conn: Connection, project_id: int) -> dict[str, list[dict]]:
+    """The project's tasks grouped by source image path (several per image when it was tiled)."""
+    index: dict[str, list[dict]] = {}
+    for task in iter_tasks(conn, project_id, page_size=1000):
+        index.setdefault(task["data"].get("source", ""), []).append(task)
+    return index
+
+
+def image_predictions(tasks: list[dict], mask: np.ndarray, score: float) -> list[MaskPrediction]:
+    """A full-image mask cut to the image's tasks (tiles get their own crop)."""
+    out = []
+    for task in tasks:
+        tile = task["data"].get("tile")
+        out.append(MaskPrediction(task["id"], TileBox(**tile).crop(mask) if tile else mask, score))
+    return out
+
+
+def order_by_score(conn: Connection, project_id: int, descending: bool = True) -> int:
+    """A Data Manager tab listing tasks by prediction score (highest first); returns its id. Idempotent."""
+    data = {"title": SCORE_VIEW, "type": "list", "target": "tasks",
+            "ordering": [f"{'-' if descending else ''}tasks:predictions_score"],
+            "filters": {"conjunction": "and", "items": []}}
+    views = conn.request("GET", "/api/dm/views/", params={"project": project_id})
+    mine = next((v for v in views if (v.get("data") or {}).get("title") == SCORE_VIEW), None)
+    if mine:
+        conn.request("PATCH", f"/api/dm/views/{mine['id']}/", json={"project": project_id, "data": data})
+        return int(mine["id"])
+    return int(conn.request("POST", "/api/dm/views/", json={"project": project_id, "data": data})["id"])

@@ -1,0 +1,105 @@
+"""Annotation and prediction results <-> class masks, for one task image.
+
+Mask values follow the schema: 0 background, class k (1..K) in schema order. Results are decoded in order,
+so a later region paints over an earlier one. Any region that cannot become pixels raises BadRegion with the
+reason, which the pull quarantines.
+"""
+from __future__ import annotations
+
+import uuid
+
+import numpy as np
+
+from grainloop.schema import LabelSchema
+from labeling.components import fill_holes, label
+from labeling.config import BRUSH, IMAGE, POLYGON, RESULT_TYPES
+from labeling.masks import BadRegion, mask_to_polygon, mask_to_rle, polygon_to_mask, rle_to_mask
+
+KINDS = {RESULT_TYPES[BRUSH]: "brushlabels", RESULT_TYPES[POLYGON]: "polygonlabels"}
+
+
+def region_pixels(result: dict, height: int, width: int) -> np.ndarray:
+    kind, value = result.get("type"), result.get("value") or {}
+    if kind == RESULT_TYPES[BRUSH]:
+        if value.get("format", "rle") != "rle" or "rle" not in value:
+            raise BadRegion("brush region without RLE")
+        return rle_to_mask(value["rle"], height, width)
+    if kind == RESULT_TYPES[POLYGON]:
+        return polygon_to_mask(value.get("points"), height, width)
+    raise BadRegion(f"unsupported region type {kind!r}")
+
+
+def region_value(result: dict, schema: LabelSchema) -> int:
+    labels = (result.get("value") or {}).get(KINDS.get(result.get("type"), ""), [])
+    if len(labels) != 1:
+        raise BadRegion(f"a region needs exactly one label, got {labels}")
+    try:
+        return schema.value_of(labels[0])
+    except KeyError:
+        raise BadRegion(f"unknown label {labels[0]!r} (schema {schema.name!r} has "
+                        f"{', '.join(schema.class_names[1:])})") from None
+
+
+def results_to_mask(results: list, schema: LabelSchema, height: int, width: int) -> np.ndarray:
+    """The class mask of one annotation's (or prediction's) result list; BadRegion if anything is wrong."""
+    if not results:
+        raise BadRegion("empty result (nothing labelled)")
+    mask = np.zeros((height, width), dtype=np.uint8)
+    for result in results:
+        if result.get("type") not in KINDS:
+            continue  # other controls (text, choices) carry no pixels
+        value = region_value(result, schema)
+        mask[region_pixels(result, height, width)] = value
+    return mask
+
+
+def _result(tool: str, name: str, value: dict, height: int, width: int) -> dict:
+    kind = RESULT_TYPES[tool]
+    return {"id": uuid.uuid4().hex[:10], "from_name": tool, "to_name": IMAGE, "type": kind,
+            "original_width": width, "original_height": height, "image_rotation": 0,
+            "value": {**value, KINDS[kind]: [name]}}
+
+
+def brush_results(mask: np.ndarray, schema: LabelSchema) -> list[dict]:
+    """One brush region per class present in the mask."""
+    height, width = mask.shape
+    return [_result(BRUSH, name, {"format": "rle", "rle": mask_to_rle(mask == value)}, height, width)
+            for value, name in enumerate(schema.class_names) if value and (mask == value).any()]
+
+
+def instances(mask: np.ndarray, schema: LabelSchema) -> list[tuple[str, np.ndarray]]:
+    """Hole-filled 4-connected instances of every class, with their class names."""
+    found = []
+    for value, name in enumerate(schema.class_names):
+        if value == 0:
+            continue
+        labels, n = label(mask == value)
+        found.extend((name, fill_holes(labels == k)) for k in range(1, n + 1))
+    return found
+
+
+def polygon_results(parts: list[tuple[str, np.ndarray]]) -> list[dict] | None:
+    """One polygon per instance, or None if some instance's polygon would not give back its pixels exactly."""
+    results = []
+    for name, inst in parts:
+        points = mask_to_polygon(inst)
+        height, width = inst.shape
+        if not np.array_equal(polygon_to_mask(points, height, width), inst):
+            return None
+        results.append(_result(POLYGON, name, {"points": points, "closed": True}, height, width))
+    return results
+
+
+def mask_to_results(mask: np.ndarray, schema: LabelSchema, polygon_above: int) -> list[dict]:
+    """Brush RLE per class, or one polygon per instance when the mask holds more than ``polygon_above``
+    objects (falling back to brush if an instance has holes a polygon cannot carry)."""
+    parts = instances(mask, schema) if polygon_above >= 0 else []
+    if len(parts) > polygon_above >= 0:
+        as_polygons = polygon_results(parts)
+        if as_polygons is not None and _same(as_polygons, mask, schema):
+            return as_polygons
+    return brush_results(mask, schema)
+
+
+def _same(results: list[dict], mask: np.ndarray, schema: LabelSchema) -> bool:
+    return np.array_equal(results_to_mask(results, schema, *mask.shape), mask)
