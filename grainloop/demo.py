@@ -44,8 +44,8 @@ def run_demo(out: Path, minutes: float = 3.0, n_images: int = 40, size: int = 25
     console.rule("grainloop demo: synthetic SEM grains")
     train_dir, test_dir = _data(out, n_images, size, seed)
     spec = runs.TrainSpec([train_dir / "images"], train_dir / "masks", "class", binary_schema(), resume=False)
-    cfg = runs.train_config(decoder_channels=(64, 32, 16, 16, 16), epochs=40, minutes=minutes, patch=128,
-                            patches_per_epoch=64, batch_size=8, lr=2e-3, restart_epochs=8, seed=seed, patience=8)
+    cfg = runs.train_config(decoder_channels=(64, 32, 16, 16, 16), epochs=30, minutes=minutes, patch=128,
+                            patches_per_epoch=64, batch_size=8, lr=2e-3, restart_epochs=30, seed=seed, patience=8)
     runs.run_training(spec, cfg, out / "model", progress=True, log=console.print)
     model, artifact = load_model(out / "model" / "model.pt")
     metrics = runs.run_evaluation(model, artifact, [test_dir / "images"], test_dir / "masks", "class",

@@ -24,6 +24,7 @@ class BannerConfig:
     banner_row: float = 0.35  # a banner row has at least this fraction of pixels within a grey level of its mode
     specimen_row: float = 0.25  # the rows past the banner must have less than this
     extreme: float = 0.15  # the banner's field lies within this fraction of the range from black or white
+    max_gap_rows: int = 3  # dips below banner_row bridged inside a banner (at least 1% of the image height)
     max_columns: int = 4096  # columns looked at (a regular subsample of wider images)
 
 
@@ -40,16 +41,22 @@ def _flat_fraction(strip: np.ndarray, extreme: float) -> np.ndarray:
     return np.where(at_extreme, near.max(axis=1) / cols, 0.0)
 
 
-def _run_length(frac: np.ndarray, threshold: float) -> int:
-    """Length of the leading run of rows whose fraction is at least threshold."""
-    below = np.flatnonzero(frac < threshold)
-    return int(below[0]) if below.size else len(frac)
+def _run_length(frac: np.ndarray, threshold: float, max_gap: int) -> int:
+    """Length of the leading run of rows at or above threshold, bridging dips of at most max_gap rows
+    (rows through dense text or a scale bar)."""
+    n, gap = 0, 0
+    for i, below in enumerate(frac < threshold):
+        gap = gap + 1 if below else 0
+        if gap > max_gap:
+            break
+        n = n if below else i + 1
+    return n
 
 
 def _edge_banner(strip: np.ndarray, cfg: BannerConfig, min_rows: int) -> int:
     """Banner height at the start of strip (rows ordered from the image edge inwards), or 0."""
     frac = _flat_fraction(strip, cfg.extreme)
-    n = _run_length(frac, cfg.banner_row)
+    n = _run_length(frac, cfg.banner_row, max(cfg.max_gap_rows, len(frac) // 30))
     if n < min_rows or n >= len(frac):
         return 0
     return n if frac[n : n + 3].mean() < cfg.specimen_row else 0

@@ -101,3 +101,13 @@ def test_downsample_is_a_block_mean():
     assert out.image[0, 0, 0] == pytest.approx((np.mean([0, 10, 40, 50]) - lo) / (hi - lo))
     with pytest.raises(ValueError, match="whole number"):
         PreprocessConfig(downsample=0)
+
+
+def test_banner_rows_of_dense_text_are_bridged():
+    """A scale bar or bold text can make a few banner rows look like specimen; the banner must stay whole."""
+    from ml.synthetic import image_seed
+
+    for seed in [image_seed(1, 0), *range(10)]:
+        s = generate(SyntheticConfig(height=256, width=256), seed)
+        found = detect_banner(s.image[None])
+        assert found is not None and abs(found.y0 - s.banner.y0) <= 1, seed
