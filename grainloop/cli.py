@@ -6,12 +6,13 @@ from typing import Annotated
 
 import typer
 
-from grainloop import labeling_commands, ml_commands
+from grainloop import labeling_commands, ml_commands, model_commands
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Grow SEM grain segmentation datasets and models through a human labeling loop.")
 app.add_typer(ml_commands.app, name=None)
 app.add_typer(labeling_commands.app, name="labelstudio")
+app.add_typer(model_commands.app, name="model")
 
 
 @app.command()

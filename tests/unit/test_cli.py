@@ -9,7 +9,7 @@ from grainloop.cli import app
 
 runner = CliRunner()
 COMMANDS = [[], ["train"], ["evaluate"], ["predict"], ["synth"], ["demo"], ["labelstudio"], ["labelstudio", "up"],
-            ["labelstudio", "down"], ["labelstudio", "status"]]
+            ["labelstudio", "down"], ["labelstudio", "status"], ["model"], ["model", "promote"], ["model", "rollback"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

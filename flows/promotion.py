@@ -1,0 +1,198 @@
+"""The written promotion rule (mlflow/promotion.yaml), the pure decision it implies, and the alias moves.
+
+``decide`` compares recorded metrics and nothing else; ``promote`` reads the metrics from the versions' runs,
+records every decision (a run with the comparison table as JSON and CSV, plus tags) and moves ``champion`` only
+when the rule allows it, remembering the former champion as ``previous-champion``; ``rollback`` undoes that.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Optional
+
+import yaml
+
+from flows.tracking import TrackingConfig, client as make_client, lib
+from ml.config import from_dict, to_dict
+
+CHAMPION, PREVIOUS, CHALLENGER = "champion", "previous-champion", "challenger"
+HISTORY_TAG = "grainloop.champion_history"  # registered-model tag: champions in order, comma-separated
+EVAL_TAG = "grainloop.eval_dataset"
+EPS = 1e-12
+COLUMNS = ["check", "metric", "challenger", "champion", "delta", "limit", "passed"]
+
+
+@dataclass(frozen=True)
+class PromotionRule:
+    metric_prefix: str = "final/"
+    score: str = "mean_fg_iou"
+    margin: float = 0.01
+    class_prefix: str = "iou/"
+    class_drop_tolerance: float = 0.02
+    ignore_classes: tuple[str, ...] = ("background",)
+    size_error: str = "size_distribution_error"
+    size_error_tolerance: float = 0.0
+    minimums: dict = field(default_factory=lambda: {"mean_fg_iou": 0.5})
+
+
+@dataclass(frozen=True)
+class Decision:
+    promote: bool
+    reasons: tuple[str, ...]
+    rows: tuple[dict, ...]  # the comparison table: check, metric, challenger, champion, delta, limit, passed
+
+
+class RollbackError(RuntimeError):
+    pass
+
+
+def load_rule(path: Path) -> PromotionRule:
+    return from_dict(PromotionRule, yaml.safe_load(Path(path).read_text()) or {})
+
+
+def _row(check: str, metric: str, challenger, champion, limit: float, passed: bool) -> dict:
+    delta = challenger - champion if challenger is not None and champion is not None else None
+    return {"check": check, "metric": metric, "challenger": challenger, "champion": champion, "delta": delta,
+            "limit": limit, "passed": passed}
+
+
+def _minimum_rows(ch: Mapping[str, float], rule: PromotionRule) -> list[dict]:
+    return [_row("minimum", m, ch.get(m), None, low, ch.get(m) is not None and ch[m] >= low - EPS)
+            for m, low in rule.minimums.items()]
+
+
+def _class_rows(ch: Mapping[str, float], champ: Mapping[str, float], rule: PromotionRule) -> list[dict]:
+    names = sorted(k for k in champ if k.startswith(rule.class_prefix)
+                   and k[len(rule.class_prefix):] not in rule.ignore_classes)
+    tol = rule.class_drop_tolerance
+    return [_row("class drop", k, ch.get(k), champ[k], -tol, ch.get(k) is not None and ch[k] - champ[k] >= -tol - EPS)
+            for k in names]
+
+
+def _comparison_rows(ch: Mapping[str, float], champ: Mapping[str, float], rule: PromotionRule) -> list[dict]:
+    s = rule.score
+    rows = [_row("margin", s, ch.get(s), champ.get(s), rule.margin,
+                 None not in (ch.get(s), champ.get(s)) and ch[s] - champ[s] >= rule.margin - EPS)]
+    rows += _class_rows(ch, champ, rule)
+    e = rule.size_error
+    if e in ch and e in champ:  # lower is better; only once both runs have instance metrics
+        rows.append(_row("size error", e, ch[e], champ[e], rule.size_error_tolerance,
+                         ch[e] - champ[e] <= rule.size_error_tolerance + EPS))
+    return rows
+
+
+def _reason(r: dict) -> str:
+    fmt = lambda v: "missing" if v is None else f"{v:.4f}"
+    if r["check"] == "minimum":
+        return f"{r['metric']} {fmt(r['challenger'])} is below the minimum {r['limit']:.4f} for a first model"
+    return (f"{r['check']}: {r['metric']} {fmt(r['challenger'])} vs champion {fmt(r['champion'])} "
+            f"(delta {fmt(r['delta'])}, limit {r['limit']:+.4f})")
+
+
+def decide(challenger: Mapping[str, float], champion: Optional[Mapping[str, float]], rule: PromotionRule) -> Decision:
+    """Challenger metrics against the champion's (None: there is none yet, so the absolute minimums apply)."""
+    rows = _minimum_rows(challenger, rule) if champion is None else _comparison_rows(challenger, champion, rule)
+    failed = [_reason(r) for r in rows if not r["passed"]]
+    if not rows:
+        return Decision(False, ("the rule has no check to apply",), ())
+    ok = "meets every minimum" if champion is None else f"beats the champion by >= {rule.margin} {rule.score}"
+    return Decision(not failed, tuple(failed) or (f"all {len(rows)} checks passed: {ok}",), tuple(rows))
+
+
+# ---- MLflow side -------------------------------------------------------------------------------------------
+
+
+def _alias(client, name: str, alias: str):
+    aliases = client.get_registered_model(name).aliases
+    return client.get_model_version(name, aliases[alias]) if alias in aliases else None
+
+
+def run_metrics(client, version, prefix: str) -> dict[str, float]:
+    """The metrics recorded on a version's training run, with the prefix (e.g. final/) stripped."""
+    metrics = client.get_run(version.run_id).data.metrics
+    return {k[len(prefix):]: v for k, v in metrics.items() if k.startswith(prefix)}
+
+
+def _history(client, name: str) -> list[str]:
+    text = client.get_registered_model(name).tags.get(HISTORY_TAG, "")
+    return [v for v in text.split(",") if v]
+
+
+def _table_csv(rows) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def record(tracking: TrackingConfig, kind: str, decision: Decision, version: str, champion: Optional[str],
+           outcome: Optional[str] = None) -> str:
+    """A run holding the decision (tags, decision.json, comparison.csv); the version is tagged with its outcome."""
+    mlflow, outcome = lib(), outcome or ("promoted" if decision.promote else "refused")
+    with mlflow.start_run(run_name=f"{kind} v{version}") as run:
+        mlflow.set_tags({"grainloop.kind": kind, "grainloop.model": tracking.model_name, "grainloop.version": version,
+                         "grainloop.champion_before": champion or "none", "grainloop.outcome": outcome,
+                         "grainloop.reasons": "; ".join(decision.reasons)[:4000]})
+        mlflow.log_dict(to_dict(decision), "decision.json")
+        mlflow.log_text(_table_csv(decision.rows), "comparison.csv")
+    c = mlflow.MlflowClient()
+    c.set_model_version_tag(tracking.model_name, version, f"grainloop.{kind}", outcome)
+    c.set_model_version_tag(tracking.model_name, version, f"grainloop.{kind}_run", run.info.run_id)
+    return run.info.run_id
+
+
+def _compare(client, challenger, champion, rule: PromotionRule) -> Decision:
+    if champion is not None and challenger.tags.get(EVAL_TAG) != champion.tags.get(EVAL_TAG):
+        return Decision(False, (f"not comparable: evaluated on {challenger.tags.get(EVAL_TAG)!r}, the champion on "
+                                f"{champion.tags.get(EVAL_TAG)!r}; re-evaluate both on the same test split",), ())
+    champ = run_metrics(client, champion, rule.metric_prefix) if champion is not None else None
+    return decide(run_metrics(client, challenger, rule.metric_prefix), champ, rule)
+
+
+def _v(version) -> Optional[str]:
+    """A ModelVersion's number as a string (stores return ints or strings), None for no version."""
+    return None if version is None else str(version.version)
+
+
+def _crown(client, name: str, version: str, champion) -> None:
+    client.set_registered_model_tag(name, HISTORY_TAG, ",".join([*_history(client, name), version]))
+    client.set_registered_model_alias(name, CHAMPION, version)
+    if champion is not None:
+        client.set_registered_model_alias(name, PREVIOUS, _v(champion))
+    if _v(_alias(client, name, CHALLENGER)) == version:  # no longer a challenger
+        client.delete_registered_model_alias(name, CHALLENGER)
+
+
+def promote(tracking: TrackingConfig, version: int | str, rule: PromotionRule) -> Decision:
+    """Judge a registered version against the champion with the rule; move ``champion`` only if it passes."""
+    client, name = make_client(tracking), tracking.model_name
+    challenger, champion = client.get_model_version(name, str(version)), _alias(client, name, CHAMPION)
+    if _v(champion) == _v(challenger):
+        return Decision(False, (f"version {_v(challenger)} is already the champion",), ())
+    decision = _compare(client, challenger, champion, rule)
+    record(tracking, "promotion", decision, _v(challenger), _v(champion))
+    if decision.promote:
+        _crown(client, name, _v(challenger), champion)
+    return decision
+
+
+def rollback(tracking: TrackingConfig) -> tuple[str, str]:
+    """``champion`` back to ``previous-champion``; returns (from, to). The one before becomes the new previous."""
+    client, name = make_client(tracking), tracking.model_name
+    current, previous = _v(_alias(client, name, CHAMPION)), _v(_alias(client, name, PREVIOUS))
+    if current is None or previous is None:
+        raise RollbackError(f"{name} has no previous champion to roll back to")
+    history = [v for v in _history(client, name) if v != current]
+    client.set_registered_model_alias(name, CHAMPION, previous)
+    client.set_registered_model_tag(name, HISTORY_TAG, ",".join(history))
+    older = history[history.index(previous) - 1] if previous in history[1:] else None
+    if older:
+        client.set_registered_model_alias(name, PREVIOUS, older)
+    else:
+        client.delete_registered_model_alias(name, PREVIOUS)
+    decision = Decision(True, (f"rolled back from version {current} to version {previous}",), ())
+    record(tracking, "rollback", decision, current, current, outcome="rolled back")
+    return current, previous

@@ -1,0 +1,153 @@
+"""A training run in MLflow: typed config as params, per-epoch and final metrics, plots, tags, and the model
+registered as a new version with alias ``challenger``.
+
+The model is logged in the pickle format with a signature whose batch, height and width are -1: the default
+(pt2) format traces the model and freezes the example's shapes, so other batch or tile sizes would then fail.
+"""
+from __future__ import annotations
+
+import math
+import re
+import subprocess
+from dataclasses import dataclass, replace
+from importlib.metadata import version as installed_version
+from pathlib import Path
+from typing import Callable, Mapping, Optional, Sequence
+
+import numpy as np
+import torch
+import yaml
+
+from flows.tracking import TrackingConfig, configure, lib
+from grainloop.runs import TrainSpec, run_training
+from ml.checkpoint import ModelArtifact, load_model
+from ml.config import flatten, to_dict
+from ml.train import EpochRecord, TrainConfig
+
+CHALLENGER = "challenger"
+SECRET_KEY = re.compile(r"token|secret|password|passwd|api[_-]?key|credential|access[_-]?key", re.I)
+TAG = "grainloop."  # prefix of every tag grainloop sets
+
+
+@dataclass(frozen=True)
+class RunTags:
+    """What the run was trained and evaluated on; empty values are left out."""
+    dataset: Optional[str] = None  # e.g. the DVC tag dataset-v3 (its test split produced the final metrics)
+    data_dvc: Optional[Path] = None  # data.dvc, whose md5 identifies the dataset version
+    git_sha: Optional[str] = None  # default: HEAD of the repository holding the current folder
+    schema_hash: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class LoggedVersion:
+    run_id: str
+    version: str
+    model_uri: str
+
+
+def safe_params(params: Mapping[str, object]) -> dict[str, str]:
+    """Params as strings, without any key that names a secret (token, password, key...)."""
+    return {k: str(v) for k, v in params.items() if not SECRET_KEY.search(k)}
+
+
+def numeric(metrics: Mapping[str, object], prefix: str = "") -> dict[str, float]:
+    """The finite numbers of a metrics dict, keys prefixed."""
+    numbers = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return {f"{prefix}{k}": v for k, v in numbers.items() if math.isfinite(v)}
+
+
+def epoch_metrics(mlflow=None) -> Callable[[EpochRecord], None]:
+    """An epoch-end callback for ml.train: loss, learning rate and validation metrics at step = epoch."""
+    mlflow = mlflow or lib()
+
+    def on_epoch(r: EpochRecord) -> None:
+        mlflow.log_metrics({"train_loss": r.train_loss, "lr": r.lr, "epoch_seconds": r.seconds,
+                            **numeric(r.metrics, "val/")}, step=r.epoch)
+    return on_epoch
+
+
+def git_sha(folder: Path = Path(".")) -> Optional[str]:
+    done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True)
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def dvc_md5(path: Path) -> Optional[str]:
+    """The md5 of the first output of a .dvc file (data.dvc tracks data/)."""
+    outs = (yaml.safe_load(Path(path).read_text()) or {}).get("outs") or [{}]
+    return outs[0].get("md5")
+
+
+def tag_values(tags: RunTags) -> dict[str, str]:
+    values = {"dataset": tags.dataset, "eval_dataset": tags.dataset, "schema_hash": tags.schema_hash,
+              "git_sha": tags.git_sha or git_sha(), "data_dvc_md5": dvc_md5(tags.data_dvc) if tags.data_dvc else None}
+    return {f"{TAG}{k}": str(v) for k, v in values.items() if v}
+
+
+def signature(in_channels: int, classes: int):
+    """Any batch size and tile size: only the channel counts are fixed."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import Schema, TensorSpec
+
+    return ModelSignature(inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, in_channels, -1, -1), "image")]),
+                          outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, classes, -1, -1), "logits")]))
+
+
+def log_model(model: torch.nn.Module, artifact: ModelArtifact, model_name: str):
+    """mlflow.pytorch.log_model into the active run, registered as a new version of model_name."""
+    mc = artifact.model_config
+    requirements = [f"torch=={torch.__version__.split('+')[0]}",
+                    f"segmentation-models-pytorch=={installed_version('segmentation-models-pytorch')}"]
+    return lib().pytorch.log_model(model.cpu().eval(), name="model", registered_model_name=model_name,
+                                   signature=signature(mc.in_channels, mc.classes), serialization_format="pickle",
+                                   pip_requirements=requirements)
+
+
+def log_files(files: Sequence[Path], folder: str = "plots") -> None:
+    for path in files:
+        if Path(path).is_file():
+            lib().log_artifact(str(path), artifact_path=folder)
+
+
+def finish_run(tracking: TrackingConfig, model: torch.nn.Module, artifact: ModelArtifact, cfg: TrainConfig,
+               final: Mapping[str, object], files: Sequence[Path], tags: RunTags) -> LoggedVersion:
+    """Log params, final metrics, files, tags and the model into the active run; tag it ``challenger``."""
+    mlflow = lib()
+    mlflow.log_params(safe_params(flatten(to_dict(replace(cfg, model=artifact.model_config)))))
+    mlflow.log_metrics(numeric(final, "final/"))
+    mlflow.log_dict(numeric(final), "final_metrics.json")
+    log_files(files)
+    run_tags = {**tag_values(replace(tags, schema_hash=tags.schema_hash or artifact.schema.hash)),
+                f"{TAG}kind": "training"}
+    mlflow.set_tags(run_tags)
+    info = log_model(model, artifact, tracking.model_name)
+    version = str(info.registered_model_version)
+    client = mlflow.MlflowClient()
+    for key, value in run_tags.items():
+        client.set_model_version_tag(tracking.model_name, version, key, value)
+    client.set_registered_model_alias(tracking.model_name, CHALLENGER, version)
+    return LoggedVersion(mlflow.active_run().info.run_id, version, f"models:/{tracking.model_name}/{version}")
+
+
+def log_trained(tracking: TrackingConfig, model_path: Path, cfg: TrainConfig, final: Mapping[str, object],
+                files: Sequence[Path] = (), tags: RunTags = RunTags(), run_name: Optional[str] = None) -> LoggedVersion:
+    """A finished model file (ml.checkpoint) as a new run and registered version."""
+    configure(tracking)
+    model, artifact = load_model(model_path)
+    with lib().start_run(run_name=run_name):
+        return finish_run(tracking, model, artifact, cfg, final, files, tags)
+
+
+def train_and_log(tracking: TrackingConfig, spec: TrainSpec, cfg: TrainConfig, out: Path, tags: RunTags = RunTags(),
+                  files: Sequence[Path] = (), run_name: Optional[str] = None,
+                  final: Optional[Mapping[str, object]] = None) -> LoggedVersion:
+    """Train with per-epoch metrics streamed to MLflow, then log and register the model. ``final`` are the
+    test-split metrics when the caller evaluated them; else the best validation epoch's metrics are used."""
+    mlflow = lib()
+    configure(tracking)
+    with mlflow.start_run(run_name=run_name):
+        result = run_training(spec, cfg, out, callbacks=[epoch_metrics(mlflow)])
+        model, artifact = load_model(result.model_path)
+        best = next((h for h in result.state.history if h["epoch"] == result.state.best_epoch), {})
+        tags = replace(tags, schema_hash=tags.schema_hash or spec.schema.hash)
+        return finish_run(tracking, model, artifact, cfg, final if final is not None else best,
+                          [out / "learning_curve.png", *files], tags)

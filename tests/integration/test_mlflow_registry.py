@@ -1,0 +1,158 @@
+"""Real MLflow (SQLite store and artifact folder in a temporary project): a logged training run, a model that
+loads back for any batch and tile size, and promotion by rule with a refusal, a promotion and a rollback."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import mlflow
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from flows.promotion import CHAMPION, PREVIOUS, PromotionRule, RollbackError, promote, rollback
+from flows.registry import RunTags, log_trained, train_and_log
+from flows.tracking import TrackingConfig, configure
+from grainloop import model_commands, runs
+from grainloop.schema import binary_schema
+from ml.checkpoint import ModelArtifact, load_model, save_model
+from ml.models import ModelConfig, build_model
+from ml.preprocess import PreprocessConfig
+
+SECRET = "secret-xyz"
+TINY = dict(decoder_channels=(16, 16, 16, 16, 16), patch=64, patches_per_epoch=4, batch_size=2, threads=2)
+RULE = PromotionRule(margin=0.01, class_drop_tolerance=0.02, minimums={"mean_fg_iou": 0.5})
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("project")
+
+
+@pytest.fixture(scope="module")
+def tracking(project) -> TrackingConfig:
+    return TrackingConfig.for_project(project, env={})
+
+
+@pytest.fixture(scope="module")
+def trained(tracking, project, synthetic_dataset):
+    """One tiny epoch through run_training, logged while a Label Studio token sits in the environment."""
+    spec = runs.TrainSpec([synthetic_dataset / "images"], synthetic_dataset / "masks", "class", binary_schema())
+    cfg = runs.train_config(epochs=1, augment=False, **TINY)
+    data_dvc = project / "data.dvc"
+    data_dvc.write_text("outs:\n- md5: 0123456789abcdef0123456789abcdef.dir\n  path: data\n")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GRAINLOOP_LS_TOKEN", SECRET)
+        logged = train_and_log(tracking, spec, cfg, project / "run1", RunTags("dataset-v1", data_dvc, "abc123"))
+    return logged, mlflow.MlflowClient(tracking.tracking_uri, tracking.tracking_uri)
+
+
+def _model_file(path: Path, seed: int) -> Path:
+    torch.manual_seed(seed)
+    model = build_model(ModelConfig(decoder_channels=(16, 16, 16, 16, 16)))
+    return save_model(path, model, ModelArtifact(ModelConfig(decoder_channels=(16,) * 5), binary_schema(),
+                                                 PreprocessConfig()))
+
+
+def test_training_run_logs_config_metrics_plots_tags_and_a_challenger(trained, tracking, project):
+    logged, client = trained
+    run = client.get_run(logged.run_id)
+    assert run.data.params["model.arch"] == "unet" and run.data.params["epochs"] == "1"
+    assert run.data.params["model.decoder_channels"] == "[16, 16, 16, 16, 16]"
+    assert [m.step for m in client.get_metric_history(logged.run_id, "train_loss")] == [1]
+    assert "val/mean_fg_iou" in run.data.metrics and "final/iou/grain" in run.data.metrics
+    assert run.data.tags["grainloop.dataset"] == "dataset-v1" and run.data.tags["grainloop.git_sha"] == "abc123"
+    assert run.data.tags["grainloop.data_dvc_md5"] == "0123456789abcdef0123456789abcdef.dir"
+    assert run.data.tags["grainloop.schema_hash"] == binary_schema().hash
+    assert "plots/learning_curve.png" in [f.path for f in client.list_artifacts(logged.run_id, "plots")]
+    version = client.get_model_version_by_alias(tracking.model_name, "challenger")
+    assert str(version.version) == logged.version and version.run_id == logged.run_id
+    assert (project / ".grainloop" / "mlflow.db").is_file() and (project / ".grainloop" / "mlartifacts").is_dir()
+
+
+def test_no_secret_in_params_or_tags(trained):
+    logged, client = trained
+    run = client.get_run(logged.run_id)
+    text = json.dumps([run.data.params, run.data.tags])
+    assert SECRET not in text and "GRAINLOOP_LS_TOKEN" not in text
+
+
+def test_logged_model_accepts_any_batch_and_tile_size(trained, tracking, project):
+    logged, _ = trained
+    configure(tracking)
+    loaded = mlflow.pytorch.load_model(f"models:/{tracking.model_name}@challenger")
+    original, _ = load_model(project / "run1" / "model.pt")
+    x = torch.randn(3, 1, 64, 96)
+    with torch.no_grad():
+        out = loaded.eval()(x)
+        assert out.shape == (3, 2, 64, 96)
+        assert torch.allclose(out, original(x), atol=1e-5)
+        assert loaded(torch.randn(1, 1, 128, 32)).shape == (1, 2, 128, 32)
+
+
+def _aliases(client, name) -> dict:
+    return {k: str(v) for k, v in client.get_registered_model(name).aliases.items()}
+
+
+def test_promotion_refusal_promotion_and_rollback(tracking, tmp_path):
+    cfg = replace(tracking, model_name="promotion-test")
+    client = mlflow.MlflowClient(cfg.tracking_uri, cfg.tracking_uri)
+    train_cfg = runs.train_config(epochs=1, **TINY)
+    finals = [{"mean_fg_iou": 0.60, "iou/grain": 0.60, "iou/background": 0.90},
+              {"mean_fg_iou": 0.55, "iou/grain": 0.55, "iou/background": 0.90},  # worse: refused
+              {"mean_fg_iou": 0.70, "iou/grain": 0.70, "iou/background": 0.91}]  # better: promoted
+    run_tags = RunTags("dataset-v1", git_sha="x")
+    versions = [log_trained(cfg, _model_file(tmp_path / f"m{i}.pt", i), train_cfg, f, tags=run_tags).version
+                for i, f in enumerate(finals)]
+    assert _aliases(client, cfg.model_name)["challenger"] == versions[2]
+
+    assert promote(cfg, versions[0], RULE).promote  # the first model passes the minimums
+    assert _aliases(client, cfg.model_name)[CHAMPION] == versions[0]
+
+    refused = promote(cfg, versions[1], RULE)
+    assert not refused.promote and any("margin" in r for r in refused.reasons)
+    assert _aliases(client, cfg.model_name)[CHAMPION] == versions[0]
+    tags = client.get_model_version(cfg.model_name, versions[1]).tags
+    assert tags["grainloop.promotion"] == "refused"
+    decision_run = tags["grainloop.promotion_run"]
+    assert client.get_run(decision_run).data.tags["grainloop.outcome"] == "refused"
+    table = mlflow.artifacts.load_text(f"runs:/{decision_run}/comparison.csv")
+    assert table.startswith("check,metric,challenger,champion") and "margin,mean_fg_iou,0.55,0.6" in table
+    assert mlflow.artifacts.load_dict(f"runs:/{decision_run}/decision.json")["promote"] is False
+
+    assert promote(cfg, versions[2], RULE).promote
+    aliases = _aliases(client, cfg.model_name)
+    assert (aliases[CHAMPION], aliases[PREVIOUS]) == (versions[2], versions[0])
+
+    assert rollback(cfg) == (versions[2], versions[0])
+    aliases = _aliases(client, cfg.model_name)
+    assert aliases[CHAMPION] == versions[0] and PREVIOUS not in aliases
+    with pytest.raises(RollbackError):
+        rollback(cfg)
+
+
+def test_metrics_from_another_test_split_are_not_compared(tracking, tmp_path):
+    cfg = replace(tracking, model_name="split-test")
+    train_cfg = runs.train_config(epochs=1, **TINY)
+    a = log_trained(cfg, _model_file(tmp_path / "a.pt", 0), train_cfg, {"mean_fg_iou": 0.6}, tags=RunTags("dataset-v1"))
+    b = log_trained(cfg, _model_file(tmp_path / "b.pt", 1), train_cfg, {"mean_fg_iou": 0.9}, tags=RunTags("dataset-v2"))
+    assert promote(cfg, a.version, RULE).promote
+    decision = promote(cfg, b.version, RULE)
+    assert not decision.promote and "not comparable" in decision.reasons[0]
+
+
+def test_cli_promote_and_rollback(trained, project, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    logged, client = trained
+    runner = CliRunner()
+    assert "Evaluates nothing itself" in runner.invoke(model_commands.app, ["promote", "--help"]).output
+    assert "previous champion" in runner.invoke(model_commands.app, ["rollback", "--help"]).output
+    rule = project / "rule.yaml"
+    rule.write_text("minimums:\n  mean_fg_iou: 0.0\n")
+    result = runner.invoke(model_commands.app, ["promote", "--version", logged.version, "--project", str(project),
+                                                "--rule", str(rule)])
+    assert result.exit_code == 0, result.output
+    assert client.get_model_version_by_alias("grainloop-segmentation", CHAMPION).version == int(logged.version)
+    result = runner.invoke(model_commands.app, ["rollback", "--project", str(project)])
+    assert result.exit_code == 1 and "no previous champion" in result.output
