@@ -9,8 +9,8 @@ out=${1:-$root/runs/emps-benchmark}
 shift || true
 [ -d "$emps/images" ] || { echo "no EMPS data at $emps"; exit 0; }
 "$root/bin/grainloop" train --images "$emps/images" --masks "$emps/segmaps" --mask-kind instance --out "$out" \
-  --arch unet --encoder resnet18 --downsample 2 --decoder-channels 128,64,32,16,16 --patch 256 --batch-size 8 \
-  --patches-per-epoch 256 --epochs 12 --restart-epochs 12 --lr 3e-3 --loss dice_ce --patience 100 \
+  --arch unet --encoder resnet18 --downsample 2 --decoder-channels 128,64,32,16,16 --patch 192 --batch-size 8 \
+  --patches-per-epoch 384 --epochs 12 --restart-epochs 12 --lr 3e-3 --loss dice_ce --patience 100 \
   --minutes 20 --threads 2 --no-resume "$@"
 python3 - "$out/metrics.json" <<'PY'
 import json, sys

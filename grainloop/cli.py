@@ -28,4 +28,4 @@ def demo(
 
 
 def main() -> None:
-    app()
+    app(prog_name="grainloop")
