@@ -19,7 +19,7 @@ from ml.losses import LossConfig
 from ml.models import ModelConfig
 from ml.patches import PatchConfig
 from ml.predict import PredictConfig, predict_image, predict_tiff
-from ml.preprocess import PreprocessConfig, apply, fit
+from ml.preprocess import PreprocessConfig, PreprocessState, apply, fit
 from ml.report import plot_learning_curve, save_overlay, write_json, write_rows
 from ml.targets import class_map_from_prediction
 from ml.train import SCORE, EpochRecord, TrainConfig, TrainResult, train
@@ -84,16 +84,21 @@ def run_training(spec: TrainSpec, cfg: TrainConfig, out: Path, progress: bool = 
     return result
 
 
+def full_resolution(image, state: PreprocessState) -> np.ndarray:
+    """The preprocessed image at image (not model) resolution, for overlays."""
+    return apply(image, replace(state, downsample=1))
+
+
 def run_evaluation(model: torch.nn.Module, artifact: ModelArtifact, images: Sequence[Path], masks: Path,
                    mask_kind: str, out: Path, cfg: PredictConfig, n_overlays: int = 8) -> dict:
     """metrics.json, per_image.csv and side-by-side overlays (truth | prediction) in out."""
     samples = load_samples(find_samples(images, masks), artifact.schema, artifact.preprocess, mask_kind, progress=True)
-    ev = evaluate(model, samples, artifact.schema, cfg, artifact.preprocess, keep_predictions=True, progress=True)
+    ev = evaluate(model, samples, artifact.schema, cfg, keep_predictions=True, progress=True)
     write_json(out / "metrics.json", ev.metrics)
     write_rows(out / "per_image.csv", ev.rows)
     for s in samples[:n_overlays]:
         truth = class_map_from_prediction(s.target, artifact.schema)
-        save_overlay(out / "overlays" / f"{s.id}.png", apply(s.image, replace(s.state, downsample=1)), ev.predictions[s.id],
+        save_overlay(out / "overlays" / f"{s.id}.png", full_resolution(s.image, s.state), ev.predictions[s.id],
                      artifact.schema, np.where(truth == 255, 0, truth))
     return ev.metrics
 
@@ -105,11 +110,11 @@ def _predict_one(model, artifact: ModelArtifact, path: Path, out: Path, cfg: Pre
         unc = out / f"{name}_uncertainty.tif" if cfg.uncertainty else None
         predict_tiff(model, path, out / f"{name}.tif", cfg, artifact.preprocess, unc, progress=True)
         return out / f"{name}.tif"
-    pred = predict_image(model, source, cfg, artifact.preprocess)
+    state = fit(source, artifact.preprocess)
+    pred = predict_image(model, source, cfg, state=state)
     labels = class_map_from_prediction(pred.labels, artifact.schema)
     write_mask(out / f"{name}.png", labels)
-    full_res = replace(artifact.preprocess, downsample=1)
-    save_overlay(out / "overlays" / f"{name}.png", apply(source, fit(source, full_res)), labels, artifact.schema)
+    save_overlay(out / "overlays" / f"{name}.png", full_resolution(source, state), labels, artifact.schema)
     if pred.entropy is not None:
         write_mask(out / f"{name}_uncertainty.png", (pred.entropy / np.log(artifact.model_config.classes) * 255).astype(np.uint8))
     if pred.probabilities is not None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ml.box import Box
-from ml.io import ArraySource, ImageSource
+from ml.io import ImageSource, as_source
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ def _grey(region: np.ndarray, max_columns: int) -> np.ndarray:
 
 def detect_banner(image: ImageSource | np.ndarray, cfg: BannerConfig = BannerConfig()) -> Box | None:
     """The banner's box, or None. Reads only the top and bottom strips of a lazy source."""
-    source = ArraySource(image) if isinstance(image, np.ndarray) else image
+    source = as_source(image)
     _, h, w = source.shape
     depth = int(h * cfg.max_fraction)
     min_rows = max(cfg.min_rows, int(h * cfg.min_fraction))

@@ -13,7 +13,6 @@ from ml.data import Sample
 from ml.io import ArraySource
 from ml.metrics import SegmentationMetrics
 from ml.predict import PredictConfig, predict_image
-from ml.preprocess import PreprocessConfig
 from ml.targets import IGNORE_INDEX, class_map_from_prediction
 
 
@@ -32,23 +31,21 @@ def fitting_config(shape: tuple[int, ...], base: PredictConfig, max_side: int = 
     return replace(base, tile=int(np.ceil(side / 32) * 32), overlap=0)
 
 
-def predict_labels(model: torch.nn.Module, sample: Sample, schema: LabelSchema, cfg: PredictConfig,
-                   preprocess_cfg: PreprocessConfig) -> np.ndarray:
-    """Class map (boundary class folded into grain) for one sample."""
+def predict_labels(model: torch.nn.Module, sample: Sample, schema: LabelSchema, cfg: PredictConfig) -> np.ndarray:
+    """Class map (boundary class folded into grain) for one sample, with the sample's own preprocessing state."""
     window = fitting_config(sample.state.model_shape, cfg)
-    pred = predict_image(model, ArraySource(sample.image), window, preprocess_cfg, state=sample.state)
+    pred = predict_image(model, ArraySource(sample.image), window, state=sample.state)
     return class_map_from_prediction(pred.labels, schema)
 
 
 def evaluate(model: torch.nn.Module, samples: Sequence[Sample], schema: LabelSchema,
-             cfg: PredictConfig = PredictConfig(), preprocess_cfg: PreprocessConfig = PreprocessConfig(),
-             keep_predictions: bool = False, progress: bool = False) -> Evaluation:
+             cfg: PredictConfig = PredictConfig(), keep_predictions: bool = False, progress: bool = False) -> Evaluation:
     """Dataset metrics (reduced from accumulated statistics) and one row per image."""
     metrics = SegmentationMetrics(len(schema.class_names), schema.class_names, ignore_index=IGNORE_INDEX)
     kept = {}
     model.eval()
     for s in track(samples, description="evaluating", disable=not progress):
-        labels = predict_labels(model, s, schema, cfg, preprocess_cfg)
+        labels = predict_labels(model, s, schema, cfg)
         target = class_map_from_prediction(s.target, schema)
         metrics.update(labels, target, image_id=s.id)
         if keep_predictions:

@@ -161,6 +161,11 @@ class TiffSource:
         self._store.close()
 
 
+def as_source(image: "ImageSource | np.ndarray") -> ImageSource:
+    """An ImageSource for an in-memory (C, H, W) array, or the source itself."""
+    return ArraySource(image) if isinstance(image, np.ndarray) else image
+
+
 def open_source(path: Path | str) -> ImageSource:
     """TIFFs are opened lazily; other formats are small enough to load."""
     path = Path(path)

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ml.box import Box
-from ml.io import ArraySource, ImageSource, open_source
+from ml.io import ImageSource, as_source, open_source
 from ml.preprocess import PreprocessConfig, PreprocessState, apply, fit
 from ml.tiling import WINDOWS, ArraySink, BandAccumulator, Grid, TiffSink
 
@@ -84,7 +84,7 @@ def _banner_only(y: int, tile: int, state: PreprocessState) -> bool:
 def window_batches(image: ImageSource | np.ndarray, state: PreprocessState,
                    cfg: PredictConfig = PredictConfig()) -> Iterator[torch.Tensor]:
     """Every model input batch predict_image runs for this image, in order (for benchmarks)."""
-    source = ArraySource(image) if isinstance(image, np.ndarray) else image
+    source = as_source(image)
     grid_x = Grid(state.model_shape[1], cfg.tile, cfg.overlap)
     for y in Grid(state.model_shape[0], cfg.tile, cfg.overlap).starts:
         if not _banner_only(y, cfg.tile, state):
@@ -176,7 +176,7 @@ def predict_image(model: torch.nn.Module, image: np.ndarray | ImageSource, cfg: 
     ``state`` reuses a PreprocessState measured before (e.g. on the full image a crop comes from);
     by default it is ``fit(image, preprocess_cfg)``. The model is put in eval mode on ``cfg.device``.
     """
-    source = ArraySource(image) if isinstance(image, np.ndarray) else image
+    source = as_source(image)
     state = fit(source, preprocess_cfg) if state is None else state
     if tuple(state.shape) != tuple(source.shape):
         raise ValueError(f"preprocess state is for shape {state.shape}, the image is {source.shape}")

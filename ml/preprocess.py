@@ -15,7 +15,7 @@ import numpy as np
 
 from ml.banner import BannerConfig, detect_banner
 from ml.box import Box
-from ml.io import ArraySource, ImageSource
+from ml.io import ImageSource, as_source
 
 
 @dataclass(frozen=True)
@@ -63,10 +63,6 @@ class Preprocessed:
     state: PreprocessState
 
 
-def _as_source(image: ImageSource | np.ndarray) -> ImageSource:
-    return ArraySource(image) if isinstance(image, np.ndarray) else image
-
-
 def _subsample(source: ImageSource, rows: tuple[int, int], n_pixels: int) -> np.ndarray:
     """A regular subsample (C, N) of the valid rows, read band by band to bound memory."""
     c, _, w = source.shape
@@ -78,7 +74,7 @@ def _subsample(source: ImageSource, rows: tuple[int, int], n_pixels: int) -> np.
 
 def fit(image: ImageSource | np.ndarray, cfg: PreprocessConfig = PreprocessConfig()) -> PreprocessState:
     """Measure an image: banner box and per-channel robust intensity range."""
-    source = _as_source(image)
+    source = as_source(image)
     banner = detect_banner(source, cfg.banner)
     state = PreprocessState(tuple(source.shape), (), (), banner)
     sample = _subsample(source, state.valid_rows, cfg.sample_pixels)
@@ -114,7 +110,7 @@ def _block_mean(region: np.ndarray, k: int) -> np.ndarray:
 
 def apply(image: ImageSource | np.ndarray, state: PreprocessState, box: Box | None = None) -> np.ndarray:
     """Normalised float32 (C, h, w) of any box in model pixels, also one reaching past the image or into the banner."""
-    source = _as_source(image)
+    source = as_source(image)
     k = state.downsample
     box = box or Box(0, state.model_shape[0], 0, state.model_shape[1])
     rows = reflect_indices(box.y0 * k, box.y1 * k, *state.valid_rows)

@@ -114,7 +114,7 @@ def _train_epoch(model, loader, loss_fn, opt, sched, bar) -> float:
 def _score(model, val: Sequence[Sample], schema, cfg: TrainConfig, train_loss: float) -> dict:
     if not val:
         return {SCORE: -train_loss}
-    return evaluate(model, val, schema, cfg.predict, cfg.preprocess).metrics
+    return evaluate(model, val, schema, cfg.predict).metrics
 
 
 def _update(state: TrainState, cfg: TrainConfig, metrics: dict, seconds: float, loss: float) -> bool:
