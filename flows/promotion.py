@@ -14,12 +14,12 @@ from typing import Mapping, Optional
 
 import yaml
 
+from flows.evaluation import EVAL_TAG, EvalTarget, evaluate_version
 from flows.tracking import TrackingConfig, client as make_client, lib
 from ml.config import from_dict, to_dict
 
 CHAMPION, PREVIOUS, CHALLENGER = "champion", "previous-champion", "challenger"
 HISTORY_TAG = "grainloop.champion_history"  # registered-model tag: champions in order, comma-separated
-EVAL_TAG = "grainloop.eval_dataset"
 EPS = 1e-12
 COLUMNS = ["check", "metric", "challenger", "champion", "delta", "limit", "passed"]
 
@@ -144,6 +144,12 @@ def record(tracking: TrackingConfig, kind: str, decision: Decision, version: str
     return run.info.run_id
 
 
+def _compare_on(tracking: TrackingConfig, challenger, champion, rule: PromotionRule, target: EvalTarget) -> Decision:
+    """Both versions evaluated now (or as recorded before) on the same frozen split."""
+    champ = evaluate_version(tracking, _v(champion), target) if champion is not None else None
+    return decide(evaluate_version(tracking, _v(challenger), target), champ, rule)
+
+
 def _compare(client, challenger, champion, rule: PromotionRule) -> Decision:
     if champion is not None and challenger.tags.get(EVAL_TAG) != champion.tags.get(EVAL_TAG):
         return Decision(False, (f"not comparable: evaluated on {challenger.tags.get(EVAL_TAG)!r}, the champion on "
@@ -166,13 +172,17 @@ def _crown(client, name: str, version: str, champion) -> None:
         client.delete_registered_model_alias(name, CHALLENGER)
 
 
-def promote(tracking: TrackingConfig, version: int | str, rule: PromotionRule) -> Decision:
-    """Judge a registered version against the champion with the rule; move ``champion`` only if it passes."""
+def promote(tracking: TrackingConfig, version: int | str, rule: PromotionRule,
+            target: Optional[EvalTarget] = None) -> Decision:
+    """Judge a registered version against the champion with the rule; move ``champion`` only if it passes.
+    With a target (the newest dataset version's test split) both are evaluated on it; without one, the
+    metrics recorded on their training runs are compared, and must come from the same dataset."""
     client, name = make_client(tracking), tracking.model_name
     challenger, champion = client.get_model_version(name, str(version)), _alias(client, name, CHAMPION)
     if _v(champion) == _v(challenger):
         return Decision(False, (f"version {_v(challenger)} is already the champion",), ())
-    decision = _compare(client, challenger, champion, rule)
+    decision = (_compare_on(tracking, challenger, champion, rule, target) if target
+                else _compare(client, challenger, champion, rule))
     record(tracking, "promotion", decision, _v(challenger), _v(champion))
     if decision.promote:
         _crown(client, name, _v(challenger), champion)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import math
 import re
+import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass, replace
 from importlib.metadata import version as installed_version
 from pathlib import Path
@@ -25,6 +27,7 @@ from ml.config import flatten, to_dict
 from ml.train import EpochRecord, TrainConfig
 
 CHALLENGER = "challenger"
+CHECKPOINT = "checkpoint/model.pt"  # the grainloop checkpoint inside each training run's artifacts
 SECRET_KEY = re.compile(r"token|secret|password|passwd|api[_-]?key|credential|access[_-]?key", re.I)
 TAG = "grainloop."  # prefix of every tag grainloop sets
 
@@ -108,10 +111,20 @@ def log_files(files: Sequence[Path], folder: str = "plots") -> None:
             lib().log_artifact(str(path), artifact_path=folder)
 
 
-def finish_run(tracking: TrackingConfig, model: torch.nn.Module, artifact: ModelArtifact, cfg: TrainConfig,
-               final: Mapping[str, object], files: Sequence[Path], tags: RunTags) -> LoggedVersion:
-    """Log params, final metrics, files, tags and the model into the active run; tag it ``challenger``."""
+def log_checkpoint(model_path: Path) -> None:
+    """The checkpoint under the fixed name CHECKPOINT, whatever the file is called."""
+    folder, name = CHECKPOINT.split("/")
+    with tempfile.TemporaryDirectory() as tmp:
+        lib().log_artifact(str(shutil.copyfile(model_path, Path(tmp) / name)), artifact_path=folder)
+
+
+def finish_run(tracking: TrackingConfig, model_path: Path, cfg: TrainConfig, final: Mapping[str, object],
+               files: Sequence[Path], tags: RunTags) -> LoggedVersion:
+    """Log params, final metrics, files, tags, the model and its grainloop checkpoint (schema and preprocessing
+    travel with it) into the active run; register it and tag it ``challenger``."""
     mlflow = lib()
+    model, artifact = load_model(model_path)
+    log_checkpoint(model_path)
     mlflow.log_params(safe_params(flatten(to_dict(replace(cfg, model=artifact.model_config)))))
     mlflow.log_metrics(numeric(final, "final/"))
     mlflow.log_dict(numeric(final), "final_metrics.json")
@@ -132,9 +145,8 @@ def log_trained(tracking: TrackingConfig, model_path: Path, cfg: TrainConfig, fi
                 files: Sequence[Path] = (), tags: RunTags = RunTags(), run_name: Optional[str] = None) -> LoggedVersion:
     """A finished model file (ml.checkpoint) as a new run and registered version."""
     configure(tracking)
-    model, artifact = load_model(model_path)
     with lib().start_run(run_name=run_name):
-        return finish_run(tracking, model, artifact, cfg, final, files, tags)
+        return finish_run(tracking, model_path, cfg, final, files, tags)
 
 
 def train_and_log(tracking: TrackingConfig, spec: TrainSpec, cfg: TrainConfig, out: Path, tags: RunTags = RunTags(),
@@ -146,8 +158,7 @@ def train_and_log(tracking: TrackingConfig, spec: TrainSpec, cfg: TrainConfig, o
     configure(tracking)
     with mlflow.start_run(run_name=run_name):
         result = run_training(spec, cfg, out, callbacks=[epoch_metrics(mlflow)])
-        model, artifact = load_model(result.model_path)
         best = next((h for h in result.state.history if h["epoch"] == result.state.best_epoch), {})
         tags = replace(tags, schema_hash=tags.schema_hash or spec.schema.hash)
-        return finish_run(tracking, model, artifact, cfg, final if final is not None else best,
+        return finish_run(tracking, result.model_path, cfg, final if final is not None else best,
                           [out / "learning_curve.png", *files], tags)

@@ -20,7 +20,7 @@ STATE_DIR = ".grainloop"
 @dataclass(frozen=True)
 class TrackingConfig:
     tracking_uri: str
-    artifact_location: str  # where a new experiment stores its artifacts (a file:// URI by default)
+    artifact_location: str | None  # where a new experiment stores artifacts; None: the server's default (e.g. S3)
     experiment: str = EXPERIMENT
     model_name: str = MODEL_NAME
 
@@ -30,8 +30,9 @@ class TrackingConfig:
         """The project's embedded store, unless ``MLFLOW_TRACKING_URI`` names another one."""
         env = os.environ if env is None else env
         state = Path(project).resolve() / STATE_DIR
-        uri = env.get("MLFLOW_TRACKING_URI") or f"sqlite:///{state / 'mlflow.db'}"
-        return cls(uri, (state / "mlartifacts").as_uri(), experiment, model_name)
+        if env.get("MLFLOW_TRACKING_URI"):  # a server (or database) of its own: its artifact store applies
+            return cls(env["MLFLOW_TRACKING_URI"], None, experiment, model_name)
+        return cls(f"sqlite:///{state / 'mlflow.db'}", (state / "mlartifacts").as_uri(), experiment, model_name)
 
     @property
     def local_store(self) -> Path | None:

@@ -2,29 +2,55 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
 from grainloop import labeling_commands, ml_commands, model_commands
+from grainloop import simulate_commands
+from grainloop import analytics_commands
+from grainloop import mlflow_commands
+from grainloop import dataset_commands
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Grow SEM grain segmentation datasets and models through a human labeling loop.")
 app.add_typer(ml_commands.app, name=None)
+app.add_typer(simulate_commands.app, name=None)
+app.add_typer(analytics_commands.app, name=None)
 app.add_typer(labeling_commands.app, name="labelstudio")
 app.add_typer(model_commands.app, name="model")
+app.add_typer(mlflow_commands.app, name="mlflow")
+app.add_typer(dataset_commands.app, name="dataset")
 
 
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option(help="folder for the demo's data, model and reports")] = Path("runs/demo"),
-    minutes: Annotated[float, typer.Option(help="training time budget")] = 3.0,
-    images: int = 40, size: int = 256, seed: int = 0,
+    out: Annotated[Path, typer.Option(help="folder for the demo's data, services' state and reports")] = Path("runs/demo"),
+    cycles: Annotated[int, typer.Option(help="labeling cycles to run")] = 3,
+    per_cycle: Annotated[int, typer.Option(help="tasks the simulated annotator labels per cycle")] = 8,
+    minutes: Annotated[float, typer.Option(help="training time budget per cycle")] = 1.0,
+    images: Annotated[Optional[Path], typer.Option(help="your images instead of generated ones (needs --masks)")] = None,
+    masks: Annotated[Optional[Path], typer.Option(help="class maps of --images, for the simulated annotator")] = None,
+    strategy: Annotated[str, typer.Option(help="active-learning strategy ranking the tasks")] = "entropy",
+    n_images: Annotated[int, typer.Option("--n-images", help="generated images")] = 40, size: int = 192, seed: int = 0,
 ) -> None:
-    """The main job on generated sample data: synthesise, train, evaluate on held-out images, report."""
+    """The main job: local Label Studio, DVC, MLflow and Prefect run the full loop with a SIMULATED annotator
+    on generated SEM grains (or --images/--masks). The services stay up until `grainloop down`."""
     from grainloop.demo import run_demo
 
-    run_demo(out, minutes=minutes, n_images=images, size=size, seed=seed)
+    run_demo(out, cycles, per_cycle, minutes, n_images, size, seed, images, masks, strategy)
+
+
+@app.command()
+def down(out: Annotated[Path, typer.Option(help="the demo's folder")] = Path("runs/demo")) -> None:
+    """Stop the demo's Label Studio and MLflow servers."""
+    from flows.mlflow_server import MlflowServerConfig, down as mlflow_down
+    from labeling.lifecycle import down as labelstudio_down
+
+    stopped = labelstudio_down(out.resolve() / "labelstudio.json")
+    stopped_ml = mlflow_down(MlflowServerConfig(project=(out / "workspace").resolve()))
+    typer.echo(f"Label Studio {'stopped' if stopped else 'was not running'}; "
+               f"MLflow {'stopped' if stopped_ml else 'was not running'}")
 
 
 def main() -> None:

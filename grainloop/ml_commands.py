@@ -9,23 +9,33 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from grainloop import runs
 from grainloop.schema import LabelSchema, binary_schema
-from ml.checkpoint import load_model
-from ml.config import to_dict
-from ml.predict import PredictConfig
 
 console = Console(stderr=True)
 app = typer.Typer(no_args_is_help=True)
 
 Images = Annotated[list[Path], typer.Option("--images", help="image folder; repeat for channels of the same field")]
 Masks = Annotated[Path, typer.Option(help="folder of masks with the images' file names")]
+OptImages = Annotated[Optional[list[Path]], typer.Option("--images", help="image folder; repeat for channels of the same field")]
+OptMasks = Annotated[Optional[Path], typer.Option(help="folder of masks with the images' file names")]
+Dataset = Annotated[Optional[Path], typer.Option(help="a dataset version folder (data/): its manifest's frozen splits "
+                                                      "replace --images/--masks")]
 MaskKind = Annotated[str, typer.Option(help="'class' maps or 'instance' maps (grain k > 0)")]
 SchemaOpt = Annotated[Optional[Path], typer.Option("--schema", help="label schema YAML (default: grain/background)")]
 
 
 def _schema(path: Optional[Path]) -> LabelSchema:
     return LabelSchema.load(path) if path else binary_schema()
+
+
+def _spec(images, masks, dataset, mask_kind, schema, splits=None, **kw):
+    from grainloop import runs
+
+    if dataset:
+        return runs.dataset_spec(dataset, schema, splits, **kw)
+    if not images or not masks:
+        raise typer.BadParameter("give --dataset, or both --images and --masks")
+    return runs.TrainSpec(images, masks, mask_kind, _schema(schema), **kw)
 
 
 def _ints(text: Optional[str]) -> Optional[tuple[int, ...]]:
@@ -38,7 +48,9 @@ def _floats(text: Optional[str]) -> Optional[tuple[float, ...]]:
 
 @app.command()
 def train(
-    images: Images, masks: Masks, out: Annotated[Path, typer.Option(help="run folder (checkpoints, plots, metrics)")],
+    out: Annotated[Path, typer.Option(help="run folder (checkpoints, plots, metrics)")],
+    images: OptImages = None, masks: OptMasks = None, dataset: Dataset = None,
+    splits: Annotated[Optional[Path], typer.Option(help="splits.json of `grainloop dataset prepare`")] = None,
     mask_kind: MaskKind = "class", schema: SchemaOpt = None,
     arch: str = "unet", encoder: str = "resnet18", decoder_channels: Annotated[Optional[str], typer.Option(help="e.g. 128,64,32,16,8")] = None,
     encoder_weights: Annotated[Optional[str], typer.Option(help="e.g. imagenet (needs the hub or its cache)")] = None,
@@ -52,7 +64,10 @@ def train(
     warm_start: Annotated[Optional[Path], typer.Option(help="a model.pt to start from")] = None,
 ) -> None:
     """Train a segmentation model on folders of images and masks; resumes an interrupted run in OUT."""
-    spec = runs.TrainSpec(images, masks, mask_kind, _schema(schema), val_fraction, warm_start, resume)
+    from grainloop import runs
+
+    spec = _spec(images, masks, dataset, mask_kind, schema, splits, val_fraction=val_fraction, warm_start=warm_start,
+                 resume=resume)
     cfg = runs.train_config(arch=arch, encoder=encoder, decoder_channels=_ints(decoder_channels),
                             encoder_weights=encoder_weights, epochs=epochs, minutes=minutes, patch=patch,
                             patches_per_epoch=patches_per_epoch, batch_size=batch_size, lr=lr, restart_epochs=restart_epochs, loss=loss,
@@ -65,14 +80,20 @@ def train(
 
 @app.command()
 def evaluate(
-    model: Annotated[Path, typer.Option(help="model.pt")], images: Images, masks: Masks,
-    out: Annotated[Path, typer.Option(help="folder for metrics.json, per_image.csv, overlays/")],
+    model: Annotated[Path, typer.Option(help="model.pt")],
+    out: Annotated[Path, typer.Option(help="folder for metrics.json, per_image.csv, confusion_matrix.png, overlays/")],
+    images: OptImages = None, masks: OptMasks = None, dataset: Dataset = None,
+    split: Annotated[str, typer.Option(help="with --dataset: the frozen split to evaluate")] = "test",
     mask_kind: MaskKind = "class", overlays: int = 8, tile: int = 512, overlap: int = 128,
 ) -> None:
-    """Evaluate a model on images with masks: dataset metrics, per-image rows, overlays."""
+    """Evaluate a model on images with masks (or a dataset version's split): metrics, rows, plots, overlays."""
+    from grainloop import runs
+    from ml.checkpoint import load_model
+    from ml.predict import PredictConfig
+
     net, artifact = load_model(model)
-    metrics = runs.run_evaluation(net, artifact, images, masks, mask_kind, out,
-                                  PredictConfig(tile=tile, overlap=overlap), overlays)
+    spec = _spec(images, masks, dataset, mask_kind, None)
+    metrics = runs.run_evaluation(net, artifact, spec, out, PredictConfig(tile=tile, overlap=overlap), overlays, split)
     console.print_json(json.dumps({k: v for k, v in metrics.items() if not k.startswith("boundary_f1/")}, default=str))
 
 
@@ -84,6 +105,10 @@ def predict(
     probabilities: bool = False, uncertainty: bool = False,
 ) -> None:
     """Predict class maps (PNG, or tiled TIFF for huge TIFFs), overlays and optional uncertainty maps."""
+    from grainloop import runs
+    from ml.checkpoint import load_model
+    from ml.predict import PredictConfig
+
     net, artifact = load_model(model)
     cfg = PredictConfig(tile=tile, overlap=overlap, window=window, batch_size=batch_size, tta=tta,
                         probabilities=probabilities, uncertainty=uncertainty)
@@ -97,6 +122,7 @@ def synth(
     n: int = 24, size: int = 256, seed: int = 0, classes: int = 1, banner: bool = True, bit_depth: int = 8,
 ) -> None:
     """Write a seeded synthetic SEM grain dataset with exact class and instance masks."""
+    from ml.config import to_dict
     from ml.synthetic import SyntheticConfig, write_dataset
 
     cfg = SyntheticConfig(height=size, width=size, n_classes=classes, banner=banner, bit_depth=bit_depth)

@@ -1,6 +1,8 @@
 """`grainloop model promote | rollback`: move the registered model's `champion` alias by the written rule."""
 from __future__ import annotations
 
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -33,23 +35,47 @@ def _show(rows) -> None:
     console.print(table)
 
 
+@contextmanager
+def _dataset_target(project: Path, tag: Optional[str]):
+    """The test split of a dataset version, checked out into a temporary folder."""
+    from flows.dataset_commit import checkout_version
+    from flows.evaluation import EvalTarget
+    from flows.versioning import VersionConfig, latest
+
+    cfg = VersionConfig(project.resolve())
+    tag = tag or getattr(latest(cfg), "tag", None)
+    if tag is None:
+        console.print(f"[red]{project} has no dataset version (dataset-vN); version one, or use --recorded[/]")
+        raise typer.Exit(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        yield EvalTarget(checkout_version(cfg, tag, Path(tmp) / "data"), tag)
+
+
 @app.command()
 def promote(
     version: Annotated[int, typer.Option(help="the registered version to judge (e.g. the one tagged challenger)")],
     project: Project = Path("."),
     rule: Rule = None,
+    dataset: Annotated[Optional[str], typer.Option(help="dataset version whose test split judges both "
+                                                        "(default: the newest dataset-vN of the project)")] = None,
+    recorded: Annotated[bool, typer.Option(help="compare the metrics recorded at training instead of evaluating")] = False,
 ) -> None:
     """Make VERSION the `champion` if the promotion rule allows it; record the decision either way.
 
-    Evaluates nothing itself: it compares the final test-split metrics already recorded on the training runs.
-
-    VERSION's run and the champion's must name the same evaluation dataset, else the promotion is refused.
+    By default VERSION and the champion are evaluated on the frozen test split of the newest dataset version
+    (each evaluation is logged to MLflow and reused). With --recorded, the final metrics on the training runs are
+    compared, and both runs must name the same evaluation dataset, else the promotion is refused.
 
     With no champion yet, VERSION must pass the rule's absolute minimums. Exits with status 1 when refused.
     """
     from flows.promotion import load_rule, promote as run_promote
 
-    decision = run_promote(_tracking(project), version, load_rule(rule or project / "mlflow" / "promotion.yaml"))
+    judge = load_rule(rule or project / "mlflow" / "promotion.yaml")
+    if recorded:
+        decision = run_promote(_tracking(project), version, judge)
+    else:
+        with _dataset_target(project, dataset) as target:
+            decision = run_promote(_tracking(project), version, judge, target)
     _show(decision.rows)
     for reason in decision.reasons:
         console.print(f"  {reason}")

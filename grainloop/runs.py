@@ -1,9 +1,10 @@
 """Runs on folders: the glue between files on disk and ml/ used by the CLI (and later by flows/)."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Callable, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
@@ -12,7 +13,7 @@ from grainloop.schema import LabelSchema
 from ml.augment import AugmentConfig
 from ml.checkpoint import ModelArtifact, read_artifact
 from ml.config import to_dict
-from ml.data import find_samples, load_samples, split_of, split_samples
+from ml.data import find_samples, load_samples, split_samples
 from ml.evaluate import evaluate
 from ml.io import TIFF_SUFFIXES, list_images, open_source, write_mask
 from ml.losses import LossConfig
@@ -20,7 +21,7 @@ from ml.models import ModelConfig
 from ml.patches import PatchConfig
 from ml.predict import PredictConfig, predict_image, predict_tiff
 from ml.preprocess import PreprocessConfig, PreprocessState, apply, fit
-from ml.report import plot_learning_curve, save_overlay, write_json, write_rows
+from ml.report import plot_confusion, plot_learning_curve, save_overlay, write_json, write_rows
 from ml.targets import class_map_from_prediction
 from ml.train import SCORE, EpochRecord, TrainConfig, TrainResult, train
 
@@ -36,6 +37,29 @@ class TrainSpec:
     val_fraction: float = 0.2
     warm_start: Optional[Path] = None
     resume: bool = True
+    splits: Optional[Mapping[str, str]] = None  # id -> train/val/test (a dataset version's frozen splits)
+
+
+def dataset_spec(data: Path, schema_path: Optional[Path] = None, splits_file: Optional[Path] = None, **kw) -> TrainSpec:
+    """A TrainSpec over a dataset version folder: its images, class maps, schema and frozen splits."""
+    from ml.dataset.manifest import read_manifest
+
+    lists = json.loads(splits_file.read_text()) if splits_file else None
+    splits = {i: s for s, ids in lists.items() for i in ids} if lists else {r.id: r.split for r in read_manifest(data)}
+    schema = LabelSchema.load(schema_path or data / "schema.yaml")
+    return TrainSpec([data / "images"], data / "masks", "class", schema, splits=splits, **kw)
+
+
+def _split(spec: TrainSpec, samples):
+    if spec.splits is None:
+        return split_samples(samples, spec.val_fraction)
+    return tuple([s for s in samples if spec.splits.get(s.id) == name] for name in ("train", "val"))
+
+
+def split_files(spec: TrainSpec, names: Sequence[str] = ("train", "val")):
+    """The spec's files, restricted to the named splits when the spec has frozen splits."""
+    files = find_samples(spec.images, spec.masks)
+    return files if spec.splits is None else [f for f in files if spec.splits.get(f.id) in names]
 
 
 def train_config(*, arch="unet", encoder="resnet18", decoder_channels=None, encoder_weights=None, epochs=30,
@@ -64,16 +88,15 @@ def run_training(spec: TrainSpec, cfg: TrainConfig, out: Path, progress: bool = 
                  log: Callable[[str], None] = lambda s: None,
                  callbacks: Sequence[Callable[[EpochRecord], None]] = ()) -> TrainResult:
     """Load, split, train, and write the run's files: config, split, history, learning curve, metrics."""
-    files = find_samples(spec.images, spec.masks)
-    samples = load_samples(files, spec.schema, cfg.preprocess, spec.mask_kind, progress=progress)
-    train_s, val_s = split_samples(samples, spec.val_fraction)
+    samples = load_samples(split_files(spec), spec.schema, cfg.preprocess, spec.mask_kind, progress=progress)
+    train_s, val_s = _split(spec, samples)
     model_cfg = replace(cfg.model, in_channels=samples[0].image.shape[0], classes=spec.schema.num_outputs)
     cfg = replace(cfg, model=model_cfg, progress=progress)
     init = read_artifact(spec.warm_start)[1] if spec.warm_start else None
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "config.json", {"train": to_dict(cfg), "schema": spec.schema.to_dict(),
                                      "schema_hash": spec.schema.hash, "images": [str(p) for p in spec.images]})
-    write_rows(out / "split.csv", [{"id": s.id, "split": split_of(s.id, spec.val_fraction)} for s in samples])
+    write_rows(out / "split.csv", [{"id": s.id, "split": "train"} for s in train_s] + [{"id": s.id, "split": "val"} for s in val_s])
     log(f"{len(train_s)} training and {len(val_s)} validation images; model {model_cfg.arch}-{model_cfg.encoder}")
     provenance = {"schema_hash": spec.schema.hash, "train_images": len(train_s), "val_images": len(val_s)}
     result = train(cfg, spec.schema, train_s, val_s, out, [_epoch_logger(log), *callbacks], spec.resume, init, provenance)
@@ -89,13 +112,16 @@ def full_resolution(image, state: PreprocessState) -> np.ndarray:
     return apply(image, replace(state, downsample=1))
 
 
-def run_evaluation(model: torch.nn.Module, artifact: ModelArtifact, images: Sequence[Path], masks: Path,
-                   mask_kind: str, out: Path, cfg: PredictConfig, n_overlays: int = 8) -> dict:
-    """metrics.json, per_image.csv and side-by-side overlays (truth | prediction) in out."""
-    samples = load_samples(find_samples(images, masks), artifact.schema, artifact.preprocess, mask_kind, progress=True)
+def run_evaluation(model: torch.nn.Module, artifact: ModelArtifact, spec: TrainSpec, out: Path, cfg: PredictConfig,
+                   n_overlays: int = 8, split: str = "test") -> dict:
+    """metrics.json, per_image.csv, the confusion matrix and side-by-side overlays (truth | prediction) in out.
+    With frozen splits (a dataset version) only ``split`` is evaluated; else every image of the spec."""
+    files = split_files(spec, (split,))
+    samples = load_samples(files, artifact.schema, artifact.preprocess, spec.mask_kind, progress=True)
     ev = evaluate(model, samples, artifact.schema, cfg, keep_predictions=True, progress=True)
     write_json(out / "metrics.json", ev.metrics)
     write_rows(out / "per_image.csv", ev.rows)
+    plot_confusion(out / "confusion_matrix.png", ev.confusion, artifact.schema.class_names)
     for s in samples[:n_overlays]:
         truth = class_map_from_prediction(s.target, artifact.schema)
         save_overlay(out / "overlays" / f"{s.id}.png", full_resolution(s.image, s.state), ev.predictions[s.id],

@@ -21,6 +21,7 @@ class Evaluation:
     metrics: dict
     rows: list[dict]
     predictions: dict[str, np.ndarray]  # class maps by sample id (only when kept)
+    confusion: np.ndarray | None = None  # (K, K) pixel counts, rows = truth, columns = prediction
 
 
 def fitting_config(shape: tuple[int, ...], base: PredictConfig, max_side: int = 1024) -> PredictConfig:
@@ -50,4 +51,4 @@ def evaluate(model: torch.nn.Module, samples: Sequence[Sample], schema: LabelSch
         metrics.update(labels, target, image_id=s.id)
         if keep_predictions:
             kept[s.id] = labels
-    return Evaluation(metrics.compute(), metrics.rows, kept)
+    return Evaluation(metrics.compute(), metrics.rows, kept, metrics.confusion_matrix)

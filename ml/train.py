@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -48,6 +48,7 @@ class TrainConfig:
     seed: int = 0
     threads: int | None = None
     progress: bool = False
+    device: str = "cpu"  # torch device for training and validation; "auto": cuda when available
 
 
 @dataclass
@@ -81,9 +82,16 @@ Callback = Callable[[EpochRecord], None]
 SCORE = "mean_fg_iou"
 
 
+def resolve_device(name: str) -> str:
+    """A torch device name; "auto" is cuda when a GPU is visible, else cpu."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return str(torch.device(name))
+
+
 def _components(cfg: TrainConfig, steps_per_epoch: int):
     torch.manual_seed(cfg.seed)  # initial weights depend on the seed alone
-    model = build_model(cfg.model)
+    model = build_model(cfg.model).to(cfg.predict.device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=cfg.restart_epochs * steps_per_epoch, T_mult=2)
     return model, opt, sched
@@ -97,10 +105,11 @@ def _resume(path: Path, model, opt, sched) -> TrainState:
     return TrainState(**blob["state"])
 
 
-def _train_epoch(model, loader, loss_fn, opt, sched, bar) -> float:
+def _train_epoch(model, loader, loss_fn, opt, sched, bar, device: str) -> float:
     model.train()
     total, n = 0.0, 0
     for x, y in loader:
+        x, y = x.to(device), y.to(device)
         opt.zero_grad(set_to_none=True)
         loss = loss_fn(model(x), y)
         loss.backward()
@@ -146,11 +155,12 @@ def train(cfg: TrainConfig, schema: LabelSchema, train_samples: Sequence[Sample]
     """Train, checkpointing to out_dir/last.pt each epoch and the best model to out_dir/model.pt."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    cfg = replace(cfg, predict=replace(cfg.predict, device=resolve_device(cfg.device)))  # validation on it too
     out_dir = Path(out_dir)
     data = PatchDataset(train_samples, cfg.patches, Augmenter(cfg.augment, cfg.seed), cfg.seed)
     steps = cfg.patches.per_epoch // cfg.batch_size
     model, opt, sched = _components(cfg, steps)
-    loss_fn = build_loss(cfg.loss, cfg.model.classes)
+    loss_fn = build_loss(cfg.loss, cfg.model.classes).to(cfg.predict.device)
     artifact = ModelArtifact(cfg.model, schema, cfg.preprocess, provenance=provenance or {})
     last = out_dir / "last.pt"
     if resume and last.exists():
@@ -168,7 +178,7 @@ def train(cfg: TrainConfig, schema: LabelSchema, train_samples: Sequence[Sample]
             loader = DataLoader(data, batch_size=cfg.batch_size, shuffle=False, drop_last=True, num_workers=0)
             t0 = time.perf_counter()
             with progress.epoch(state.epoch, steps) as bar:
-                loss = _train_epoch(model, loader, loss_fn, opt, sched, bar)
+                loss = _train_epoch(model, loader, loss_fn, opt, sched, bar, cfg.predict.device)
             metrics = _score(model, val_samples, schema, cfg, loss)
             seconds = time.perf_counter() - t0
             best = _update(state, cfg, metrics, seconds, loss)

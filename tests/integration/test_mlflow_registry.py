@@ -146,13 +146,48 @@ def test_cli_promote_and_rollback(trained, project, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     logged, client = trained
     runner = CliRunner()
-    assert "Evaluates nothing itself" in runner.invoke(model_commands.app, ["promote", "--help"]).output
+    assert "--recorded" in runner.invoke(model_commands.app, ["promote", "--help"]).output
     assert "previous champion" in runner.invoke(model_commands.app, ["rollback", "--help"]).output
     rule = project / "rule.yaml"
     rule.write_text("minimums:\n  mean_fg_iou: 0.0\n")
     result = runner.invoke(model_commands.app, ["promote", "--version", logged.version, "--project", str(project),
-                                                "--rule", str(rule)])
+                                                "--rule", str(rule), "--recorded"])
     assert result.exit_code == 0, result.output
     assert client.get_model_version_by_alias("grainloop-segmentation", CHAMPION).version == int(logged.version)
     result = runner.invoke(model_commands.app, ["rollback", "--project", str(project)])
     assert result.exit_code == 1 and "no previous champion" in result.output
+
+
+def test_promotion_evaluates_both_on_the_newest_test_split(tracking, tmp_path, synthetic_dataset):
+    """A trained model against a deliberately worse one (random weights), both judged on dataset-v1's test split."""
+    from flows.dataset_commit import checkout_version, commit_version
+    from flows.evaluation import EVAL_TAG, EvalTarget
+    from flows.versioning import RemoteConfig, VersionConfig, init
+    from ml.dataset.store import Incoming, add_items
+
+    repo = VersionConfig(tmp_path / "repo")
+    repo.root.mkdir()
+    init(repo, RemoteConfig(url=str(tmp_path / "remote")))
+    stems = sorted(p.stem for p in (synthetic_dataset / "images").iterdir())
+    add_items(repo.data_dir, [Incoming(s, next((synthetic_dataset / "images").glob(f"{s}.*")),
+                                       synthetic_dataset / "masks" / f"{s}.png") for s in stems], binary_schema())
+    tag = commit_version(repo).version.tag
+    target = EvalTarget(checkout_version(repo, tag, tmp_path / "eval"), tag)
+    cfg = replace(tracking, model_name="split-eval")
+    spec = runs.dataset_spec(repo.data_dir)
+    good = train_and_log(cfg, spec, runs.train_config(epochs=3, lr=3e-3, **TINY), tmp_path / "good").version
+    bad = log_trained(cfg, _model_file(tmp_path / "bad.pt", 5), runs.train_config(epochs=1, **TINY), {}).version
+    rule = replace(RULE, minimums={"mean_fg_iou": 0.0})
+    assert promote(cfg, good, rule, target).promote
+    refused = promote(cfg, bad, rule, target)
+    assert not refused.promote and any("margin" in r for r in refused.reasons)
+    client = mlflow.MlflowClient(cfg.tracking_uri, cfg.tracking_uri)
+    evals = client.search_runs([client.get_experiment_by_name(cfg.experiment).experiment_id],
+                               "tags.`grainloop.kind` = 'evaluation'")
+    assert {r.data.tags["grainloop.version"] for r in evals} >= {good, bad}
+    assert all(r.data.tags[EVAL_TAG] == tag for r in evals)
+    assert "plots/confusion_matrix.png" in [f.path for f in client.list_artifacts(evals[0].info.run_id, "plots")]
+    promote(cfg, bad, rule, target)  # asked again: the recorded evaluations are reused
+    again = client.search_runs([client.get_experiment_by_name(cfg.experiment).experiment_id],
+                               "tags.`grainloop.kind` = 'evaluation'")
+    assert len(again) == len(evals)

@@ -51,13 +51,3 @@ def test_bad_dataset_is_a_clear_error(synthetic_dataset, tmp_path):
                             "--out", str(tmp_path / "run"), "--epochs", "1"])
     assert r.exit_code != 0
     assert "syn_0000.tif" in str(r.exception)
-
-
-@pytest.mark.slow
-def test_demo_runs_end_to_end(tmp_path):
-    r = runner.invoke(app, ["demo", "--out", str(tmp_path), "--minutes", "0.2", "--images", "8", "--size", "128"])
-    assert r.exit_code == 0, r.output
-    metrics = json.loads((tmp_path / "evaluation" / "metrics.json").read_text())
-    assert metrics["n_images"] == 4 and "iou/grain" in metrics
-    assert json.loads((tmp_path / "data" / "train" / "manifest.json").read_text())["generator_version"]
-    assert (tmp_path / "model" / "learning_curve.png").exists()

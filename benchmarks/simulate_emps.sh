@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Issue 5 active-learning figure: replay labeling campaigns on ../shared/data/emps (instance segmaps) with the
+# random, entropy, boundary and kcenter strategies (same initial images, seeds and test split for all), plus a
+# model trained on every training image, and print how many labeled images each strategy needs to reach 95%
+# of that full-data test IoU. Meant for a GPU: pass --device cuda (or set GRAINLOOP_DEVICE=cuda; "auto" picks
+# cuda when visible). Usage: benchmarks/simulate_emps.sh [OUT] [--device cuda] [extra simulate options]
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+emps=${EMPS_DIR:-$root/../shared/data/emps}
+out=$root/runs/emps-simulate
+if [[ $# -gt 0 && $1 != -* ]]; then out=$1; shift; fi
+[ -d "$emps/images" ] || { echo "no EMPS data at $emps"; exit 0; }
+"$root/bin/grainloop" simulate --images "$emps/images" --masks "$emps/segmaps" --mask-kind instance --out "$out" \
+  --strategy random --strategy entropy --strategy boundary --strategy kcenter \
+  --initial 10 --batch 10 --rounds 8 --seed 0 --test-fraction 0.2 \
+  --arch unet --encoder resnet18 --downsample 2 --decoder-channels 128,64,32,16,16 --patch 192 --batch-size 8 \
+  --patches-per-epoch 384 --epochs 8 --restart-epochs 8 --lr 3e-3 --loss dice_ce --patience 100 "$@"
+cd "$root" && .venv/bin/python - "$out/simulate.csv" <<'PY'
+import csv, sys
+from ml.simulate import images_to_reach
+rows = list(csv.DictReader(open(sys.argv[1])))
+full = next(r for r in rows if r["strategy"] == "full")
+print(f"EMPS full-data test IoU {float(full['iou']):.4f} with {full['n_labeled']} labeled images")
+for strategy, n in images_to_reach(rows, 0.95).items():
+    print(f"{strategy}: " + (f"{n} labeled images to reach 95% of it" if n else "95% not reached in the rounds run"))
+PY

@@ -1,0 +1,141 @@
+"""The active-learning cycle: sync -> version -> train -> evaluate and promote -> preannotate.
+
+Each flow skips what has nothing new to do and is safe to run again, so a cycle that failed part-way is rerun
+from the top and picks up where it stopped: a dataset version is made once (DVC hash), a dataset tag is trained
+once (a registered version tagged with it), a version is judged once, and pre-annotations replace their own
+model_version. Only one cycle runs at a time (a lock file in the workspace); a second waits or says so.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional
+
+from prefect import flow, task
+
+from flows.dataset_commit import CommitResult, checkout_version, commit_version
+from flows.evaluation import EvalTarget, checkpoint
+from flows.loop_config import LoopConfig
+from flows.preannotate import PreannotateReport, champion, preannotate
+from flows.promotion import Decision, promote
+from flows.registry import RunTags, train_and_log
+from flows.sync import SyncReport, sync_annotations
+from flows.tracking import client as make_client
+from flows.versioning import Version, latest
+from grainloop.runs import dataset_spec
+
+
+class CycleBusy(RuntimeError):
+    """Another cycle holds the workspace's lock."""
+
+
+@dataclass(frozen=True)
+class CycleReport:
+    sync: SyncReport
+    dataset: Optional[str]
+    new_version: bool
+    trained: Optional[str]
+    decision: Optional[Decision]
+    champion: Optional[str]
+    preannotate: PreannotateReport
+
+
+@contextmanager
+def cycle_lock(cfg: LoopConfig, wait: bool = False) -> Iterator[None]:
+    path = cfg.state_dir / "cycle.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            f.seek(0)
+            raise CycleBusy(f"another cycle is running in {cfg.workspace} (pid {f.read().strip() or '?'}); "
+                            "wait for it to finish, or run with --wait") from None
+        f.truncate(0)
+        f.write(str(os.getpid()))
+        f.flush()
+        yield
+
+
+def _pending_file(cfg: LoopConfig) -> Path:
+    return cfg.state_dir / "pending-annotations"
+
+
+def add_pending(cfg: LoopConfig, n: int) -> int:
+    """Images added or changed in data/ since the last dataset version (kept on disk across cycles)."""
+    path = _pending_file(cfg)
+    total = (int(path.read_text()) if path.exists() else 0) + n
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(str(total))
+    return total
+
+
+@flow(name="version_dataset")
+def version_dataset(cfg: LoopConfig) -> CommitResult:
+    """dataset-vN from data/ (nothing new: no version); the pending count starts again from zero."""
+    result = commit_version(cfg.versions)
+    _pending_file(cfg).unlink(missing_ok=True)
+    return result
+
+
+def registered_for(cfg: LoopConfig, dataset: str) -> Optional[str]:
+    """The registered version already trained on this dataset tag (so a rerun does not train twice)."""
+    client = make_client(cfg.tracking)
+    found = [v for v in client.search_model_versions(f"name='{cfg.tracking.model_name}'")
+             if v.tags.get("grainloop.dataset") == dataset]
+    return str(max(int(v.version) for v in found)) if found else None
+
+
+def _warm_start(cfg: LoopConfig) -> Optional[Path]:
+    """The champion's checkpoint when its label schema is this loop's (else training starts fresh)."""
+    version = champion(cfg)
+    if version is None:
+        return None
+    mv = make_client(cfg.tracking).get_model_version(cfg.tracking.model_name, version)
+    if mv.tags.get("grainloop.schema_hash") != cfg.schema.hash:
+        return None
+    return checkpoint(cfg.tracking, version, cfg.state_dir / "champion" / version)
+
+
+@task(name="dataset folder")
+def dataset_folder(cfg: LoopConfig, version: Version) -> Path:
+    dest = cfg.state_dir / "datasets" / version.tag
+    return dest if (dest / "manifest.csv").exists() else checkout_version(cfg.versions, version.tag, dest)
+
+
+@flow(name="train")
+def train(cfg: LoopConfig, version: Version) -> str:
+    """Train on a dataset version (warm start from a matching champion), log and register a challenger."""
+    if (done := registered_for(cfg, version.tag)) is not None:
+        return done
+    spec = dataset_spec(dataset_folder(cfg, version), warm_start=_warm_start(cfg), resume=False)
+    tags = RunTags(version.tag, cfg.versions.dvc_file, version.commit, cfg.schema.hash)
+    return train_and_log(cfg.tracking, spec, cfg.train, cfg.runs_dir / version.tag, tags,
+                         run_name=f"train {version.tag}").version
+
+
+@flow(name="evaluate_and_promote")
+def evaluate_and_promote(cfg: LoopConfig, model_version: str, version: Version) -> Optional[Decision]:
+    """Judge the challenger against the champion on the version's test split (once per model version)."""
+    mv = make_client(cfg.tracking).get_model_version(cfg.tracking.model_name, model_version)
+    if mv.tags.get("grainloop.promotion") or champion(cfg) == model_version:
+        return None
+    return promote(cfg.tracking, model_version, cfg.rule, EvalTarget(dataset_folder(cfg, version), version.tag))
+
+
+@flow(name="cycle")
+def cycle(cfg: LoopConfig, wait: bool = False) -> CycleReport:
+    """One turn of the loop; each step skips when it has nothing new to do."""
+    with cycle_lock(cfg, wait):
+        synced = sync_annotations(cfg)
+        pending = add_pending(cfg, synced.added + synced.updated)
+        committed = version_dataset(cfg) if pending >= cfg.min_new_annotations else None
+        newest = latest(cfg.versions)
+        trained = train(cfg, newest) if newest else None
+        decision = evaluate_and_promote(cfg, trained, newest) if trained else None
+        pre = preannotate(cfg)
+        return CycleReport(synced, newest.tag if newest else None, bool(committed and committed.version), trained,
+                           decision, champion(cfg), pre)

@@ -1,0 +1,115 @@
+"""`grainloop demo`, the main job: the whole loop on one machine, with a simulated annotator.
+
+Local Label Studio, a project, sample images (generated SEM grains, or --images/--masks), then K cycles: the
+simulated annotator submits ground truth for the top-ranked tasks, and the cycle flow syncs, versions (DVC),
+trains, evaluates and promotes (MLflow), and pre-annotates. The services stay up until `grainloop down`.
+"""
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+from flows.annotator import SIMULATED, SimulatedAnnotator
+from flows.cycle import CycleReport, cycle
+from flows.loop_config import LabelingTarget, LoopConfig
+from flows.promotion import PromotionRule
+from flows.tracking import TrackingConfig
+from flows.versioning import RemoteConfig, VersionConfig, init
+from labeling.api import Connection
+from labeling.importer import ImportConfig, import_folder
+from labeling.lifecycle import up as labelstudio_up
+from labeling.projects import ProjectSpec, ensure_project
+from labeling.server import ServerConfig, free_port, port_is_free
+from labeling.settings import LabelStudioSettings
+from ml.train import TrainConfig
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    out: Path
+    images: Path  # sample images (copied under the Label Studio document root)
+    truth: Path  # their class maps, for the simulated annotator only
+    train: TrainConfig
+    cycles: int = 3
+    per_cycle: int = 8  # tasks the simulated annotator labels before each cycle
+    strategy: str = "entropy"
+    port: int = 8080
+
+    @property
+    def workspace(self) -> Path:
+        return self.out / "workspace"
+
+    @property
+    def document_root(self) -> Path:
+        return self.out / "labelstudio-files"
+
+
+def workspace(cfg: DemoConfig) -> VersionConfig:
+    """A git + DVC repository of its own for the demo's dataset versions (the checkout is left alone)."""
+    versions = VersionConfig(cfg.workspace.resolve())
+    versions.root.mkdir(parents=True, exist_ok=True)
+    ignore = versions.root / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("/.grainloop/\n")
+    init(versions, RemoteConfig(url=".grainloop/dvc-remote"))
+    return versions
+
+
+def start_labelstudio(cfg: DemoConfig) -> LabelStudioSettings:
+    port = cfg.port if port_is_free("127.0.0.1", cfg.port) else free_port()
+    server = ServerConfig(data_dir=(cfg.out / "labelstudio").resolve(), document_root=cfg.document_root.resolve(),
+                          port=port)
+    return labelstudio_up(server, settings_file(cfg))[0]
+
+
+def settings_file(cfg: DemoConfig) -> Path:
+    return cfg.out.resolve() / "labelstudio.json"
+
+
+def loop_config(cfg: DemoConfig, schema) -> LoopConfig:
+    root = cfg.workspace.resolve()
+    target = LabelingTarget(settings_file(cfg), "grainloop demo", (cfg.document_root / "images").resolve(),
+                            cfg.document_root.resolve())
+    return LoopConfig(root, target, schema, TrackingConfig.for_project(root), cfg.train,
+                      PromotionRule(minimums={"mean_fg_iou": 0.3}), cfg.strategy)
+
+
+def import_images(cfg: DemoConfig, loop: LoopConfig, settings: LabelStudioSettings) -> int:
+    dest = loop.labeling.images
+    if not dest.exists():
+        shutil.copytree(cfg.images, dest)
+    with Connection.open(settings) as conn:
+        project = ensure_project(conn.sdk, ProjectSpec(loop.labeling.project_title, loop.schema))
+        import_folder(conn, project, ImportConfig(dest, loop.labeling.document_root))
+        return project.id
+
+
+def run_cycles(cfg: DemoConfig, loop: LoopConfig, settings: LabelStudioSettings, project_id: int,
+               log: Callable[[str], None]) -> list[CycleReport]:
+    annotator, reports = SimulatedAnnotator(cfg.truth, loop.schema), []
+    for k in range(1, cfg.cycles + 1):
+        with Connection.open(settings) as conn:
+            labeled = annotator.annotate(conn, project_id, cfg.per_cycle)
+        log(f"cycle {k}: the {SIMULATED} labeled {len(labeled)} task(s)")
+        reports.append(cycle(loop))
+        log(describe(k, reports[-1]))
+    return reports
+
+
+def describe(k: int, r: CycleReport) -> str:
+    verdict = "promoted" if r.decision and r.decision.promote else "refused" if r.decision else "not judged"
+    return (f"cycle {k}: synced {r.sync.added} new, dataset {r.dataset}, trained version {r.trained} ({verdict}), "
+            f"champion v{r.champion}, pre-annotated {r.preannotate.tasks} task(s) "
+            f"{r.preannotate.skipped or ''}").rstrip()
+
+
+def run(cfg: DemoConfig, schema, log: Callable[[str], None] = print) -> tuple[LoopConfig, list[CycleReport], str]:
+    """Everything the demo does; returns the loop config, one report per cycle and Label Studio's URL."""
+    workspace(cfg)
+    settings = start_labelstudio(cfg)
+    loop = loop_config(cfg, schema)
+    project_id = import_images(cfg, loop, settings)
+    log(f"Label Studio at {settings.url} (project {project_id})")
+    return loop, run_cycles(cfg, loop, settings, project_id, log), settings.url

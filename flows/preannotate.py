@@ -1,0 +1,116 @@
+"""`preannotate`: the champion predicts every task nobody has annotated, a sampling strategy scores each image,
+and the masks go to Label Studio as pre-annotations carrying the champion's model_version and the score.
+
+Prediction runs in Prefect tasks of a few images each, so a Dask task runner (prefect-dask) can spread them over a
+cluster; the push is one bulk upload per batch, and pushing the same version again replaces instead of doubling.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from prefect import flow, task
+
+from flows.evaluation import checkpoint
+from flows.loop_config import LoopConfig
+from flows.promotion import CHAMPION, _alias
+from flows.tracking import client as make_client, lib
+from labeling.api import Connection, iter_tasks
+from labeling.projects import ProjectSpec, ensure_project
+from labeling.push import PushConfig, image_predictions, order_by_score, push_predictions, tasks_with_version
+from labeling.settings import load_settings
+from ml.checkpoint import load_model
+from ml.io import read_channels
+from ml.predict import PredictConfig
+from ml.preprocess import fit
+from ml.sampling import get_strategy, rank, summarize
+from ml.sampling.features import candidate
+from ml.targets import class_map_from_prediction
+
+
+@dataclass(frozen=True)
+class PreannotateReport:
+    model_version: str | None
+    tasks: int
+    created: int
+    replaced: int
+    ranking: tuple[tuple[str, float], ...] = ()
+    skipped: str = ""
+
+
+def champion(cfg: LoopConfig) -> str | None:
+    """The champion's registered version number, or None before the first promotion."""
+    found = _alias(make_client(cfg.tracking), cfg.tracking.model_name, CHAMPION)
+    return None if found is None else str(found.version)
+
+
+@task(name="predict and score", retries=1)
+def predict_batch(model_file: Path, paths: Sequence[Path], ids: Sequence[str], strategy_name: str) -> list[tuple]:
+    """(id, class map, candidate summary) of each image, with the strategy's score inside the summary."""
+    model, artifact = load_model(model_file)
+    strategy = get_strategy(strategy_name)
+    out = []
+    for path, image_id in zip(paths, ids):
+        image = read_channels([path])
+        c = candidate(model, image, fit(image, artifact.preprocess), image_id, PredictConfig(),
+                      tta="tta" in strategy.needs, embed="embedding" in strategy.needs)
+        labels = class_map_from_prediction(np.argmax(c.probs, axis=0).astype(np.uint8), artifact.schema)
+        out.append((image_id, labels, summarize(c, [strategy])))
+    return out
+
+
+def unlabeled_by_source(conn: Connection, project_id: int, model_version: str) -> dict[str, list[dict]]:
+    """Tasks without annotations, grouped by source image, minus images whose tasks all hold this version."""
+    done = tasks_with_version(conn, project_id, model_version)
+    groups: dict[str, list[dict]] = {}
+    for t in iter_tasks(conn, project_id, page_size=1000):
+        if not t.get("total_annotations") and t["data"].get("source"):
+            groups.setdefault(t["data"]["source"], []).append(t)
+    return {s: ts for s, ts in groups.items() if not all(t["id"] in done for t in ts)}
+
+
+def _ranking_csv(ranking) -> str:
+    buf = io.StringIO()
+    csv.writer(buf).writerows([("image", "score"), *ranking])
+    return buf.getvalue()
+
+
+def record_ranking(cfg: LoopConfig, model_version: str, ranking) -> None:
+    path = cfg.state_dir / "rankings" / f"{model_version.replace('/', '_')}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(_ranking_csv(ranking))
+    mlflow = lib()
+    with mlflow.start_run(run_name=f"preannotate {model_version}"):
+        mlflow.set_tags({"grainloop.kind": "preannotation", "grainloop.model_version": model_version,
+                         "grainloop.strategy": cfg.strategy})
+        mlflow.log_text(_ranking_csv(ranking), "ranking.csv")
+
+
+@flow(name="preannotate")
+def preannotate(cfg: LoopConfig) -> PreannotateReport:
+    """Champion predictions and active-learning scores on the unannotated tasks, pushed to Label Studio."""
+    version = champion(cfg)
+    if version is None:
+        return PreannotateReport(None, 0, 0, 0, skipped="no champion yet")
+    model_version = f"{cfg.tracking.model_name}@v{version}"
+    with Connection.open(load_settings(cfg.labeling.settings_file)) as conn:
+        project = ensure_project(conn.sdk, ProjectSpec(cfg.labeling.project_title, cfg.schema))
+        groups = unlabeled_by_source(conn, project.id, model_version)
+        if not groups:
+            return PreannotateReport(model_version, 0, 0, 0, skipped="every unannotated task already has it")
+        model_file = checkpoint(cfg.tracking, version, cfg.state_dir / "champion" / version)
+        sources = sorted(groups)
+        futures = [predict_batch.submit(model_file, [cfg.labeling.images / s for s in chunk], chunk, cfg.strategy)
+                   for chunk in (sources[i:i + cfg.preannotate_batch] for i in range(0, len(sources), cfg.preannotate_batch))]
+        results = [r for f in futures for r in f.result()]
+        ranking = rank(cfg.strategy, [r[2] for r in results])
+        scores = dict(ranking)
+        items = [p for image_id, labels, _ in results for p in image_predictions(groups[image_id], labels, scores[image_id])]
+        report = push_predictions(conn, project, PushConfig(model_version), items)
+        order_by_score(conn, project.id)
+    record_ranking(cfg, model_version, ranking)
+    return PreannotateReport(model_version, len(items), report.created, report.replaced, tuple(ranking))

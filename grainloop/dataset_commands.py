@@ -1,0 +1,138 @@
+"""`grainloop dataset init | import | validate | commit | list | prepare | release`: versions of data/ in DVC."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from grainloop.schema import LabelSchema, binary_schema
+
+console = Console(stderr=True)
+app = typer.Typer(no_args_is_help=True, help="Dataset versions: validate, version with DVC, release.")
+
+Repo = Annotated[Path, typer.Option(help="the git repository that holds data.dvc")]
+Data = Annotated[str, typer.Option(help="the dataset folder inside the repository")]
+
+
+def _cfg(repo: Path, data: str):
+    from flows.versioning import VersionConfig
+
+    return VersionConfig(repo.resolve(), data)
+
+
+def _fail(exc: Exception) -> None:
+    console.print(f"[red]{exc}[/]")
+    raise typer.Exit(1)
+
+
+@app.command()
+def init(repo: Repo = Path("."), data: Data = "data",
+         remote: Annotated[str, typer.Option(help="local folder, or s3://bucket/path")] = ".grainloop/dvc-remote",
+         endpoint_url: Annotated[Optional[str], typer.Option(help="S3-compatible endpoint, e.g. MinIO")] = None) -> None:
+    """Make the repository a DVC project with a default remote (credentials come from the environment)."""
+    from flows.versioning import RemoteConfig, init as do_init
+
+    do_init(_cfg(repo, data), RemoteConfig(url=remote, endpoint_url=endpoint_url))
+    console.print(f"DVC ready in {repo.resolve()} (remote {remote})")
+
+
+@app.command("import")
+def import_(
+    images: Annotated[Path, typer.Option(help="image folder")],
+    masks: Annotated[Path, typer.Option(help="folder of class maps, or of instance maps with --mask-kind instance")],
+    mask_kind: str = "class", source: Annotated[str, typer.Option(help="where the images come from")] = "",
+    schema: Annotated[Optional[Path], typer.Option(help="label schema YAML")] = None,
+    repo: Repo = Path("."), data: Data = "data",
+) -> None:
+    """Add images with masks to the dataset folder (frozen splits; bad pairs are listed and skipped)."""
+    from ml.data import find_samples
+    from ml.dataset.store import Incoming, add_items
+
+    kind = {"class": lambda f: (f.mask, None), "instance": lambda f: (None, f.mask)}
+    if mask_kind not in kind:
+        _fail(ValueError(f"unknown mask kind {mask_kind!r}; choose one of: {', '.join(kind)}"))
+    items = [Incoming(f.id, f.images[0], *kind[mask_kind](f), provenance={"source": source or str(images)})
+             for f in find_samples([images], masks)]
+    report = add_items(_cfg(repo, data).data_dir, items, LabelSchema.load(schema) if schema else binary_schema(),
+                       progress=True)
+    for item_id, reason in report.skipped:
+        console.print(f"[yellow]skipped {item_id}[/]: {reason}")
+    console.print(f"added {len(report.added)}, updated {len(report.updated)}, unchanged {len(report.unchanged)}, "
+                  f"skipped {len(report.skipped)}")
+
+
+@app.command()
+def validate(repo: Repo = Path("."), data: Data = "data") -> None:
+    """Check the dataset folder without changing anything; every problem is listed."""
+    from ml.dataset.validate import DatasetInvalid, validate as check
+
+    cfg = _cfg(repo, data)
+    try:
+        rows = check(cfg.data_dir, LabelSchema.load(cfg.data_dir / "schema.yaml"), progress=True)
+    except (DatasetInvalid, FileNotFoundError) as exc:
+        _fail(exc)
+    console.print(f"{len(rows)} images, valid")
+
+
+@app.command()
+def commit(repo: Repo = Path("."), data: Data = "data",
+           remote: Annotated[Optional[str], typer.Option(help="DVC remote name (default: the default remote)")] = None) -> None:
+    """Validate, then version the dataset as dataset-vN: dvc add, push, git commit, tag. Nothing new: no version."""
+    from flows.dataset_commit import commit_version
+    from flows.versioning import VersioningError
+    from ml.dataset.validate import DatasetInvalid
+
+    try:
+        result = commit_version(_cfg(repo, data), remote, progress=True)
+    except (DatasetInvalid, VersioningError) as exc:
+        _fail(exc)
+    console.print(result.message)
+
+
+@app.command("list")
+def list_(repo: Repo = Path("."), data: Data = "data") -> None:
+    """The dataset versions, oldest first."""
+    from flows.versioning import versions
+
+    for v in versions(_cfg(repo, data)):
+        print(f"{v.tag}\t{v.commit[:10]}\t{v.md5}")
+
+
+@app.command()
+def prepare(data: Annotated[Path, typer.Option(help="dataset folder")] = Path("data"),
+            out: Annotated[Path, typer.Option(help="folder for splits.json and summary.json")] = Path("artifacts/prepared")) -> None:
+    """Pipeline stage: validate the dataset and freeze its split lists for training and evaluation."""
+    from ml.dataset.manifest import by_split
+    from ml.dataset.validate import validate as check
+
+    rows = check(data, LabelSchema.load(data / "schema.yaml"), progress=True)
+    out.mkdir(parents=True, exist_ok=True)
+    splits = by_split(rows)
+    (out / "splits.json").write_text(json.dumps(splits, indent=1))
+    (out / "summary.json").write_text(json.dumps({k: len(v) for k, v in splits.items()}, indent=1))
+    console.print(f"{len(rows)} images: " + ", ".join(f"{k} {len(v)}" for k, v in splits.items()))
+
+
+@app.command()
+def release(tag: Annotated[str, typer.Argument(help="a dataset version, e.g. dataset-v3")],
+            out: Annotated[Optional[Path], typer.Option(help="release folder (default releases/TAG)")] = None,
+            repo: Repo = Path("."), data: Data = "data") -> None:
+    """A benchmark release: images, PNG masks, COCO JSON, manifest, frozen splits and a dataset card."""
+    import tempfile
+
+    from flows.dataset_commit import checkout_version
+    from flows.versioning import VersioningError, versions
+    from ml.dataset.release import ReleaseInfo, write_release
+
+    cfg = _cfg(repo, data)
+    try:
+        version = next((v for v in versions(cfg) if v.tag == tag), None)
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = checkout_version(cfg, tag, Path(tmp) / "data")
+            card = write_release(folder, out or Path("releases") / tag, ReleaseInfo(tag, version.md5, version.commit), True)
+    except VersioningError as exc:
+        _fail(exc)
+    console.print(f"release written: {card.parent}")

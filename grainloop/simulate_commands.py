@@ -1,0 +1,69 @@
+"""`grainloop simulate`: replay labeling campaigns on a dataset with ground truth to compare sampling strategies."""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from grainloop.ml_commands import Images, Masks, MaskKind, SchemaOpt, _floats, _ints, _schema
+from ml.sampling import STRATEGIES
+
+console = Console(stderr=True)
+app = typer.Typer(no_args_is_help=True)
+
+Strategies = Annotated[list[str], typer.Option("--strategy", help=f"repeat; one of: {', '.join(STRATEGIES)}")]
+Device = Annotated[str, typer.Option(envvar="GRAINLOOP_DEVICE", help="cpu, cuda, cuda:1 or auto")]
+
+
+def _report(rows: list[dict], fraction: float) -> None:
+    from ml.simulate import images_to_reach
+
+    console.print(f"[bold]labeled images to reach {fraction:.0%} of the full-data IoU[/]")
+    for strategy, n in images_to_reach(rows, fraction).items():
+        console.print(f"  {strategy}: {'not reached' if n is None else n}")
+
+
+@app.command()
+def simulate(
+    images: Images, masks: Masks, out: Annotated[Path, typer.Option(help="folder for simulate.csv, plots")],
+    strategy: Strategies = ["random", "entropy"], mask_kind: MaskKind = "class", schema: SchemaOpt = None,
+    initial: Annotated[int, typer.Option(help="labeled images before round 1 (same for every strategy)")] = 8,
+    batch: Annotated[int, typer.Option(help="images labeled per round")] = 8,
+    rounds: int = 4, seed: int = 0, test_fraction: float = 0.2,
+    full: Annotated[bool, typer.Option(help="also train on every training image (the 100% reference)")] = True,
+    warm_start: bool = True, keep_models: bool = False, reach: float = 0.95,
+    arch: str = "unet", encoder: str = "resnet18",
+    decoder_channels: Annotated[Optional[str], typer.Option(help="e.g. 128,64,32,16,8")] = None,
+    encoder_weights: Optional[str] = None, epochs: Annotated[int, typer.Option(help="epochs per round")] = 10,
+    minutes_per_round: Annotated[Optional[float], typer.Option(help="training time budget per round")] = None,
+    patch: int = 256, patches_per_epoch: int = 256, batch_size: int = 8, lr: float = 1e-3,
+    restart_epochs: Annotated[Optional[int], typer.Option(help="cosine cycle (default: --epochs, one a round)")] = None,
+    loss: str = "dice_focal", class_weights: Optional[str] = None, downsample: int = 1, balanced: bool = True,
+    augment: bool = True, patience: int = 8, threads: Optional[int] = None, device: Device = "cpu",
+) -> None:
+    """Train, score the unlabeled pool, label a batch, repeat: one campaign per strategy, same seeds."""
+    from grainloop import runs
+    from ml.data import find_samples, load_samples
+    from ml.simulate import SimulateConfig, simulate as run_simulation
+
+    tcfg = runs.train_config(arch=arch, encoder=encoder, decoder_channels=_ints(decoder_channels),
+                             encoder_weights=encoder_weights, epochs=epochs, minutes=minutes_per_round, patch=patch,
+                             patches_per_epoch=patches_per_epoch, batch_size=batch_size, lr=lr,
+                             restart_epochs=restart_epochs or epochs, loss=loss, class_weights=_floats(class_weights),
+                             downsample=downsample, balanced=balanced, augment=augment, patience=patience, seed=seed,
+                             threads=threads)
+    try:
+        cfg = SimulateConfig(strategies=tuple(strategy), initial=initial, batch=batch, rounds=rounds, seed=seed,
+                             test_fraction=test_fraction, full=full, warm_start=warm_start, keep_models=keep_models,
+                             train=replace(tcfg, device=device))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    label_schema = _schema(schema)
+    samples = load_samples(find_samples(images, masks), label_schema, tcfg.preprocess, mask_kind, progress=True)
+    result = run_simulation(samples, label_schema, cfg, out, progress=True, log=console.print)
+    console.print(f"wrote {result.csv} and {result.plot}")
+    if full:
+        _report(result.rows, reach)

@@ -1,0 +1,102 @@
+"""A benchmark release of one dataset version: files, COCO JSON, frozen splits and a dataset card."""
+from __future__ import annotations
+
+import json
+import shutil
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from rich.progress import track
+
+from grainloop.schema import LabelSchema
+from ml.dataset.coco import image_annotations
+from ml.dataset.manifest import MANIFEST, SCHEMA, SPLITS, ManifestRow, by_split, read_manifest
+from ml.io import read_mask
+
+COCO_FILE = "annotations.coco.json"
+
+
+@dataclass(frozen=True)
+class ReleaseInfo:
+    """What the release is: the version tag and the hashes that pin it."""
+
+    tag: str
+    data_md5: str = ""
+    git_sha: str = ""
+    title: str = "grainloop SEM grain segmentation benchmark"
+
+
+def coco(data_dir: Path, rows: Sequence[ManifestRow], schema: LabelSchema, progress: bool = False) -> dict:
+    images, anns = [], []
+    for n, row in enumerate(track(rows, description="COCO annotations", disable=not progress), start=1):
+        class_map = read_mask(data_dir / row.mask)
+        inst = read_mask(data_dir / row.instances) if row.instances else None
+        images.append({"id": n, "file_name": row.image, "height": int(class_map.shape[0]),
+                       "width": int(class_map.shape[1]), "grainloop_id": row.id, "split": row.split})
+        anns += image_annotations(class_map, inst, n, len(anns) + 1)
+    categories = [{"id": i, "name": c.name} for i, c in enumerate(schema.classes, start=1)]
+    return {"info": {"description": schema.name}, "images": images, "annotations": anns, "categories": categories}
+
+
+def _class_counts(doc: dict, schema: LabelSchema) -> dict[str, Counter]:
+    split_of = {im["id"]: im["split"] for im in doc["images"]}
+    counts = {s: Counter() for s in SPLITS}
+    for ann in doc["annotations"]:
+        counts[split_of[ann["image_id"]]][schema.class_names[ann["category_id"]]] += 1
+    return counts
+
+
+def card(rows: Sequence[ManifestRow], doc: dict, schema: LabelSchema, info: ReleaseInfo) -> str:
+    """The dataset card in markdown: counts per class and split, provenance, how to cite."""
+    splits, counts = by_split(rows), _class_counts(doc, schema)
+    table = ["| split | images | " + " | ".join(c.name for c in schema.classes) + " |",
+             "|---|---:|" + "---:|" * len(schema.classes)]
+    table += [f"| {s} | {len(splits[s])} | " + " | ".join(str(counts[s][c.name]) for c in schema.classes) + " |"
+              for s in SPLITS]
+    sources = Counter(r.source or "unknown" for r in rows)
+    annotators = sorted({a for r in rows for a in r.annotators})
+    return "\n".join([
+        f"# {info.title} — {info.tag}", "",
+        f"{len(rows)} images with {len(doc['annotations'])} annotated grains, label schema `{schema.name}` "
+        f"(hash `{schema.hash}`; classes: {', '.join(schema.class_names[1:])}).", "",
+        "## Images, and grains per class, by split", "", *table, "",
+        "## Provenance", "",
+        f"- Dataset version: `{info.tag}` (DVC md5 `{info.data_md5 or 'n/a'}`, git `{info.git_sha or 'n/a'}`).",
+        "- Sources: " + ", ".join(f"{k} ({v})" for k, v in sources.most_common()) + ".",
+        f"- Annotators: {len(annotators)}" + (f" ({', '.join(annotators)})" if annotators else "") + ".",
+        "- Splits are frozen: a group (image sha256 or specimen id) keeps its split in every later version.",
+        "- Files: `images/`, `masks/` (PNG class maps, 0 = background), `instances/` (PNG instance maps where "
+        f"annotated), `{COCO_FILE}` (COCO polygons; RLE for grains with holes), `{MANIFEST}`, `splits/*.txt`.", "",
+        "## Citation", "", "```bibtex",
+        f"@misc{{grainloop_{info.tag.replace('-', '_')},", f"  title = {{{info.title}, {info.tag}}},",
+        "  author = {TODO: maintainers and annotators},", "  note = {Dataset version " + info.tag + "},",
+        "  howpublished = {TODO: DOI or URL},", "}", "```", ""])
+
+
+def _copy_files(data_dir: Path, out: Path, rows: Sequence[ManifestRow]) -> None:
+    for row in rows:
+        for rel in (row.image, row.mask, row.instances):
+            if rel:
+                (out / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(data_dir / rel, out / rel)
+    for name in (MANIFEST, SCHEMA):
+        shutil.copyfile(data_dir / name, out / name)
+
+
+def write_release(data_dir: Path, out: Path, info: ReleaseInfo, progress: bool = False) -> Path:
+    """Write the release folder from a checked-out dataset version; returns the card's path."""
+    data_dir, out = Path(data_dir), Path(out)
+    schema, rows = LabelSchema.load(data_dir / SCHEMA), read_manifest(data_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _copy_files(data_dir, out, rows)
+    for split, ids in by_split(rows).items():
+        (out / "splits").mkdir(exist_ok=True)
+        (out / "splits" / f"{split}.txt").write_text("".join(f"{i}\n" for i in ids))
+    doc = coco(data_dir, rows, schema, progress)
+    (out / COCO_FILE).write_text(json.dumps(doc))
+    (out / "release.json").write_text(json.dumps({**info.__dict__, "images": len(rows),
+                                                  "grains": len(doc["annotations"])}, indent=1))
+    (out / "README.md").write_text(card(rows, doc, schema, info))
+    return out / "README.md"

@@ -1,0 +1,109 @@
+"""Dataset versions with real git and DVC: a temporary repository, a local remote, a fresh clone that pulls."""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import flows.dataset_commit as dataset_commit
+from flows.dataset_commit import checkout_version, commit_version
+from flows.versioning import RemoteConfig, VersionConfig, VersioningError, init, versions
+from grainloop.schema import binary_schema
+from ml.dataset.coco import masks_from_annotations
+from ml.dataset.manifest import read_manifest, sha256_file
+from ml.dataset.release import COCO_FILE, ReleaseInfo, write_release
+from ml.dataset.store import Incoming, add_items
+from ml.dataset.validate import DatasetInvalid
+from ml.io import read_mask, write_mask
+
+SCHEMA = binary_schema()
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def _items(folder: Path) -> list[Incoming]:
+    stems = sorted(p.stem for p in (folder / "images").iterdir())
+    return [Incoming(s, next((folder / "images").glob(f"{s}.*")), None, next((folder / "instances").glob(f"{s}.*")),
+                     provenance={"source": "synthetic"}) for s in stems]
+
+
+@pytest.fixture()
+def repo(tmp_path) -> VersionConfig:
+    cfg = VersionConfig(tmp_path / "repo")
+    cfg.root.mkdir()
+    init(cfg, RemoteConfig(url=str(tmp_path / "remote")))
+    return cfg
+
+
+def test_versions_push_and_pull_in_a_fresh_clone(repo, tmp_path, synthetic_dataset):
+    items = _items(synthetic_dataset)
+    add_items(repo.data_dir, items[:8], SCHEMA)
+    v1 = commit_version(repo).version
+    assert v1.tag == "dataset-v1" and v1.md5.endswith(".dir")
+    assert commit_version(repo).version is None  # nothing new: no version
+    splits_v1 = {r.id: r.split for r in read_manifest(repo.data_dir)}
+    add_items(repo.data_dir, items, SCHEMA)
+    v2 = commit_version(repo).version
+    assert [v.tag for v in versions(repo)] == ["dataset-v1", "dataset-v2"]
+    assert _git(repo.root, "status", "--porcelain") == ""
+
+    clone = VersionConfig(tmp_path / "clone")
+    _git(tmp_path, "clone", "-q", str(repo.root), str(clone.root))
+    old = checkout_version(clone, "dataset-v1", tmp_path / "v1")  # no cache in the clone: read from the remote
+    rows_v1 = read_manifest(old)
+    assert {r.id: r.split for r in rows_v1} == splits_v1
+    assert all(sha256_file(old / r.image) == r.sha256 for r in rows_v1)
+    new = {r.id: r.split for r in read_manifest(checkout_version(clone, v2.tag, tmp_path / "v2"))}
+    assert {k: new[k] for k in splits_v1} == splits_v1 and len(new) == 12
+    with pytest.raises(VersioningError, match="dataset-v1, dataset-v2"):
+        checkout_version(clone, "dataset-v9", tmp_path / "nope")
+
+
+def test_failure_before_the_tag_leaves_no_half_version(repo, synthetic_dataset, monkeypatch):
+    add_items(repo.data_dir, _items(synthetic_dataset)[:4], SCHEMA)
+    head, status = _git(repo.root, "rev-parse", "HEAD"), _git(repo.root, "status", "--porcelain")
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full (injected)")
+
+    monkeypatch.setattr(dataset_commit, "tag_version", broken)
+    with pytest.raises(VersioningError, match="nothing was versioned"):
+        commit_version(repo)
+    assert versions(repo) == [] and _git(repo.root, "rev-parse", "HEAD") == head
+    assert _git(repo.root, "status", "--porcelain") == status and not repo.dvc_file.exists()
+    assert len(read_manifest(repo.data_dir)) == 4  # the data itself is untouched
+    monkeypatch.undo()
+    assert commit_version(repo).version.tag == "dataset-v1"
+
+
+def test_an_invalid_dataset_is_not_versioned(repo, synthetic_dataset):
+    add_items(repo.data_dir, _items(synthetic_dataset)[:3], SCHEMA)
+    row = read_manifest(repo.data_dir)[0]
+    write_mask(repo.data_dir / row.mask, np.full(read_mask(repo.data_dir / row.mask).shape, 7, np.uint8))
+    with pytest.raises(DatasetInvalid, match=r"\[7\]"):
+        commit_version(repo)
+    assert versions(repo) == []
+
+
+def test_release_coco_loads_back_to_the_same_masks(repo, tmp_path, synthetic_dataset):
+    add_items(repo.data_dir, _items(synthetic_dataset), SCHEMA)
+    v1 = commit_version(repo).version
+    folder = checkout_version(repo, v1.tag, tmp_path / "co")
+    card = write_release(folder, tmp_path / "release", ReleaseInfo(v1.tag, v1.md5, v1.commit))
+    import json
+
+    doc = json.loads((card.parent / COCO_FILE).read_text())
+    for image in doc["images"]:
+        anns = [a for a in doc["annotations"] if a["image_id"] == image["id"]]
+        class_map, inst = masks_from_annotations(anns, (image["height"], image["width"]))
+        row = next(r for r in read_manifest(folder) if r.id == image["grainloop_id"])
+        assert np.array_equal(class_map, read_mask(card.parent / row.mask))
+        truth = read_mask(card.parent / row.instances)
+        assert len(np.unique(inst)) == len(np.unique(truth))  # same grains, one annotation each
+    text = card.read_text()
+    assert "dataset-v1" in text and "| test |" in text and "@misc" in text
+    assert sorted((card.parent / "splits").iterdir())[0].name == "test.txt"
