@@ -20,8 +20,9 @@ SIMULATED = "simulated annotator (ground truth)"
 
 @dataclass(frozen=True)
 class SimulatedAnnotator:
-    truth: Path  # class maps named like the imported images (relative path, .png)
+    truth: Path  # class maps (or instance maps) named like the imported images (relative path, .png)
     schema: LabelSchema
+    instances: bool = False  # truth holds instance maps (one id per grain): every grain is class 1
 
     def _priority(self, task: dict) -> tuple:
         best = max((p.get("score") or 0.0 for p in task.get("predictions") or []), default=-1.0)
@@ -38,6 +39,7 @@ class SimulatedAnnotator:
         done = []
         for task in sorted(open_tasks, key=self._priority)[:n]:
             mask = read_mask(self.truth / Path(task["data"]["source"]).with_suffix(".png"))
+            mask = (mask > 0) if self.instances else mask
             result = mask_to_results(mask.astype("uint8"), self.schema, polygon_above=-1)
             conn.sdk.annotations.create(task["id"], result=result, lead_time=0.0,
                                         parent_prediction=self._parent(task), ground_truth=False)

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional, TypeVar
 
 from prefect import flow, task
 
@@ -41,6 +42,18 @@ class CycleReport:
     decision: Optional[Decision]
     champion: Optional[str]
     preannotate: PreannotateReport
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time of each flow, in cycle order
+
+
+T = TypeVar("T")
+
+
+def _timed(seconds: dict[str, float], name: str, fn: Callable[..., T], *args) -> T:
+    t0 = time.perf_counter()
+    try:
+        return fn(*args)
+    finally:
+        seconds[name] = time.perf_counter() - t0
 
 
 @contextmanager
@@ -129,13 +142,16 @@ def evaluate_and_promote(cfg: LoopConfig, model_version: str, version: Version) 
 @flow(name="cycle")
 def cycle(cfg: LoopConfig, wait: bool = False) -> CycleReport:
     """One turn of the loop; each step skips when it has nothing new to do."""
+    seconds: dict[str, float] = {}
     with cycle_lock(cfg, wait):
-        synced = sync_annotations(cfg)
+        synced = _timed(seconds, "sync_annotations", sync_annotations, cfg)
         pending = add_pending(cfg, synced.added + synced.updated)
-        committed = version_dataset(cfg) if pending >= cfg.min_new_annotations else None
+        committed = _timed(seconds, "version_dataset", version_dataset, cfg) \
+            if pending >= cfg.min_new_annotations else None
         newest = latest(cfg.versions)
-        trained = train(cfg, newest) if newest else None
-        decision = evaluate_and_promote(cfg, trained, newest) if trained else None
-        pre = preannotate(cfg)
+        trained = _timed(seconds, "train", train, cfg, newest) if newest else None
+        decision = _timed(seconds, "evaluate_and_promote", evaluate_and_promote, cfg, trained, newest) \
+            if trained else None
+        pre = _timed(seconds, "preannotate", preannotate, cfg)
         return CycleReport(synced, newest.tag if newest else None, bool(committed and committed.version), trained,
-                           decision, champion(cfg), pre)
+                           decision, champion(cfg), pre, seconds)

@@ -13,7 +13,7 @@ from typing import Callable, Optional
 
 from flows.annotator import SIMULATED, SimulatedAnnotator
 from flows.cycle import CycleReport, cycle
-from flows.loop_config import LabelingTarget, LoopConfig
+from flows.loop_config import LOOP_FILE, LabelingTarget, LoopConfig, save_loop_config
 from flows.promotion import PromotionRule
 from flows.tracking import TrackingConfig
 from flows.versioning import RemoteConfig, VersionConfig, init
@@ -36,6 +36,10 @@ class DemoConfig:
     per_cycle: int = 8  # tasks the simulated annotator labels before each cycle
     strategy: str = "entropy"
     port: int = 8080
+    project_title: str = "grainloop demo"
+    min_iou: float = 0.3  # the first champion's absolute minimum (mean foreground IoU on the test split)
+    preannotate_batch: int = 16
+    mask_kind: str = "class"  # truth holds class maps, or "instance" maps (EMPS segmaps)
 
     @property
     def workspace(self) -> Path:
@@ -70,10 +74,11 @@ def settings_file(cfg: DemoConfig) -> Path:
 
 def loop_config(cfg: DemoConfig, schema) -> LoopConfig:
     root = cfg.workspace.resolve()
-    target = LabelingTarget(settings_file(cfg), "grainloop demo", (cfg.document_root / "images").resolve(),
+    target = LabelingTarget(settings_file(cfg), cfg.project_title, (cfg.document_root / "images").resolve(),
                             cfg.document_root.resolve())
     return LoopConfig(root, target, schema, TrackingConfig.for_project(root), cfg.train,
-                      PromotionRule(minimums={"mean_fg_iou": 0.3}), cfg.strategy)
+                      PromotionRule(minimums={"mean_fg_iou": cfg.min_iou}), cfg.strategy,
+                      preannotate_batch=cfg.preannotate_batch)
 
 
 def import_images(cfg: DemoConfig, loop: LoopConfig, settings: LabelStudioSettings) -> int:
@@ -88,7 +93,7 @@ def import_images(cfg: DemoConfig, loop: LoopConfig, settings: LabelStudioSettin
 
 def run_cycles(cfg: DemoConfig, loop: LoopConfig, settings: LabelStudioSettings, project_id: int,
                log: Callable[[str], None]) -> list[CycleReport]:
-    annotator, reports = SimulatedAnnotator(cfg.truth, loop.schema), []
+    annotator, reports = SimulatedAnnotator(cfg.truth, loop.schema, cfg.mask_kind == "instance"), []
     for k in range(1, cfg.cycles + 1):
         with Connection.open(settings) as conn:
             labeled = annotator.annotate(conn, project_id, cfg.per_cycle)
@@ -110,6 +115,7 @@ def run(cfg: DemoConfig, schema, log: Callable[[str], None] = print) -> tuple[Lo
     workspace(cfg)
     settings = start_labelstudio(cfg)
     loop = loop_config(cfg, schema)
+    save_loop_config(loop, cfg.out / LOOP_FILE)  # `grainloop cycle` and `grainloop serve` go on from here
     project_id = import_images(cfg, loop, settings)
     log(f"Label Studio at {settings.url} (project {project_id})")
     return loop, run_cycles(cfg, loop, settings, project_id, log), settings.url

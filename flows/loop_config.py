@@ -1,13 +1,16 @@
 """The typed configuration of the labeling loop, built once at the entry point and passed to every flow."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
 
 from flows.promotion import PromotionRule
 from flows.tracking import TrackingConfig
 from flows.versioning import VersionConfig
 from grainloop.schema import LabelSchema
+from ml.config import from_dict, to_dict
 from ml.train import TrainConfig
 
 
@@ -33,6 +36,7 @@ class LoopConfig:
     strategy: str = "entropy"
     min_new_annotations: int = 1  # threshold: version the dataset only with at least this many new ones
     preannotate_batch: int = 16  # images predicted per Prefect task
+    dask_address: Optional[str] = None  # tcp://scheduler:8786: preannotate's batches run on that Dask cluster
 
     @property
     def versions(self) -> VersionConfig:
@@ -49,3 +53,22 @@ class LoopConfig:
     @property
     def runs_dir(self) -> Path:
         return self.state_dir / "runs"
+
+
+LOOP_FILE = "loop.json"  # where the demo (or `grainloop loop init`) records the loop's configuration
+
+
+def save_loop_config(cfg: LoopConfig, path: Path) -> Path:
+    """The whole typed configuration as JSON, so a served deployment or a webhook run rebuilds the same loop."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(to_dict(cfg), indent=2, sort_keys=True))
+    return path
+
+
+def load_loop_config(path: Path) -> LoopConfig:
+    """The configuration saved by save_loop_config; unknown or misspelt fields are an error that names them."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no loop configuration at {path}: run `grainloop demo` or save one first")
+    return from_dict(LoopConfig, json.loads(path.read_text()))

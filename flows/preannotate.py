@@ -90,6 +90,30 @@ def record_ranking(cfg: LoopConfig, model_version: str, ranking) -> None:
         mlflow.log_text(_ranking_csv(ranking), "ranking.csv")
 
 
+@flow(name="predict images")
+def predict_images(model_file: Path, paths: Sequence[Path], ids: Sequence[str], strategy: str,
+                   batch: int = 16) -> list[tuple]:
+    """predict_batch over the images, ``batch`` at a time, on the flow's task runner (Dask with prefect-dask)."""
+    chunks = [slice(i, i + batch) for i in range(0, len(ids), batch)]
+    futures = [predict_batch.submit(model_file, list(paths[c]), list(ids[c]), strategy) for c in chunks]
+    return [r for f in futures for r in f.result()]
+
+
+def task_runner(cfg: LoopConfig):
+    """Dask (prefect-dask) on the cluster at cfg.dask_address; None: Prefect's default thread pool."""
+    if not cfg.dask_address:
+        return None
+    from prefect_dask import DaskTaskRunner
+
+    return DaskTaskRunner(address=cfg.dask_address)
+
+
+def _predict(cfg: LoopConfig, model_file: Path, sources: list[str]) -> list[tuple]:
+    runner = task_runner(cfg)
+    run = predict_images.with_options(task_runner=runner) if runner else predict_images
+    return run(model_file, [cfg.labeling.images / s for s in sources], sources, cfg.strategy, cfg.preannotate_batch)
+
+
 @flow(name="preannotate")
 def preannotate(cfg: LoopConfig) -> PreannotateReport:
     """Champion predictions and active-learning scores on the unannotated tasks, pushed to Label Studio."""
@@ -103,10 +127,7 @@ def preannotate(cfg: LoopConfig) -> PreannotateReport:
         if not groups:
             return PreannotateReport(model_version, 0, 0, 0, skipped="every unannotated task already has it")
         model_file = checkpoint(cfg.tracking, version, cfg.state_dir / "champion" / version)
-        sources = sorted(groups)
-        futures = [predict_batch.submit(model_file, [cfg.labeling.images / s for s in chunk], chunk, cfg.strategy)
-                   for chunk in (sources[i:i + cfg.preannotate_batch] for i in range(0, len(sources), cfg.preannotate_batch))]
-        results = [r for f in futures for r in f.result()]
+        results = _predict(cfg, model_file, sorted(groups))
         ranking = rank(cfg.strategy, [r[2] for r in results])
         scores = dict(ranking)
         items = [p for image_id, labels, _ in results for p in image_predictions(groups[image_id], labels, scores[image_id])]

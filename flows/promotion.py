@@ -105,7 +105,15 @@ def decide(challenger: Mapping[str, float], champion: Optional[Mapping[str, floa
 
 
 def _alias(client, name: str, alias: str):
-    aliases = client.get_registered_model(name).aliases
+    """The version holding the alias; None when no version does, or nothing is registered under name yet."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        aliases = client.get_registered_model(name).aliases
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        raise
     return client.get_model_version(name, aliases[alias]) if alias in aliases else None
 
 

@@ -11,12 +11,14 @@ from grainloop import simulate_commands
 from grainloop import analytics_commands
 from grainloop import mlflow_commands
 from grainloop import dataset_commands
+from grainloop import loop_commands
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Grow SEM grain segmentation datasets and models through a human labeling loop.")
 app.add_typer(ml_commands.app, name=None)
 app.add_typer(simulate_commands.app, name=None)
 app.add_typer(analytics_commands.app, name=None)
+app.add_typer(loop_commands.app, name=None)
 app.add_typer(labeling_commands.app, name="labelstudio")
 app.add_typer(model_commands.app, name="model")
 app.add_typer(mlflow_commands.app, name="mlflow")
@@ -31,6 +33,7 @@ def demo(
     minutes: Annotated[float, typer.Option(help="training time budget per cycle")] = 1.0,
     images: Annotated[Optional[Path], typer.Option(help="your images instead of generated ones (needs --masks)")] = None,
     masks: Annotated[Optional[Path], typer.Option(help="class maps of --images, for the simulated annotator")] = None,
+    mask_kind: Annotated[str, typer.Option(help="class, or instance for instance maps (EMPS segmaps)")] = "class",
     strategy: Annotated[str, typer.Option(help="active-learning strategy ranking the tasks")] = "entropy",
     n_images: Annotated[int, typer.Option("--n-images", help="generated images")] = 40, size: int = 192, seed: int = 0,
 ) -> None:
@@ -38,7 +41,7 @@ def demo(
     on generated SEM grains (or --images/--masks). The services stay up until `grainloop down`."""
     from grainloop.demo import run_demo
 
-    run_demo(out, cycles, per_cycle, minutes, n_images, size, seed, images, masks, strategy)
+    run_demo(out, cycles, per_cycle, minutes, n_images, size, seed, images, masks, strategy, mask_kind)
 
 
 @app.command()

@@ -4,22 +4,15 @@ Prefect runs without a server (a temporary local one per process), with its stat
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Optional
 
 from rich.console import Console
 from rich.table import Table
 
+from grainloop.prefect_env import prefect_env
+
 console = Console()
-
-
-def prefect_env(state: Path) -> None:
-    """Prefect's no-server mode with its database in the demo folder, quiet and offline (before it is imported)."""
-    os.environ.setdefault("PREFECT_HOME", str(state.resolve() / "prefect"))
-    for key, value in (("PREFECT_SERVER_ANALYTICS_ENABLED", "false"), ("DO_NOT_TRACK", "1"),
-                       ("PREFECT_LOGGING_LEVEL", "WARNING"), ("MLFLOW_DISABLE_TELEMETRY", "true")):
-        os.environ.setdefault(key, value)
 
 
 def sample_data(out: Path, n: int, size: int, seed: int) -> tuple[Path, Path]:
@@ -44,8 +37,9 @@ def curve_rows(loop, reports) -> list[dict]:
         if r.champion and r.dataset:
             target = EvalTarget(dataset_folder(loop, by_tag[r.dataset]), r.dataset)
             iou = evaluate_version(loop.tracking, r.champion, target).get("mean_fg_iou")
+        seconds = {f"s_{name}": round(t, 1) for name, t in r.seconds.items()}
         rows.append({"cycle": k, "dataset": r.dataset, "champion": r.champion, "test_mean_fg_iou": iou,
-                     "images": _images(loop, r.dataset)})
+                     "images": _images(loop, r.dataset), "s_cycle": round(sum(r.seconds.values()), 1), **seconds})
     return rows
 
 
@@ -56,33 +50,66 @@ def _images(loop, tag) -> int:
     return len(read_manifest(folder)) if tag and folder.exists() else 0
 
 
-def report(loop, reports, rows, urls: dict, out: Path) -> None:
-    from flows.tracking import client
-    from ml.report import write_rows
+COLUMNS = ("cycle", "images", "dataset", "champion", "test_mean_fg_iou", "s_cycle")
 
-    table = Table(title="learning curve (champion on the newest test split)")
-    for col in ("cycle", "images", "dataset", "champion", "test_mean_fg_iou"):
+
+def _table(rows: list[dict]) -> Table:
+    table = Table(title="learning curve (champion on the newest test split; s_cycle: seconds of the cycle)")
+    for col in COLUMNS:
         table.add_column(col, justify="right")
     for r in rows:
-        table.add_row(*(f"{r[c]:.4f}" if isinstance(r[c], float) else str(r[c]) for c in
-                        ("cycle", "images", "dataset", "champion", "test_mean_fg_iou")))
-    console.print(table)
-    write_rows(out / "learning_curve.csv", rows)
+        table.add_row(*(f"{r.get(c):.4f}" if isinstance(r.get(c), float) and c != "s_cycle" else str(r.get(c))
+                        for c in COLUMNS))
+    return table
+
+
+def save_curve(loop, rows: list[dict], out: Path, strategy: str) -> Path:
+    """learning_curve.csv and .png in the demo folder, and both in an MLflow run of their own."""
+    from flows.registry import log_files
+    from flows.tracking import configure, lib
+    from ml.report import write_rows
+    from ml.simulate_report import plot_campaigns
+
+    points = [{"strategy": f"champion ({strategy})", "n_labeled": r["images"], "iou": r["test_mean_fg_iou"]}
+              for r in rows if r["test_mean_fg_iou"] is not None]
+    files = [write_rows(out / "learning_curve.csv", rows), plot_campaigns(out / "learning_curve.png", points)]
+    configure(loop.tracking)
+    with lib().start_run(run_name="demo learning curve"):
+        lib().set_tags({"grainloop.kind": "demo", "grainloop.strategy": strategy})
+        log_files(files)
+    return files[1]
+
+
+def report(loop, reports, rows, urls: dict, out: Path, strategy: str = "entropy") -> None:
+    from flows.tracking import client
+
+    console.print(_table(rows))
+    console.print(f"learning curve: {save_curve(loop, rows, out, strategy)}")
     champion = reports[-1].champion
     if champion:
         tags = client(loop.tracking).get_model_version(loop.tracking.model_name, champion).tags
         lineage = {k: v for k, v in tags.items() if k in ("grainloop.dataset", "grainloop.data_dvc_md5",
                                                              "grainloop.git_sha", "grainloop.schema_hash")}
         console.print(f"champion: {loop.tracking.model_name} version {champion}; lineage {lineage}")
-    for name, url in urls.items():
+    for name, url in {**urls, "Prefect": _prefect_ui()}.items():
         console.print(f"{name}: {url}")
     console.print("The annotations came from a SIMULATED annotator (ground truth). Stop the services with "
                   "`grainloop down`.")
 
 
+def _prefect_ui() -> str:
+    import os
+
+    api = os.environ.get("PREFECT_API_URL")
+    if api:
+        return api.removesuffix("/api")
+    return ("no server (no-server mode, the runs are in " + os.environ.get("PREFECT_HOME", "PREFECT_HOME") +
+            "); for a UI: `prefect server start`, then PREFECT_API_URL=http://127.0.0.1:4200/api grainloop demo")
+
+
 def run_demo(out: Path, cycles: int = 3, per_cycle: int = 8, minutes: float = 1.0, n_images: int = 40,
              size: int = 192, seed: int = 0, images: Optional[Path] = None, masks: Optional[Path] = None,
-             strategy: str = "entropy") -> list[dict]:
+             strategy: str = "entropy", mask_kind: str = "class") -> list[dict]:
     prefect_env(out)
     from flows.demo import DemoConfig, run
     from flows.mlflow_server import MlflowServerConfig, up as mlflow_up
@@ -95,10 +122,12 @@ def run_demo(out: Path, cycles: int = 3, per_cycle: int = 8, minutes: float = 1.
         images, masks = sample_data(out, n_images, size, seed)
     train = runs.train_config(decoder_channels=(64, 32, 16, 16, 16), epochs=12, minutes=minutes, patch=128,
                               patches_per_epoch=64, batch_size=8, lr=2e-3, restart_epochs=12, seed=seed, patience=12)
-    cfg = DemoConfig(out, images, masks, train, cycles, per_cycle, strategy)
+    if mask_kind not in ("class", "instance"):
+        raise ValueError(f"unknown mask kind {mask_kind!r}; choose one of: class, instance")
+    cfg = DemoConfig(out, images, masks, train, cycles, per_cycle, strategy, mask_kind=mask_kind)
     loop, reports, ls_url = run(cfg, binary_schema(), log=console.print)
     port = 5000 if port_is_free("127.0.0.1", 5000) else free_port()
     server, _ = mlflow_up(MlflowServerConfig(project=loop.workspace, port=port))
     rows = curve_rows(loop, reports)
-    report(loop, reports, rows, {"Label Studio": ls_url, "MLflow": server.url}, out)
+    report(loop, reports, rows, {"Label Studio": ls_url, "MLflow": server.url}, out, strategy)
     return rows

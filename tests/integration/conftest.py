@@ -57,3 +57,22 @@ def conn(server: Server):
 @pytest.fixture()
 def docroot(server: Server) -> Path:
     return server.config.document_root
+
+
+@pytest.fixture(scope="session")
+def prefect_api():
+    """A temporary Prefect API server (and database) for the flow tests."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="session")
+def sample(tmp_path_factory) -> Path:
+    """16 synthetic SEM grain images with class and instance maps, for the loop tests."""
+    from ml.synthetic import SyntheticConfig, write_dataset
+
+    out = tmp_path_factory.mktemp("loop-sample")
+    write_dataset(out, 16, SyntheticConfig(height=96, width=128), seed=11)
+    return out

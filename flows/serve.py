@@ -1,0 +1,106 @@
+"""Triggers of the loop: a served Prefect deployment of the cycle (on a schedule, on demand), and the webhook.
+
+``loop_cycle`` is the deployable entry point: it takes the path of a saved loop configuration (JSON), so a
+scheduled run, a webhook run and ``grainloop cycle`` all rebuild the same typed configuration. The threshold
+trigger lives in the cycle itself: a dataset version (and so a training run) is made only once at least
+``min_new_annotations`` finished annotations came in since the last version; a run below it only pulls.
+
+The deployment has a Prefect concurrency limit of one, on top of the cycle's own lock: a second run waits for
+its slot instead of starting beside the first.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Optional
+
+from prefect import flow
+
+from flows.cycle import CycleReport, cycle
+from flows.loop_config import LoopConfig, load_loop_config
+from flows.webhook import TOKEN_HEADER, ReceiverConfig, WebhookReceiver, deployment_trigger
+from labeling.api import Connection
+from labeling.projects import ProjectSpec, ensure_project
+from labeling.settings import load_settings
+from labeling.webhooks import register_webhook
+
+FLOW_NAME = "grainloop-cycle"
+DEPLOYMENT = "loop"
+
+
+def summary(report: CycleReport) -> dict:
+    """What a cycle did, as plain JSON (a flow run's result)."""
+    decision = report.decision
+    return {"synced": report.sync.added + report.sync.updated, "dataset": report.dataset,
+            "new_version": report.new_version, "trained": report.trained,
+            "promoted": bool(decision and decision.promote), "champion": report.champion,
+            "preannotated": report.preannotate.tasks, "seconds": dict(report.seconds)}
+
+
+@flow(name=FLOW_NAME)
+def loop_cycle(config: str, wait: bool = True) -> dict:
+    """One cycle of the loop saved at ``config``; a run that finds another cycle in progress waits for it."""
+    return summary(cycle(load_loop_config(Path(config)), wait))
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    config: Path  # the saved loop configuration
+    interval_minutes: Optional[float] = None  # a schedule; None: runs only on demand (webhook, `prefect deployment run`)
+    webhook: Optional[ReceiverConfig] = None  # also receive Label Studio webhooks
+
+    @property
+    def deployment_name(self) -> str:
+        return f"{FLOW_NAME}/{DEPLOYMENT}"
+
+    @property
+    def parameters(self) -> dict:
+        return {"config": str(Path(self.config).resolve())}
+
+
+def deployment(cfg: ServeConfig):
+    """The cycle's deployment: interval schedule if asked for, concurrency limit one."""
+    from prefect.deployments.runner import EntrypointType
+
+    interval = timedelta(minutes=cfg.interval_minutes) if cfg.interval_minutes else None
+    return loop_cycle.to_deployment(DEPLOYMENT, interval=interval, parameters=cfg.parameters, concurrency_limit=1,
+                                    entrypoint_type=EntrypointType.MODULE_PATH,
+                                    description="One active-learning cycle of the saved loop configuration.")
+
+
+def register(loop: LoopConfig, receiver: WebhookReceiver) -> int:
+    """Point the loop's Label Studio project at the receiver (idempotent), with the shared secret if any."""
+    headers = {TOKEN_HEADER: receiver.secret} if receiver.secret else None
+    with Connection.open(load_settings(loop.labeling.settings_file)) as conn:
+        project = ensure_project(conn.sdk, ProjectSpec(loop.labeling.project_title, loop.schema))
+        return register_webhook(conn, project.id, receiver.url, receiver.cfg.actions, headers)
+
+
+def start_receiver(cfg: ServeConfig, loop: LoopConfig) -> Optional[WebhookReceiver]:
+    """The webhook receiver, started and registered with the project; None without a webhook."""
+    if cfg.webhook is None:
+        return None
+    receiver = WebhookReceiver(cfg.webhook, deployment_trigger(cfg.deployment_name, cfg.parameters))
+    receiver.start()
+    try:
+        register(loop, receiver)
+    except BaseException:
+        receiver.stop()
+        raise
+    return receiver
+
+
+def serve(cfg: ServeConfig, log=print) -> None:
+    """Serve the deployment (blocks until interrupted); with a webhook, also run the receiver beside it."""
+    from prefect import serve as prefect_serve
+
+    loop = load_loop_config(cfg.config)  # fail now, not at the first scheduled run
+    receiver = start_receiver(cfg, loop)
+    if receiver:
+        log(f"webhook receiver at {receiver.url}, registered with project {loop.labeling.project_title!r}")
+    try:
+        prefect_serve(deployment(cfg))
+    finally:
+        if receiver:
+            receiver.stop()

@@ -1,0 +1,57 @@
+"""`grainloop cycle | serve`: run the saved loop once, or serve it on a schedule and on Label Studio webhooks."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from grainloop.prefect_env import prefect_env
+
+app = typer.Typer()
+
+ConfigOpt = Annotated[Path, typer.Option(help="the saved loop configuration (the demo writes runs/demo/loop.json)")]
+
+
+def _state(config: Path) -> Path:
+    return config.resolve().parent
+
+
+@app.command()
+def cycle(config: ConfigOpt = Path("runs/demo/loop.json"),
+          wait: Annotated[bool, typer.Option(help="wait for a cycle already running instead of exiting")] = False,
+          ) -> None:
+    """One cycle: sync annotations, version the dataset, train, evaluate and promote, pre-annotate.
+    Each step skips what has nothing new to do; a second cycle at the same time waits (--wait) or exits."""
+    prefect_env(_state(config))
+    from flows.cycle import CycleBusy, cycle as run_cycle
+    from flows.loop_config import load_loop_config
+    from flows.serve import summary
+
+    try:
+        report = run_cycle(load_loop_config(config), wait)
+    except (CycleBusy, FileNotFoundError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(json.dumps(summary(report), indent=2))
+
+
+@app.command()
+def serve(
+    config: ConfigOpt = Path("runs/demo/loop.json"),
+    interval: Annotated[Optional[float], typer.Option(help="minutes between scheduled cycles (none: on demand)")] = None,
+    webhook: Annotated[bool, typer.Option(help="also receive Label Studio annotation webhooks")] = False,
+    webhook_port: Annotated[int, typer.Option(help="the receiver's port on 127.0.0.1")] = 8765,
+    debounce: Annotated[float, typer.Option(help="seconds of quiet after the last annotation before a run")] = 30.0,
+) -> None:
+    """Serve the cycle as a Prefect deployment (`grainloop-cycle/loop`): on an interval schedule, on
+    `prefect deployment run`, and with --webhook when annotators save work (debounced; registered with the
+    loop's Label Studio project). Needs a Prefect server (`prefect server start`, PREFECT_API_URL) for runs
+    started from other processes. Blocks until interrupted."""
+    prefect_env(_state(config))
+    from flows.serve import ServeConfig, serve as run_serve
+    from flows.webhook import ReceiverConfig
+
+    receiver = ReceiverConfig(port=webhook_port, debounce_s=debounce) if webhook else None
+    run_serve(ServeConfig(config, interval, receiver), log=typer.echo)

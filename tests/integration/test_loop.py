@@ -1,0 +1,115 @@
+"""The whole loop against the real services: Label Studio (the session's server), git + DVC with a local remote,
+MLflow on SQLite and Prefect (a temporary API server). Outcomes are checked on the services themselves."""
+from __future__ import annotations
+
+import subprocess
+import uuid
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from flows.demo import run_cycles, settings_file
+from flows.tracking import client as mlflow_client
+from flows.versioning import versions
+from labeling.api import Connection, iter_tasks
+from labeling.settings import save_settings
+from tests.integration.loop_helpers import demo_setup
+
+pytestmark = pytest.mark.slow
+
+
+def _tasks(server, project_id: int) -> list[dict]:
+    with Connection.open(server.settings) as conn:
+        return list(iter_tasks(conn, project_id, page_size=1000, all_fields=True))
+
+
+@pytest.fixture(scope="module")
+def two_cycles(tmp_path_factory, sample, server, prefect_api):
+    out = tmp_path_factory.mktemp("loop") / f"demo-{uuid.uuid4().hex[:6]}"
+    cfg, loop, project_id = demo_setup(out, sample, server)
+    reports = run_cycles(cfg, loop, server.settings, project_id, log=lambda s: None)
+    return cfg, loop, project_id, reports
+
+
+def test_two_cycles_leave_their_marks_on_every_service(two_cycles, server):
+    cfg, loop, project_id, reports = two_cycles
+    # DVC + git: one dataset tag per cycle, each pointing at a commit whose data.dvc is in the remote
+    tags = versions(loop.versions)
+    assert [v.tag for v in tags] == ["dataset-v1", "dataset-v2"]
+    assert [r.dataset for r in reports] == ["dataset-v1", "dataset-v2"] and all(r.new_version for r in reports)
+    status = subprocess.run([*runs_dvc(), "status", "-c", "-q"], cwd=loop.workspace, capture_output=True, text=True)
+    assert status.returncode == 0, status.stdout + status.stderr  # everything is pushed
+    # MLflow: a registered version per dataset version, with its lineage; a champion
+    client = mlflow_client(loop.tracking)
+    found = {v.version: v for v in client.search_model_versions(f"name='{loop.tracking.model_name}'")}
+    assert sorted(found) == [1, 2]
+    for v, tag in zip((found[1], found[2]), tags):
+        assert v.tags["grainloop.dataset"] == tag.tag and v.tags["grainloop.data_dvc_md5"] == tag.md5
+        assert v.tags["grainloop.git_sha"] == tag.commit and v.tags["grainloop.schema_hash"] == loop.schema.hash
+    champion = client.get_model_version_by_alias(loop.tracking.model_name, "champion")
+    assert str(champion.version) == reports[-1].champion
+    # Label Studio: the champion's predictions on every remaining task, none doubled
+    model_version = f"{loop.tracking.model_name}@v{champion.version}"
+    tasks = _tasks(server, project_id)
+    open_tasks = [t for t in tasks if not t["total_annotations"]]
+    assert len(open_tasks) == 16 - 2 * cfg.per_cycle
+    for t in open_tasks:
+        assert [p["model_version"] for p in t["predictions"]].count(model_version) == 1
+        assert 0.0 <= t["predictions"][-1]["score"] <= 1.0
+    for t in tasks:
+        assert max(Counter(p["model_version"] for p in t["predictions"]).values(), default=0) <= 1
+    assert reports[-1].seconds.keys() >= {"sync_annotations", "version_dataset", "train", "preannotate"}
+
+
+def runs_dvc() -> list[str]:
+    import sys
+
+    return [sys.executable, "-m", "dvc"]
+
+
+def test_a_cycle_with_nothing_new_changes_nothing(two_cycles, server):
+    from flows.cycle import cycle
+
+    cfg, loop, project_id, reports = two_cycles
+    before = [(t["id"], len(t["predictions"])) for t in _tasks(server, project_id)]
+    again = cycle(loop)
+    assert again.sync.added == 0 and not again.new_version and again.dataset == "dataset-v2"
+    assert again.trained == reports[-1].trained and again.decision is None
+    assert again.preannotate.created == 0
+    assert [(t["id"], len(t["predictions"])) for t in _tasks(server, project_id)] == before
+    assert len(mlflow_client(loop.tracking).search_model_versions(f"name='{loop.tracking.model_name}'")) == 2
+
+
+def test_label_studio_killed_mid_sync_then_a_rerun_loses_and_doubles_nothing(tmp_path, sample, server, prefect_api,
+                                                                            monkeypatch):
+    import flows.sync as sync
+    from flows.annotator import SimulatedAnnotator
+    from flows.cycle import version_dataset
+    from labeling.lifecycle import down
+    from ml.dataset.manifest import read_manifest
+
+    cfg, loop, project_id = demo_setup(tmp_path / "killed", sample, server)
+    with Connection.open(server.settings) as conn:
+        labeled = SimulatedAnnotator(cfg.truth, loop.schema).annotate(conn, project_id, 6)
+    real_pull = sync.pull
+
+    def pull_and_die(conn, project, config):  # two tasks a page; the server dies after the first page
+        return real_pull(conn, project, replace(config, page_size=2), on_page=lambda page: down(server.settings_file))
+
+    monkeypatch.setattr(sync, "pull", pull_and_die)
+    monkeypatch.setattr(sync, "pull_annotations", sync.pull_annotations.with_options(retries=0))
+    with pytest.raises(Exception):
+        sync.sync_annotations(loop)
+    assert len(list((loop.pull_dir / "records").glob("*.json"))) == 2  # one page got through
+    server.restart()
+    save_settings(server.settings, settings_file(cfg))
+    monkeypatch.setattr(sync, "pull", real_pull)
+    rerun = sync.sync_annotations(loop)
+    assert rerun.added == 6 and rerun.skipped == []
+    assert sync.sync_annotations(loop).added == 0
+    rows = read_manifest(loop.versions.data_dir)
+    assert len(rows) == 6 and len({r.ls_task_id for r in rows}) == 6 and {r.ls_task_id for r in rows} == set(labeled)
+    assert version_dataset(loop).version.tag == "dataset-v1"
+    assert version_dataset(loop).version is None  # nothing new: no second version

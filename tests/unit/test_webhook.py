@@ -1,0 +1,89 @@
+"""The webhook receiver's pure parts: debouncing, and what it accepts (over real HTTP on 127.0.0.1)."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from flows.webhook import TOKEN_HEADER, Debouncer, ReceiverConfig, WebhookReceiver
+
+
+def _wait_for(predicate, timeout: float = 5.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
+
+
+def test_a_burst_fires_once_with_its_count_and_a_later_event_fires_again():
+    calls, done = [], threading.Event()
+    debouncer = Debouncer(0.2, lambda n: (calls.append(n), done.set()))
+    for _ in range(5):
+        debouncer.poke()
+        time.sleep(0.02)
+    assert calls == []  # still inside the quiet period
+    assert done.wait(3) and _wait_for(lambda: calls == [5])
+    debouncer.poke()
+    assert _wait_for(lambda: calls == [5, 1])
+
+
+def test_cancel_drops_pending_events():
+    calls = []
+    debouncer = Debouncer(0.1, calls.append)
+    debouncer.poke()
+    debouncer.cancel()
+    time.sleep(0.3)
+    assert calls == []
+
+
+def _post(url: str, body: bytes, headers: dict | None = None) -> tuple[int, dict]:
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+@pytest.fixture()
+def receiver():
+    calls: list[int] = []
+    rec = WebhookReceiver(ReceiverConfig(port=0, debounce_s=0.2), calls.append, secret="s3cret-value")
+    rec.start()
+    yield rec, calls
+    rec.stop()
+
+
+def test_the_receiver_answers_at_once_and_counts_only_annotation_events(receiver):
+    rec, calls = receiver
+    ok = {TOKEN_HEADER: "s3cret-value"}
+    event = json.dumps({"action": "ANNOTATION_CREATED", "annotation": {"id": 1}}).encode()
+    t0 = time.monotonic()
+    assert _post(rec.url, event, ok) == (200, {"accepted": True})
+    assert time.monotonic() - t0 < 0.2 and calls == []  # nothing runs inside the request
+    assert _post(rec.url, json.dumps({"action": "ANNOTATION_UPDATED"}).encode(), ok)[1]["accepted"]
+    status, body = _post(rec.url, json.dumps({"action": "PROJECT_UPDATED"}).encode(), ok)
+    assert status == 200 and body["accepted"] is False
+    assert _post(rec.url, event, {TOKEN_HEADER: "wrong"})[0] == 401
+    assert _post(rec.url, event)[0] == 401
+    assert _post(rec.url, b"not json", ok)[0] == 400
+    assert _post(rec.url.replace("/webhook", "/other"), event, ok)[0] == 404
+    assert _wait_for(lambda: calls == [2])  # the two annotation events, in one trigger
+    with urllib.request.urlopen(rec.url.replace("/webhook", "/health"), timeout=5) as r:
+        assert json.loads(r.read()) == {"status": "UP", "triggered": [2]}
+
+
+def test_without_a_secret_any_caller_on_the_host_is_accepted(monkeypatch):
+    monkeypatch.delenv("GRAINLOOP_WEBHOOK_SECRET", raising=False)
+    rec = WebhookReceiver(ReceiverConfig(port=0, debounce_s=10), lambda n: None)
+    rec.start()
+    try:
+        assert _post(rec.url, json.dumps({"action": "ANNOTATION_CREATED"}).encode())[0] == 200
+    finally:
+        rec.stop()
