@@ -23,12 +23,14 @@ def arguments(description: str) -> argparse.Namespace:
 
 
 @contextmanager
-def server(settings_file: Path | None):
+def server(settings_file: Path | None, document_root: Path | None = None):
+    """The settings file's server, or a fresh one serving local files from document_root (default: its own
+    temporary folder), stopped at the end."""
     if settings_file:
         yield load_settings(settings_file)
         return
     with tempfile.TemporaryDirectory() as tmp:
-        config = ServerConfig(data_dir=Path(tmp) / "data", document_root=Path(tmp), port=free_port())
+        config = ServerConfig(data_dir=Path(tmp) / "data", document_root=document_root or Path(tmp), port=free_port())
         settings = start(config)
         try:
             yield settings

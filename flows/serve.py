@@ -10,6 +10,7 @@ its slot instead of starting beside the first.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -95,6 +96,9 @@ def serve(cfg: ServeConfig, log=print) -> None:
     """Serve the deployment (blocks until interrupted); with a webhook, also run the receiver beside it."""
     from prefect import serve as prefect_serve
 
+    if cfg.interval_minutes and not os.environ.get("PREFECT_API_URL"):
+        raise ValueError("a schedule needs a Prefect server (no-server mode has no scheduler): run "
+                         "`grainloop prefect up` and export the PREFECT_API_URL it prints, then serve again")
     loop = load_loop_config(cfg.config)  # fail now, not at the first scheduled run
     receiver = start_receiver(cfg, loop)
     if receiver:

@@ -9,7 +9,7 @@ import typer
 from grainloop import labeling_commands, ml_commands, model_commands
 from grainloop import simulate_commands
 from grainloop import analytics_commands
-from grainloop import mlflow_commands
+from grainloop import server_commands
 from grainloop import dataset_commands
 from grainloop import loop_commands
 
@@ -21,7 +21,8 @@ app.add_typer(analytics_commands.app, name=None)
 app.add_typer(loop_commands.app, name=None)
 app.add_typer(labeling_commands.app, name="labelstudio")
 app.add_typer(model_commands.app, name="model")
-app.add_typer(mlflow_commands.app, name="mlflow")
+app.add_typer(server_commands.mlflow_app, name="mlflow")
+app.add_typer(server_commands.prefect_app, name="prefect")
 app.add_typer(dataset_commands.app, name="dataset")
 
 

@@ -47,11 +47,16 @@ def serve(
 ) -> None:
     """Serve the cycle as a Prefect deployment (`grainloop-cycle/loop`): on an interval schedule, on
     `prefect deployment run`, and with --webhook when annotators save work (debounced; registered with the
-    loop's Label Studio project). Needs a Prefect server (`prefect server start`, PREFECT_API_URL) for runs
-    started from other processes. Blocks until interrupted."""
+    loop's Label Studio project). A schedule, and runs asked for from other processes, need a Prefect server
+    (`grainloop prefect up`, then PREFECT_API_URL); the webhook alone works in no-server mode. Blocks until
+    interrupted."""
     prefect_env(_state(config))
     from flows.serve import ServeConfig, serve as run_serve
     from flows.webhook import ReceiverConfig
 
     receiver = ReceiverConfig(port=webhook_port, debounce_s=debounce) if webhook else None
-    run_serve(ServeConfig(config, interval, receiver), log=typer.echo)
+    try:
+        run_serve(ServeConfig(config, interval, receiver), log=typer.echo)
+    except (ValueError, FileNotFoundError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None

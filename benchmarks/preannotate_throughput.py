@@ -1,0 +1,133 @@
+"""`preannotate` (the flow the cycle runs) on N unannotated tasks, against raw inference plus one raw bulk push of
+the same masks, in one run. Prints the throughput ratio raw / flow (goal >= 0.8).
+
+The flow: champion checkpoint from MLflow, task listing, prediction in Prefect tasks (entropy scoring), ranking,
+brush-RLE encoding, bulk push with the replace check, project model_version, score ordering, ranking record.
+Raw: read, preprocess (the same one), one forward pass and argmax per image, the same encoding, and one
+`import_predictions` of the whole payload into a second project holding the same tasks.
+
+    PYTHONPATH=. .venv/bin/python benchmarks/preannotate_throughput.py [--tasks 500] [--size 256]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "ERROR")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=500)
+    parser.add_argument("--size", type=int, default=256, help="side of the square synthetic images")
+    parser.add_argument("--threads", type=int, default=2)
+    return parser.parse_args()
+
+
+def sample(root: Path, n: int, size: int) -> tuple[Path, Path]:
+    """n synthetic images for the tasks, and a small trained model (so masks look like grains, not noise)."""
+    from grainloop import runs
+    from grainloop.schema import binary_schema
+    from ml.synthetic import SyntheticConfig, write_dataset
+
+    write_dataset(root / "tasks", n, SyntheticConfig(height=size, width=size), seed=1)
+    write_dataset(root / "train", 8, SyntheticConfig(height=size, width=size), seed=2)
+    cfg = runs.train_config(decoder_channels=(64, 32, 16, 16, 16), epochs=3, restart_epochs=3, patch=128,
+                            patches_per_epoch=48, batch_size=8, lr=3e-3)
+    spec = runs.TrainSpec([root / "train" / "images"], root / "train" / "masks", "class", binary_schema())
+    return root / "tasks" / "images", runs.run_training(spec, cfg, root / "model").model_path
+
+
+def loop(root: Path, settings_file: Path, images: Path, title: str):
+    from flows.loop_config import LabelingTarget, LoopConfig
+    from flows.tracking import TrackingConfig
+    from grainloop import runs
+    from grainloop.schema import binary_schema
+
+    target = LabelingTarget(settings_file, title, images, root)
+    return LoopConfig(root / "workspace", target, binary_schema(), TrackingConfig.for_project(root / "workspace"),
+                      runs.train_config(), strategy="entropy")
+
+
+def crown(cfg, model_file: Path) -> None:
+    from flows.registry import log_trained
+    from flows.tracking import client
+
+    version = log_trained(cfg.tracking, model_file, cfg.train, {}).version
+    client(cfg.tracking).set_registered_model_alias(cfg.tracking.model_name, "champion", version)
+
+
+def raw_push(conn, project, model_file: Path, images: Path, tasks: list[dict]) -> float:
+    """Seconds for read + preprocess + forward + argmax, RLE encoding and one bulk import."""
+    import numpy as np
+    import torch
+
+    from ml.checkpoint import load_model
+    from ml.io import read_channels
+    from ml.preprocess import apply, fit
+    from labeling.regions import brush_results
+
+    model, artifact = load_model(model_file)
+    t0 = time.perf_counter()
+    body = []
+    with torch.inference_mode():
+        for t in tasks:
+            image = read_channels([images / t["data"]["source"]])
+            x = torch.from_numpy(apply(image, fit(image, artifact.preprocess))[None])
+            labels = model(x).argmax(1)[0].numpy().astype(np.uint8)
+            body.append({"task": t["id"], "model_version": "raw", "score": 0.5,
+                         "result": brush_results(labels, project.schema)})
+    conn.sdk.projects.import_predictions(project.id, request=body)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    args = arguments()
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from benchmarks._labeling_setup import server
+    from flows.preannotate import preannotate
+    from labeling.api import Connection, iter_tasks
+    from labeling.importer import ImportConfig, import_folder
+    from labeling.projects import ProjectSpec, ensure_project
+    from labeling.settings import save_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    with tempfile.TemporaryDirectory() as tmp, server(None, document_root=Path(tmp)) as settings, \
+            prefect_test_harness(server_startup_timeout=120):
+        root = Path(tmp)
+        images, model_file = sample(root, args.tasks, args.size)
+        settings_file = root / "labelstudio.json"
+        save_settings(settings, settings_file)
+        cfg = loop(root, settings_file, images, f"bench preannotate {uuid.uuid4().hex[:6]}")
+        crown(cfg, model_file)
+        with Connection.open(settings) as conn:
+            ours = ensure_project(conn.sdk, ProjectSpec(cfg.labeling.project_title, cfg.schema))
+            raw = ensure_project(conn.sdk, ProjectSpec(cfg.labeling.project_title + " raw", cfg.schema))
+            for project in (ours, raw):
+                import_folder(conn, project, ImportConfig(images, root))
+            raw_tasks = list(iter_tasks(conn, raw.id, page_size=1000))
+            raw_s = raw_push(conn, raw, model_file, images, raw_tasks)
+        t0 = time.perf_counter()
+        report = preannotate(cfg)
+        flow_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        again = preannotate(cfg)
+        rerun_s = time.perf_counter() - t0
+    n = len(raw_tasks)
+    print(f"tasks {n}, images {args.size}x{args.size}, model Unet-resnet18 (light decoder), {args.threads} threads")
+    print(f"raw inference + one bulk push: {raw_s:.1f} s ({n / raw_s:.2f} tasks/s)")
+    print(f"preannotate flow: {flow_s:.1f} s ({report.tasks / flow_s:.2f} tasks/s), created {report.created}")
+    print(f"ratio flow/raw throughput: {raw_s / flow_s:.2f} (goal >= 0.8)")
+    print(f"rerun with the same champion: {rerun_s:.1f} s, {again.tasks} tasks ({again.skipped})")
+
+
+if __name__ == "__main__":
+    main()
