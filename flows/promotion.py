@@ -33,7 +33,7 @@ class PromotionRule:
     class_drop_tolerance: float = 0.02
     ignore_classes: tuple[str, ...] = ("background",)
     size_error: str = "size_distribution_error"
-    size_error_tolerance: float = 0.0
+    size_error_tolerance: float = 0.05
     minimums: dict = field(default_factory=lambda: {"mean_fg_iou": 0.5})
 
 

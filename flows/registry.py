@@ -21,7 +21,7 @@ import torch
 import yaml
 
 from flows.tracking import TrackingConfig, configure, lib
-from grainloop.runs import TrainSpec, run_training
+from grainloop.runs import TrainSpec, run_evaluation, run_training, split_files
 from ml.checkpoint import ModelArtifact, load_model
 from ml.config import flatten, to_dict
 from ml.train import EpochRecord, TrainConfig
@@ -149,16 +149,31 @@ def log_trained(tracking: TrackingConfig, model_path: Path, cfg: TrainConfig, fi
         return finish_run(tracking, model_path, cfg, final, files, tags)
 
 
+def test_evaluation(spec: TrainSpec, model_path: Path, out: Path, split: str = "test"):
+    """(metrics, plots) of the trained model on the spec's frozen test split; None without one (or if empty)."""
+    from ml.predict import PredictConfig
+
+    if spec.splits is None or not split_files(spec, (split,)):
+        return None
+    model, artifact = load_model(model_path)
+    metrics = run_evaluation(model, artifact, spec, out, PredictConfig(), 4, split)
+    return metrics, [out / "confusion_matrix.png", *sorted((out / "overlays").glob("*.png"))]
+
+
 def train_and_log(tracking: TrackingConfig, spec: TrainSpec, cfg: TrainConfig, out: Path, tags: RunTags = RunTags(),
                   files: Sequence[Path] = (), run_name: Optional[str] = None,
                   final: Optional[Mapping[str, object]] = None) -> LoggedVersion:
-    """Train with per-epoch metrics streamed to MLflow, then log and register the model. ``final`` are the
-    test-split metrics when the caller evaluated them; else the best validation epoch's metrics are used."""
+    """Train with per-epoch metrics streamed to MLflow, then log and register the model. ``final``: the
+    caller's test metrics; else the frozen test split's (with its confusion matrix and overlays) when the spec
+    is a dataset version with one; else the best validation epoch's metrics."""
     mlflow = lib()
     configure(tracking)
     with mlflow.start_run(run_name=run_name):
         result = run_training(spec, cfg, out, callbacks=[epoch_metrics(mlflow)])
         best = next((h for h in result.state.history if h["epoch"] == result.state.best_epoch), {})
+        tested = test_evaluation(spec, result.model_path, out / "test") if final is None else None
+        if tested:
+            final, files = tested[0], [*files, *tested[1]]
         tags = replace(tags, schema_hash=tags.schema_hash or spec.schema.hash)
         return finish_run(tracking, result.model_path, cfg, final if final is not None else best,
                           [out / "learning_curve.png", *files], tags)

@@ -31,11 +31,22 @@ def _fail(exc: Exception) -> None:
 @app.command()
 def init(repo: Repo = Path("."), data: Data = "data",
          remote: Annotated[str, typer.Option(help="local folder, or s3://bucket/path")] = ".grainloop/dvc-remote",
-         endpoint_url: Annotated[Optional[str], typer.Option(help="S3-compatible endpoint, e.g. MinIO")] = None) -> None:
-    """Make the repository a DVC project with a default remote (credentials come from the environment)."""
-    from flows.versioning import RemoteConfig, init as do_init
+         endpoint_url: Annotated[Optional[str], typer.Option(help="S3-compatible endpoint, e.g. MinIO")] = None,
+         schema: Annotated[Optional[Path], typer.Option(help="label schema of a new dataset")] = None) -> None:
+    """Make the repository a DVC project with a default remote (credentials come from the environment). A
+    missing dataset folder gets the empty first state (schema and header-only manifest) that data.dvc records."""
+    from flows.versioning import RemoteConfig, dvc, init as do_init
+    from ml.dataset.manifest import write_manifest
+    from ml.dataset.store import ensure_schema
 
-    do_init(_cfg(repo, data), RemoteConfig(url=remote, endpoint_url=endpoint_url))
+    cfg = _cfg(repo, data)
+    do_init(cfg, RemoteConfig(url=remote, endpoint_url=endpoint_url))
+    if not cfg.data_dir.exists():
+        ensure_schema(cfg.data_dir, LabelSchema.load(schema) if schema else binary_schema())
+        write_manifest(cfg.data_dir, [])
+        if cfg.dvc_file.exists():  # a fresh clone: the same content as data.dvc records, now in the cache too
+            dvc(cfg, "commit", "-q", "-f", cfg.dvc_file.name)
+        console.print(f"{cfg.data_dir}: an empty dataset (schema and manifest header)")
     console.print(f"DVC ready in {repo.resolve()} (remote {remote})")
 
 

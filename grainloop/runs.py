@@ -15,6 +15,7 @@ from ml.checkpoint import ModelArtifact, read_artifact
 from ml.config import to_dict
 from ml.data import find_samples, load_samples, split_samples
 from ml.evaluate import evaluate
+from ml.grain_eval import grain_metrics
 from ml.io import TIFF_SUFFIXES, list_images, open_source, write_mask
 from ml.losses import LossConfig
 from ml.models import ModelConfig
@@ -119,6 +120,8 @@ def run_evaluation(model: torch.nn.Module, artifact: ModelArtifact, spec: TrainS
     files = split_files(spec, (split,))
     samples = load_samples(files, artifact.schema, artifact.preprocess, spec.mask_kind, progress=True)
     ev = evaluate(model, samples, artifact.schema, cfg, keep_predictions=True, progress=True)
+    truths = {s.id: class_map_from_prediction(s.target, artifact.schema) for s in samples}
+    ev.metrics.update(grain_metrics(truths, ev.predictions, artifact.schema))
     write_json(out / "metrics.json", ev.metrics)
     write_rows(out / "per_image.csv", ev.rows)
     plot_confusion(out / "confusion_matrix.png", ev.confusion, artifact.schema.class_names)

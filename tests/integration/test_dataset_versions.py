@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -107,3 +108,20 @@ def test_release_coco_loads_back_to_the_same_masks(repo, tmp_path, synthetic_dat
     text = card.read_text()
     assert "dataset-v1" in text and "| test |" in text and "@misc" in text
     assert sorted((card.parent / "splits").iterdir())[0].name == "test.txt"
+
+
+def test_a_fresh_clone_of_the_project_starts_from_the_empty_state_data_dvc_records(tmp_path):
+    from typer.testing import CliRunner
+
+    from grainloop.cli import app
+
+    root = Path(__file__).resolve().parents[2]
+    clone = tmp_path / "clone"
+    _git(tmp_path, "clone", "-q", str(root), str(clone))
+    result = CliRunner().invoke(app, ["dataset", "init", "--repo", str(clone)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (clone / "data").iterdir()) == ["manifest.csv", "schema.yaml"]
+    status = subprocess.run([sys.executable, "-m", "dvc", "status", "data.dvc"], cwd=clone, capture_output=True,
+                            text=True)
+    assert status.returncode == 0 and "up to date" in status.stdout, status.stdout + status.stderr
+    assert _git(clone, "status", "--porcelain") == ""  # data.dvc is exactly what the repository holds
