@@ -1,20 +1,26 @@
 #!/usr/bin/env bash
-# Issue 5 active-learning figure: replay labeling campaigns on ../shared/data/emps (instance segmaps) with the
-# random, entropy, boundary and kcenter strategies (same initial images, seeds and test split for all), plus a
-# model trained on every training image, and print how many labeled images each strategy needs to reach 95%
-# of that full-data test IoU. Meant for a GPU: pass --device cuda (or set GRAINLOOP_DEVICE=cuda; "auto" picks
-# cuda when visible). Usage: benchmarks/simulate_emps.sh [OUT] [--device cuda] [extra simulate options]
+# Issue 5 active-learning figure: replay labeling campaigns on ../shared/data/emps (instance segmaps) with several
+# strategies (same initial images, seeds and test split for all), plus a model trained on every pool image, and
+# print how many labeled images each strategy needs to reach 95% of that full-data test IoU.
+#   PROFILE=cpu (default): random, entropy, kcenter; 10 + 4 rounds of 10 images; 3 epochs a round (about 45 min
+#                          on 2 cores). PROFILE=gpu: also boundary; 8 rounds; 8 epochs a round (pass --device cuda).
+# Usage: [PROFILE=cpu|gpu] benchmarks/simulate_emps.sh [OUT] [extra simulate options]
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 emps=${EMPS_DIR:-$root/../shared/data/emps}
 out=$root/runs/emps-simulate
 if [[ $# -gt 0 && $1 != -* ]]; then out=$1; shift; fi
 [ -d "$emps/images" ] || { echo "no EMPS data at $emps"; exit 0; }
+case ${PROFILE:-cpu} in
+  cpu) profile=(--strategy random --strategy entropy --strategy kcenter --rounds 4 --epochs 3 --patches-per-epoch 192) ;;
+  gpu) profile=(--strategy random --strategy entropy --strategy boundary --strategy kcenter --rounds 8 --epochs 8
+                --patches-per-epoch 384) ;;
+  *) echo "PROFILE must be cpu or gpu"; exit 2 ;;
+esac
 "$root/bin/grainloop" simulate --images "$emps/images" --masks "$emps/segmaps" --mask-kind instance --out "$out" \
-  --strategy random --strategy entropy --strategy boundary --strategy kcenter \
-  --initial 10 --batch 10 --rounds 8 --seed 0 --test-fraction 0.2 \
+  "${profile[@]}" --initial 10 --batch 10 --seed 0 --test-fraction 0.2 \
   --arch unet --encoder resnet18 --downsample 2 --decoder-channels 128,64,32,16,16 --patch 192 --batch-size 8 \
-  --patches-per-epoch 384 --epochs 8 --restart-epochs 8 --lr 3e-3 --loss dice_ce --patience 100 "$@"
+  --lr 3e-3 --loss dice_ce --patience 100 --threads 2 "$@"
 cd "$root" && .venv/bin/python - "$out/simulate.csv" <<'PY'
 import csv, sys
 from ml.simulate import images_to_reach
