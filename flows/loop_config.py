@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
@@ -59,10 +59,15 @@ LOOP_FILE = "loop.json"  # where the demo (or `grainloop loop init`) records the
 
 
 def save_loop_config(cfg: LoopConfig, path: Path) -> Path:
-    """The whole typed configuration as JSON, so a served deployment or a webhook run rebuilds the same loop."""
+    """The whole typed configuration as JSON, so a served deployment or a webhook run rebuilds the same loop.
+    The MLflow store is not written, only the experiment and model names: the loading process finds the store as
+    every entry point does (MLFLOW_TRACKING_URI, else the workspace's embedded one), so a database URI with a
+    password never lands in the file."""
+    data = to_dict(cfg)
+    data["tracking"] = {"experiment": cfg.tracking.experiment, "model_name": cfg.tracking.model_name}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(to_dict(cfg), indent=2, sort_keys=True))
+    path.write_text(json.dumps(data, indent=2, sort_keys=True))
     return path
 
 
@@ -71,4 +76,7 @@ def load_loop_config(path: Path) -> LoopConfig:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no loop configuration at {path}: run `grainloop demo` or save one first")
-    return from_dict(LoopConfig, json.loads(path.read_text()))
+    data = json.loads(path.read_text())
+    names = data.pop("tracking", {}) or {}
+    cfg = from_dict(LoopConfig, {**data, "tracking": None})
+    return replace(cfg, tracking=TrackingConfig.for_project(cfg.workspace, **names))
