@@ -14,6 +14,7 @@ from typing import Sequence
 
 import numpy as np
 from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
 
 from flows.evaluation import checkpoint
 from flows.loop_config import LoopConfig
@@ -21,7 +22,8 @@ from flows.promotion import CHAMPION, _alias
 from flows.tracking import client as make_client, lib
 from labeling.api import Connection, iter_tasks
 from labeling.projects import ProjectSpec, ensure_project
-from labeling.push import PushConfig, image_predictions, order_by_score, push_predictions, tasks_with_version
+from labeling.push import (PushConfig, PushReport, image_predictions, order_by_score, push_predictions,
+                           tasks_with_version)
 from labeling.settings import load_settings
 from ml.checkpoint import load_model
 from ml.io import read_channels
@@ -90,6 +92,23 @@ def record_ranking(cfg: LoopConfig, model_version: str, ranking) -> None:
         mlflow.log_text(_ranking_csv(ranking), "ranking.csv")
 
 
+@task(name="list unannotated tasks", retries=2, retry_delay_seconds=5)
+def pending(cfg: LoopConfig, model_version: str):
+    """The project, and its unannotated tasks by source image that do not hold this model_version yet."""
+    with Connection.open(load_settings(cfg.labeling.settings_file)) as conn:
+        project = ensure_project(conn.sdk, ProjectSpec(cfg.labeling.project_title, cfg.schema))
+        return project, unlabeled_by_source(conn, project.id, model_version)
+
+
+@task(name="push pre-annotations", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def push(cfg: LoopConfig, project, model_version: str, items: list) -> PushReport:
+    """One bulk push per batch, then the score ordering; a retry replaces what a failed attempt pushed."""
+    with Connection.open(load_settings(cfg.labeling.settings_file)) as conn:
+        report = push_predictions(conn, project, PushConfig(model_version), items)
+        order_by_score(conn, project.id)
+    return report
+
+
 @flow(name="predict images")
 def predict_images(model_file: Path, paths: Sequence[Path], ids: Sequence[str], strategy: str,
                    batch: int = 16) -> list[tuple]:
@@ -121,17 +140,14 @@ def preannotate(cfg: LoopConfig) -> PreannotateReport:
     if version is None:
         return PreannotateReport(None, 0, 0, 0, skipped="no champion yet")
     model_version = f"{cfg.tracking.model_name}@v{version}"
-    with Connection.open(load_settings(cfg.labeling.settings_file)) as conn:
-        project = ensure_project(conn.sdk, ProjectSpec(cfg.labeling.project_title, cfg.schema))
-        groups = unlabeled_by_source(conn, project.id, model_version)
-        if not groups:
-            return PreannotateReport(model_version, 0, 0, 0, skipped="every unannotated task already has it")
-        model_file = checkpoint(cfg.tracking, version, cfg.state_dir / "champion" / version)
-        results = _predict(cfg, model_file, sorted(groups))
-        ranking = rank(cfg.strategy, [r[2] for r in results])
-        scores = dict(ranking)
-        items = [p for image_id, labels, _ in results for p in image_predictions(groups[image_id], labels, scores[image_id])]
-        report = push_predictions(conn, project, PushConfig(model_version), items)
-        order_by_score(conn, project.id)
+    project, groups = pending(cfg, model_version)
+    if not groups:
+        return PreannotateReport(model_version, 0, 0, 0, skipped="every unannotated task already has it")
+    model_file = checkpoint(cfg.tracking, version, cfg.state_dir / "champion" / version)
+    results = _predict(cfg, model_file, sorted(groups))
+    ranking = rank(cfg.strategy, [r[2] for r in results])
+    scores = dict(ranking)
+    items = [p for image_id, labels, _ in results for p in image_predictions(groups[image_id], labels, scores[image_id])]
+    report = push(cfg, project, model_version, items)
     record_ranking(cfg, model_version, ranking)
     return PreannotateReport(model_version, len(items), report.created, report.replaced, tuple(ranking))

@@ -9,7 +9,10 @@ from grainloop.cli import app
 
 runner = CliRunner()
 COMMANDS = [[], ["train"], ["evaluate"], ["predict"], ["synth"], ["demo"], ["labelstudio"], ["labelstudio", "up"],
-            ["labelstudio", "down"], ["labelstudio", "status"], ["model"], ["model", "promote"], ["model", "rollback"]]
+            ["labelstudio", "down"], ["labelstudio", "status"], ["model"], ["model", "promote"], ["model", "rollback"],
+            ["down"], ["cycle"], ["serve"], ["simulate"], ["measure"], ["register"], ["mlflow", "up"],
+            ["prefect", "up"], ["prefect", "down"], ["prefect", "status"], ["dataset", "init"], ["dataset", "import"],
+            ["dataset", "commit"], ["dataset", "release"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
