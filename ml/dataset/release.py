@@ -65,7 +65,8 @@ def card(rows: Sequence[ManifestRow], doc: dict, schema: LabelSchema, info: Rele
         "## Provenance", "",
         f"- Dataset version: `{info.tag}` (DVC md5 `{info.data_md5 or 'n/a'}`, git `{info.git_sha or 'n/a'}`).",
         "- Sources: " + ", ".join(f"{k} ({v})" for k, v in sources.most_common()) + ".",
-        f"- Annotators: {len(annotators)}" + (f" ({', '.join(annotators)})" if annotators else "") + ".",
+        (f"- Annotators: {len(annotators)} ({', '.join(annotators)})." if annotators
+         else "- Annotators: none recorded (masks imported with the images, not annotated in Label Studio)."),
         "- Splits are frozen: a group (image sha256 or specimen id) keeps its split in every later version.",
         "- Files: `images/`, `masks/` (PNG class maps, 0 = background), `instances/` (PNG instance maps where "
         f"annotated), `{COCO_FILE}` (COCO polygons; RLE for grains with holes), `{MANIFEST}`, `splits/*.txt`.", "",
