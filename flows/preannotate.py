@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -15,6 +16,7 @@ from typing import Sequence
 import numpy as np
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.evaluation import checkpoint
 from flows.loop_config import LoopConfig
@@ -50,10 +52,21 @@ def champion(cfg: LoopConfig) -> str | None:
     return None if found is None else str(found.version)
 
 
+_loaded = threading.local()  # one model per worker thread: strategies hook into the model while predicting
+
+
+def cached_model(model_file: Path):
+    """load_model(model_file), once per thread (and per Dask worker), again only when the file changes."""
+    key = (str(model_file), Path(model_file).stat().st_mtime_ns)
+    if getattr(_loaded, "key", None) != key:
+        _loaded.model, _loaded.key = load_model(model_file), key
+    return _loaded.model
+
+
 @task(name="predict and score", retries=1)
 def predict_batch(model_file: Path, paths: Sequence[Path], ids: Sequence[str], strategy_name: str) -> list[tuple]:
     """(id, class map, candidate summary) of each image, with the strategy's score inside the summary."""
-    model, artifact = load_model(model_file)
+    model, artifact = cached_model(model_file)
     strategy = get_strategy(strategy_name)
     out = []
     for path, image_id in zip(paths, ids):
@@ -109,10 +122,11 @@ def push(cfg: LoopConfig, project, model_version: str, items: list) -> PushRepor
     return report
 
 
-@flow(name="predict images")
+@flow(name="predict images", task_runner=ThreadPoolTaskRunner(max_workers=1))
 def predict_images(model_file: Path, paths: Sequence[Path], ids: Sequence[str], strategy: str,
                    batch: int = 16) -> list[tuple]:
-    """predict_batch over the images, ``batch`` at a time, on the flow's task runner (Dask with prefect-dask)."""
+    """predict_batch over the images, ``batch`` at a time, on the flow's task runner: one thread by default
+    (torch already uses every core for one batch), Dask workers with prefect-dask."""
     chunks = [slice(i, i + batch) for i in range(0, len(ids), batch)]
     futures = [predict_batch.submit(model_file, list(paths[c]), list(ids[c]), strategy) for c in chunks]
     return [r for f in futures for r in f.result()]
