@@ -106,7 +106,7 @@ def run_cycles(cfg: DemoConfig, loop: LoopConfig, settings: LabelStudioSettings,
 def describe(k: int, r: CycleReport) -> str:
     verdict = "promoted" if r.decision and r.decision.promote else "refused" if r.decision else "not judged"
     return (f"cycle {k}: synced {r.sync.added} new, dataset {r.dataset}, trained version {r.trained} ({verdict}), "
-            f"champion v{r.champion}, pre-annotated {r.preannotate.tasks} task(s) "
+            f"champion {f'v{r.champion}' if r.champion else 'none yet'}, pre-annotated {r.preannotate.tasks} task(s) "
             f"{r.preannotate.skipped or ''}").rstrip()
 
 

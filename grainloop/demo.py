@@ -16,11 +16,14 @@ console = Console()
 
 
 def sample_data(out: Path, n: int, size: int, seed: int) -> tuple[Path, Path]:
+    """Generated SEM grains, noisier and more crowded than the generator's defaults, so that a few labeled images
+    are not already enough and the learning curve has somewhere to go."""
     from ml.synthetic import SyntheticConfig, write_dataset
 
     folder = out / "sample"
     if not (folder / "manifest.json").exists():
-        write_dataset(folder, n, SyntheticConfig(height=size, width=size), seed)
+        cfg = SyntheticConfig(height=size, width=size, grains=(20, 45), noise=0.18, curtaining=0.7, touching=0.8)
+        write_dataset(folder, n, cfg, seed)
     return folder / "images", folder / "masks"
 
 
@@ -58,8 +61,8 @@ def _table(rows: list[dict]) -> Table:
     for col in COLUMNS:
         table.add_column(col, justify="right")
     for r in rows:
-        table.add_row(*(f"{r.get(c):.4f}" if isinstance(r.get(c), float) and c != "s_cycle" else str(r.get(c))
-                        for c in COLUMNS))
+        table.add_row(*(f"{r.get(c):.4f}" if isinstance(r.get(c), float) and c != "s_cycle" else
+                        "-" if r.get(c) is None else str(r.get(c)) for c in COLUMNS))
     return table
 
 
