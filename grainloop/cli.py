@@ -32,6 +32,8 @@ def demo(
     cycles: Annotated[int, typer.Option(help="labeling cycles to run")] = 3,
     per_cycle: Annotated[int, typer.Option(help="tasks the simulated annotator labels per cycle")] = 8,
     minutes: Annotated[float, typer.Option(help="training time budget per cycle")] = 1.0,
+    epochs: Annotated[int, typer.Option(help="training epochs per cycle (of 64 patches), within --minutes")] = 12,
+    min_iou: Annotated[float, typer.Option(help="the first champion's minimum mean foreground test IoU")] = 0.3,
     images: Annotated[Optional[Path], typer.Option(help="your images instead of generated ones (needs --masks)")] = None,
     masks: Annotated[Optional[Path], typer.Option(help="class maps of --images, for the simulated annotator")] = None,
     mask_kind: Annotated[str, typer.Option(help="class, or instance for instance maps (EMPS segmaps)")] = "class",
@@ -40,9 +42,14 @@ def demo(
 ) -> None:
     """The main job: local Label Studio, DVC, MLflow and Prefect run the full loop with a SIMULATED annotator
     on generated SEM grains (or --images/--masks). The services stay up until `grainloop down`."""
-    from grainloop.demo import run_demo
+    from grainloop.demo import DemoOptions, run_demo
 
-    run_demo(out, cycles, per_cycle, minutes, n_images, size, seed, images, masks, strategy, mask_kind)
+    try:
+        opts = DemoOptions(out, cycles, per_cycle, minutes, epochs, min_iou, images, masks, mask_kind, strategy,
+                           n_images, size, seed)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    run_demo(opts)
 
 
 @app.command()

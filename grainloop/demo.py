@@ -4,6 +4,7 @@ Prefect runs without a server (a temporary local one per process), with its stat
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -110,27 +111,55 @@ def _prefect_ui() -> str:
             "); for a UI: `prefect server start`, then PREFECT_API_URL=http://127.0.0.1:4200/api grainloop demo")
 
 
-def run_demo(out: Path, cycles: int = 3, per_cycle: int = 8, minutes: float = 1.0, n_images: int = 40,
-             size: int = 192, seed: int = 0, images: Optional[Path] = None, masks: Optional[Path] = None,
-             strategy: str = "entropy", mask_kind: str = "class") -> list[dict]:
-    prefect_env(out)
-    from flows.demo import DemoConfig, run
-    from flows.mlflow_server import MlflowServerConfig, up as mlflow_up
+@dataclass(frozen=True)
+class DemoOptions:
+    """What `grainloop demo` is asked for on the command line."""
+
+    out: Path = Path("runs/demo")
+    cycles: int = 3
+    per_cycle: int = 8
+    minutes: float = 1.0  # training budget per cycle
+    epochs: int = 12  # of 64 patches, within the budget
+    min_iou: float = 0.3  # the first champion's minimum mean foreground test IoU
+    images: Optional[Path] = None  # real images instead of generated ones (with masks)
+    masks: Optional[Path] = None
+    mask_kind: str = "class"
+    strategy: str = "entropy"
+    n_images: int = 40
+    size: int = 192
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.mask_kind not in ("class", "instance"):
+            raise ValueError(f"unknown mask kind {self.mask_kind!r}; choose one of: class, instance")
+        if (self.images is None) != (self.masks is None):
+            raise ValueError("--images and --masks go together")
+
+
+def demo_config(opts: DemoOptions):
+    from flows.demo import DemoConfig
     from grainloop import runs
+
+    images, masks = (opts.images, opts.masks) if opts.images else sample_data(opts.out, opts.n_images, opts.size,
+                                                                              opts.seed)
+    train = runs.train_config(decoder_channels=(64, 32, 16, 16, 16), epochs=opts.epochs, minutes=opts.minutes,
+                              patch=128, patches_per_epoch=64, batch_size=8, lr=2e-3, restart_epochs=opts.epochs,
+                              seed=opts.seed, patience=opts.epochs)
+    return DemoConfig(opts.out, images, masks, train, opts.cycles, opts.per_cycle, opts.strategy,
+                      mask_kind=opts.mask_kind, min_iou=opts.min_iou)
+
+
+def run_demo(opts: DemoOptions) -> list[dict]:
+    prefect_env(opts.out)
+    from flows.demo import run
+    from flows.mlflow_server import MlflowServerConfig, up as mlflow_up
     from grainloop.schema import binary_schema
     from labeling.server import free_port, port_is_free
 
     console.rule("grainloop demo: Label Studio -> DVC -> training -> MLflow -> pre-annotations")
-    if images is None or masks is None:
-        images, masks = sample_data(out, n_images, size, seed)
-    train = runs.train_config(decoder_channels=(64, 32, 16, 16, 16), epochs=12, minutes=minutes, patch=128,
-                              patches_per_epoch=64, batch_size=8, lr=2e-3, restart_epochs=12, seed=seed, patience=12)
-    if mask_kind not in ("class", "instance"):
-        raise ValueError(f"unknown mask kind {mask_kind!r}; choose one of: class, instance")
-    cfg = DemoConfig(out, images, masks, train, cycles, per_cycle, strategy, mask_kind=mask_kind)
-    loop, reports, ls_url = run(cfg, binary_schema(), log=console.print)
+    loop, reports, ls_url = run(demo_config(opts), binary_schema(), log=console.print)
     port = 5000 if port_is_free("127.0.0.1", 5000) else free_port()
     server, _ = mlflow_up(MlflowServerConfig(project=loop.workspace, port=port))
     rows = curve_rows(loop, reports)
-    report(loop, reports, rows, {"Label Studio": ls_url, "MLflow": server.url}, out, strategy)
+    report(loop, reports, rows, {"Label Studio": ls_url, "MLflow": server.url}, opts.out, opts.strategy)
     return rows

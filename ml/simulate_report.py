@@ -47,7 +47,8 @@ def plot_campaigns(path: Path, rows: Sequence[dict], fraction: float = 0.95) -> 
         ax.axhline(fraction * full, color="grey", ls=":", lw=1, label=f"{fraction:.0%} of it")
     ax.set_xlabel("labeled images")
     ax.set_ylabel("test IoU")
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:  # nothing to draw yet (no champion in any cycle): no legend
+        ax.legend(fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)

@@ -41,7 +41,7 @@ def test_webhook_events_start_one_deployment_run_below_the_threshold_it_only_pul
     cfg, loop, project_id = demo_setup(tmp_path / "served", sample, server)
     loop = replace(loop, min_new_annotations=2)  # threshold: version (and train) only from two new annotations
     config = save_loop_config(loop, tmp_path / "served" / "loop.json")
-    serve_cfg = ServeConfig(config, interval_minutes=60, webhook=ReceiverConfig(port=0, debounce_s=2.0))
+    serve_cfg = ServeConfig(config, interval_minutes=60, webhook=ReceiverConfig(port=0, debounce_s=5.0))
 
     dep = deployment(serve_cfg)
     dep_id = dep.apply()
@@ -62,7 +62,7 @@ def test_webhook_events_start_one_deployment_run_below_the_threshold_it_only_pul
         deadline = time.monotonic() + 60
         while not _flow_runs(dep_id, "webhook") and time.monotonic() < deadline:
             time.sleep(0.5)
-        time.sleep(3)  # a late trigger would show up as a second run
+        time.sleep(6)  # a late trigger would show up as a second run
     finally:
         receiver.stop()
     hooked = _flow_runs(dep_id, "webhook")

@@ -23,7 +23,7 @@ def _wait_for(predicate, timeout: float = 5.0) -> bool:
 
 def test_a_burst_fires_once_with_its_count_and_a_later_event_fires_again():
     calls, done = [], threading.Event()
-    debouncer = Debouncer(0.2, lambda n: (calls.append(n), done.set()))
+    debouncer = Debouncer(1.0, lambda n: (calls.append(n), done.set()))
     for _ in range(5):
         debouncer.poke()
         time.sleep(0.02)
@@ -54,7 +54,7 @@ def _post(url: str, body: bytes, headers: dict | None = None) -> tuple[int, dict
 @pytest.fixture()
 def receiver():
     calls: list[int] = []
-    rec = WebhookReceiver(ReceiverConfig(port=0, debounce_s=0.2), calls.append, secret="s3cret-value")
+    rec = WebhookReceiver(ReceiverConfig(port=0, debounce_s=1.5), calls.append, secret="s3cret-value")
     rec.start()
     yield rec, calls
     rec.stop()
@@ -66,7 +66,7 @@ def test_the_receiver_answers_at_once_and_counts_only_annotation_events(receiver
     event = json.dumps({"action": "ANNOTATION_CREATED", "annotation": {"id": 1}}).encode()
     t0 = time.monotonic()
     assert _post(rec.url, event, ok) == (200, {"accepted": True})
-    assert time.monotonic() - t0 < 0.2 and calls == []  # nothing runs inside the request
+    assert time.monotonic() - t0 < 1.0 and calls == []  # nothing runs inside the request
     assert _post(rec.url, json.dumps({"action": "ANNOTATION_UPDATED"}).encode(), ok)[1]["accepted"]
     status, body = _post(rec.url, json.dumps({"action": "PROJECT_UPDATED"}).encode(), ok)
     assert status == 200 and body["accepted"] is False

@@ -1,0 +1,32 @@
+"""`grainloop demo`'s options: what the command line may ask for, and the training config they build."""
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from grainloop.cli import app
+from grainloop.demo import DemoOptions, demo_config
+
+
+def test_unknown_mask_kind_lists_the_choices():
+    with pytest.raises(ValueError, match="class, instance"):
+        DemoOptions(mask_kind="polygon")
+
+
+def test_images_need_masks():
+    with pytest.raises(ValueError, match="go together"):
+        DemoOptions(images=Path("images"))
+
+
+def test_cli_turns_bad_options_into_a_usage_error(tmp_path):
+    result = CliRunner().invoke(app, ["demo", "--out", str(tmp_path), "--images", str(tmp_path)])
+    assert result.exit_code == 2
+    assert not any(tmp_path.iterdir())  # nothing started, nothing written
+
+
+def test_epochs_and_minimum_reach_the_loop(tmp_path):
+    opts = DemoOptions(out=tmp_path, epochs=30, min_iou=0.5, images=tmp_path / "i", masks=tmp_path / "m",
+                       mask_kind="instance")
+    cfg = demo_config(opts)
+    assert (cfg.train.epochs, cfg.min_iou, cfg.mask_kind) == (30, 0.5, "instance")
+    assert cfg.images == tmp_path / "i" and cfg.truth == tmp_path / "m"
