@@ -51,6 +51,17 @@ def label(mask: np.ndarray) -> tuple[np.ndarray, int]:
     return out, len(first)
 
 
+def boxes(labels: np.ndarray, n: int) -> list[tuple[slice, slice]]:
+    """The bounding box (row slice, column slice) of each label 1..n of a label image."""
+    ys, xs = np.nonzero(labels)
+    ids = labels[ys, xs] - 1
+    lo_y, lo_x = np.full(n, labels.shape[0]), np.full(n, labels.shape[1])
+    hi_y, hi_x = np.zeros(n, np.int64), np.zeros(n, np.int64)
+    np.minimum.at(lo_y, ids, ys), np.minimum.at(lo_x, ids, xs)
+    np.maximum.at(hi_y, ids, ys + 1), np.maximum.at(hi_x, ids, xs + 1)
+    return [(slice(int(a), int(b)), slice(int(c), int(d))) for a, b, c, d in zip(lo_y, hi_y, lo_x, hi_x)]
+
+
 def fill_holes(mask: np.ndarray) -> np.ndarray:
     """The mask with every background region that does not touch the border filled."""
     background, n = label(~np.pad(mask.astype(bool), 1))

@@ -114,8 +114,10 @@ def _drop_collinear(loop: np.ndarray) -> np.ndarray:
     return loop[cross != 0]
 
 
-def mask_to_polygon(mask: np.ndarray) -> list[list[float]]:
-    """Percent points of the outline of one instance (see trace_outline)."""
-    height, width = mask.shape
-    xy = trace_outline(mask).astype(np.float64)
+def mask_to_polygon(mask: np.ndarray, origin: tuple[int, int] = (0, 0),
+                    shape: tuple[int, int] | None = None) -> list[list[float]]:
+    """Percent points of the outline of one instance (see trace_outline). ``mask`` may be a crop whose top-left
+    pixel is ``origin`` (x, y) in an image of ``shape`` (height, width); by default it is the whole image."""
+    height, width = shape or mask.shape
+    xy = trace_outline(mask).astype(np.float64) + np.asarray(origin, dtype=np.float64)
     return (xy * 100.0 / np.array([width, height])).tolist()

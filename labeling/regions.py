@@ -7,11 +7,12 @@ reason, which the pull quarantines.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 import numpy as np
 
 from grainloop.schema import LabelSchema
-from labeling.components import fill_holes, label
+from labeling.components import boxes, fill_holes, label
 from labeling.config import BRUSH, IMAGE, POLYGON, RESULT_TYPES
 from labeling.masks import BadRegion, mask_to_polygon, mask_to_rle, polygon_to_mask, rle_to_mask
 
@@ -67,26 +68,45 @@ def brush_results(mask: np.ndarray, schema: LabelSchema) -> list[dict]:
             for value, name in enumerate(schema.class_names) if value and (mask == value).any()]
 
 
-def instances(mask: np.ndarray, schema: LabelSchema) -> list[tuple[str, np.ndarray]]:
-    """Hole-filled 4-connected instances of every class, with their class names."""
+@dataclass(frozen=True)
+class Instance:
+    """One hole-filled, 4-connected object of a class, cropped to its bounding box."""
+
+    name: str
+    mask: np.ndarray  # the crop
+    left: int  # the crop's top-left pixel in the image
+    top: int
+    image_shape: tuple[int, int]
+
+    def polygon(self) -> list[list[float]] | None:
+        """Percent points in the image, or None if the polygon would not give back the instance's pixels."""
+        height, width = self.mask.shape
+        if not np.array_equal(polygon_to_mask(mask_to_polygon(self.mask), height, width), self.mask):
+            return None
+        return mask_to_polygon(self.mask, (self.left, self.top), self.image_shape)
+
+
+def instances(mask: np.ndarray, schema: LabelSchema) -> list[Instance]:
+    """Every class's instances; each one is worked on inside its bounding box (a mask of many small grains
+    would otherwise cost a whole-image pass per grain)."""
     found = []
     for value, name in enumerate(schema.class_names):
         if value == 0:
             continue
         labels, n = label(mask == value)
-        found.extend((name, fill_holes(labels == k)) for k in range(1, n + 1))
+        for k, (rows, cols) in enumerate(boxes(labels, n), start=1):
+            found.append(Instance(name, fill_holes(labels[rows, cols] == k), cols.start, rows.start, mask.shape))
     return found
 
 
-def polygon_results(parts: list[tuple[str, np.ndarray]]) -> list[dict] | None:
+def polygon_results(parts: list[Instance]) -> list[dict] | None:
     """One polygon per instance, or None if some instance's polygon would not give back its pixels exactly."""
     results = []
-    for name, inst in parts:
-        points = mask_to_polygon(inst)
-        height, width = inst.shape
-        if not np.array_equal(polygon_to_mask(points, height, width), inst):
+    for inst in parts:
+        points = inst.polygon()
+        if points is None:
             return None
-        results.append(_result(POLYGON, name, {"points": points, "closed": True}, height, width))
+        results.append(_result(POLYGON, inst.name, {"points": points, "closed": True}, *inst.image_shape))
     return results
 
 

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from grainloop.schema import LabelClass, LabelSchema, binary_schema
-from labeling.components import fill_holes, label
+from labeling.components import boxes, fill_holes, label
 from labeling.config import ConfigMismatch, check_config, label_config, schema_from_config
 from labeling.masks import BadRegion, mask_to_polygon, mask_to_rle, polygon_to_mask, rle_to_mask
-from labeling.regions import mask_to_results, results_to_mask
+from labeling.regions import instances, mask_to_results, results_to_mask
 
 PHASES = LabelSchema.load("schemas/phases.yaml")
 
@@ -82,3 +82,21 @@ def test_mask_to_results_brush_or_polygons_exact():
     holed[2:15, 2:15] = 1
     holed[6:9, 6:9] = 0  # a hole a polygon cannot carry: falls back to brush
     assert {r["type"] for r in mask_to_results(holed, binary_schema(), 0)} == {"brushlabels"}
+
+
+def test_instances_in_their_boxes_give_the_whole_image_polygons():
+    """Each instance is traced inside its bounding box; the points are those of a whole-image trace."""
+    rng = np.random.default_rng(3)
+    mask = (rng.random((48, 64)) > 0.8).astype(np.uint8)
+    mask[10:30, 20:44] = 1
+    mask[15:20, 25:30] = 0  # a hole, filled in the instance
+    mask[0:6, 58:64] = 1  # cut by the border
+    labels, n = label(mask == 1)
+    parts = instances(mask, binary_schema())
+    assert len(parts) == n and [p.mask.shape for p in parts] == [labels[b].shape for b in boxes(labels, n)]
+    for k, part in enumerate(parts, start=1):
+        assert part.polygon() == mask_to_polygon(fill_holes(labels == k))
+    solid = fill_holes(mask > 0).astype(np.uint8)  # holes filled: the polygons carry it exactly
+    results = mask_to_results(solid, binary_schema(), 0)
+    assert {r["type"] for r in results} == {"polygonlabels"}
+    assert np.array_equal(results_to_mask(results, binary_schema(), 48, 64), solid)
