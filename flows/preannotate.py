@@ -17,6 +17,7 @@ import numpy as np
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
+from rich.progress import track
 
 from flows.evaluation import checkpoint
 from flows.loop_config import LoopConfig
@@ -129,7 +130,8 @@ def predict_images(model_file: Path, paths: Sequence[Path], ids: Sequence[str], 
     (torch already uses every core for one batch), Dask workers with prefect-dask."""
     chunks = [slice(i, i + batch) for i in range(0, len(ids), batch)]
     futures = [predict_batch.submit(model_file, list(paths[c]), list(ids[c]), strategy) for c in chunks]
-    return [r for f in futures for r in f.result()]
+    done = track(futures, description=f"pre-annotating {len(ids)} images, {batch} a batch")
+    return [r for f in done for r in f.result()]
 
 
 def task_runner(cfg: LoopConfig):
