@@ -18,10 +18,10 @@ from typing import Callable, Iterator, Optional, TypeVar
 from prefect import flow, task
 
 from flows.dataset_commit import CommitResult, checkout_version, commit_version
-from flows.evaluation import EvalTarget, checkpoint
+from flows.evaluation import EvalTarget, checkpoint, record_evaluation
 from flows.loop_config import LoopConfig
 from flows.preannotate import PreannotateReport, champion, preannotate
-from flows.promotion import Decision, promote
+from flows.promotion import CHAMPION, Decision, _alias, promote
 from flows.registry import RunTags, train_and_log
 from flows.sync import SyncReport, sync_annotations
 from flows.tracking import client as make_client
@@ -104,13 +104,10 @@ def registered_for(cfg: LoopConfig, dataset: str) -> Optional[str]:
 
 def _warm_start(cfg: LoopConfig) -> Optional[Path]:
     """The champion's checkpoint when its label schema is this loop's (else training starts fresh)."""
-    version = champion(cfg)
-    if version is None:
+    mv = _alias(make_client(cfg.tracking), cfg.tracking.model_name, CHAMPION)
+    if mv is None or mv.tags.get("grainloop.schema_hash") != cfg.schema.hash:
         return None
-    mv = make_client(cfg.tracking).get_model_version(cfg.tracking.model_name, version)
-    if mv.tags.get("grainloop.schema_hash") != cfg.schema.hash:
-        return None
-    return checkpoint(cfg.tracking, version, cfg.state_dir / "champion" / version)
+    return checkpoint(cfg.tracking, mv.version, cfg.state_dir / "champion")
 
 
 @task(name="dataset folder")
@@ -124,10 +121,14 @@ def train(cfg: LoopConfig, version: Version) -> str:
     """Train on a dataset version (warm start from a matching champion), log and register a challenger."""
     if (done := registered_for(cfg, version.tag)) is not None:
         return done
-    spec = dataset_spec(dataset_folder(cfg, version), warm_start=_warm_start(cfg), resume=False)
+    folder, out = dataset_folder(cfg, version), cfg.runs_dir / version.tag
+    spec = dataset_spec(folder, warm_start=_warm_start(cfg), resume=False)
     tags = RunTags(version.tag, cfg.versions.dvc_file, version.commit, cfg.schema.hash)
-    return train_and_log(cfg.tracking, spec, cfg.train, cfg.runs_dir / version.tag, tags,
-                         run_name=f"train {version.tag}").version
+    logged = train_and_log(cfg.tracking, spec, cfg.train, out, tags, run_name=f"train {version.tag}")
+    if logged.test_metrics is not None:  # the promotion's evaluation of this challenger, already done
+        record_evaluation(cfg.tracking, logged.version, EvalTarget(folder, version.tag), logged.test_metrics,
+                          out / "test")
+    return logged.version
 
 
 @flow(name="evaluate_and_promote")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 from grainloop.schema import LabelSchema
 from ml.dataset.manifest import SCHEMA, by_split
@@ -43,10 +43,9 @@ def _restore(cfg: VersionConfig, head: Optional[str], tag: str, before: dict[Pat
             path.write_bytes(content)
 
 
-def _steps(cfg: VersionConfig, tag: str, summary_of: Callable[[str], str], remote: Optional[str]) -> None:
+def _steps(cfg: VersionConfig, tag: str, summary: str, remote: Optional[str]) -> None:
     dvc(cfg, "push", "-q", *(("-r", remote) if remote else ()), cfg.dvc_file.name)
     git(cfg, "add", cfg.dvc_file.name, ".gitignore")
-    summary = summary_of(md5_of(cfg.dvc_file.read_text()))
     git(cfg, *_identity(cfg), "commit", "-q", "-m", f"Dataset {tag}", "-m", summary)
     tag_version(cfg, tag, summary)
 
@@ -72,18 +71,19 @@ def commit_version(cfg: VersionConfig, remote: Optional[str] = None, progress: b
         if last and md5 == last.md5:
             _restore(cfg, head, tag, before)
             return CommitResult(None, len(rows), f"no change since {last.tag}; no new version")
-        _steps(cfg, tag, lambda m: _summary(cfg, rows, m), remote)
+        _steps(cfg, tag, _summary(cfg, rows, md5), remote)
     except BaseException as exc:
         _restore(cfg, head, tag, before)
         raise VersioningError(f"versioning stopped, nothing was versioned ({exc}); fix the cause and run again") from exc
-    return CommitResult(versions(cfg)[-1], len(rows), f"{tag}: {len(rows)} images")
+    version = Version(tag, int(tag.removeprefix(TAG_PREFIX)), git(cfg, "rev-parse", "HEAD"), md5)
+    return CommitResult(version, len(rows), f"{tag}: {len(rows)} images")
 
 
 def checkout_version(cfg: VersionConfig, tag: str, dest: Path) -> Path:
     """The data folder of a version, materialised at dest (from the local cache, else the DVC remote)."""
     from dvc.api import DVCFileSystem
 
-    if tag not in {v.tag for v in versions(cfg)}:
+    if tag not in git(cfg, "tag", "-l", tag).split():
         known = ", ".join(v.tag for v in versions(cfg)) or "none"
         raise VersioningError(f"unknown dataset version {tag!r}; versions: {known}")
     fs = DVCFileSystem(str(cfg.root), rev=tag)

@@ -9,19 +9,19 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable
 
 from flows.annotator import SIMULATED, SimulatedAnnotator
 from flows.cycle import CycleReport, cycle
 from flows.loop_config import LOOP_FILE, LabelingTarget, LoopConfig, save_loop_config
 from flows.promotion import PromotionRule
 from flows.tracking import TrackingConfig
-from flows.versioning import RemoteConfig, VersionConfig, init
+from flows.versioning import VersionConfig, init
 from labeling.api import Connection
 from labeling.importer import ImportConfig, import_folder
 from labeling.lifecycle import up as labelstudio_up
 from labeling.projects import ProjectSpec, ensure_project
-from labeling.server import ServerConfig, free_port, port_is_free
+from labeling.server import ServerConfig, port_or_free
 from labeling.settings import LabelStudioSettings
 from ml.train import TrainConfig
 
@@ -57,12 +57,12 @@ def workspace(cfg: DemoConfig) -> VersionConfig:
     ignore = versions.root / ".gitignore"
     if not ignore.exists():
         ignore.write_text("/.grainloop/\n")
-    init(versions, RemoteConfig(url=".grainloop/dvc-remote"))
+    init(versions)
     return versions
 
 
 def start_labelstudio(cfg: DemoConfig) -> LabelStudioSettings:
-    port = cfg.port if port_is_free("127.0.0.1", cfg.port) else free_port()
+    port = port_or_free(cfg.port)
     server = ServerConfig(data_dir=(cfg.out / "labelstudio").resolve(), document_root=cfg.document_root.resolve(),
                           port=port)
     return labelstudio_up(server, settings_file(cfg))[0]

@@ -5,6 +5,7 @@ are evaluated here (once per version and dataset: a rerun reuses the recorded ev
 """
 from __future__ import annotations
 
+import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,10 +33,16 @@ class EvalTarget:
 
 
 def checkpoint(tracking: TrackingConfig, version: str, dest: Path) -> Path:
-    """The grainloop checkpoint (weights, schema, preprocessing) of a registered version."""
+    """The grainloop checkpoint (weights, schema, preprocessing) of a registered version, under dest/RUN_ID.
+    A run's artifacts never change, so one already there is reused; a download lands whole or not at all."""
     client = make_client(tracking)
     mv = client.get_model_version(tracking.model_name, str(version))
-    return Path(client.download_artifacts(mv.run_id, CHECKPOINT, str(dest)))
+    found = Path(dest) / mv.run_id / CHECKPOINT
+    if not found.exists():
+        found.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=found.parent) as tmp:
+            os.replace(client.download_artifacts(mv.run_id, CHECKPOINT, tmp), found)
+    return found
 
 
 def _recorded(client, tracking: TrackingConfig, version: str, target: EvalTarget) -> dict | None:
@@ -48,16 +55,23 @@ def evaluate_version(tracking: TrackingConfig, version: str | int, target: EvalT
     client, version = make_client(tracking), str(version)
     if (found := _recorded(client, tracking, version, target)) is not None:
         return found
-    mlflow = lib()
     with tempfile.TemporaryDirectory() as tmp:
         net, artifact = load_model(checkpoint(tracking, version, Path(tmp)))
         out = Path(tmp) / "evaluation"
         metrics = numeric(run_evaluation(net, artifact, dataset_spec(target.data_dir), out, PredictConfig(), 4,
                                          target.split))
-        with mlflow.start_run(run_name=f"evaluate v{version} on {target.dataset}/{target.split}") as run:
-            mlflow.set_tags({f"{TAG}kind": "evaluation", f"{TAG}version": version, EVAL_TAG: target.dataset,
-                             f"{TAG}split": target.split})
-            mlflow.log_metrics(metrics)
-            log_files([out / "confusion_matrix.png", out / "per_image.csv", *sorted((out / "overlays").glob("*.png"))])
+        return record_evaluation(tracking, version, target, metrics, out)
+
+
+def record_evaluation(tracking: TrackingConfig, version: str, target: EvalTarget, metrics: dict[str, float],
+                      out: Path) -> dict[str, float]:
+    """An evaluation run of the version on the target (metrics, and the confusion matrix, per-image table and
+    overlays that run_evaluation wrote to out), tagged on the version so evaluate_version reuses it."""
+    client, mlflow = make_client(tracking), lib()
+    with mlflow.start_run(run_name=f"evaluate v{version} on {target.dataset}/{target.split}") as run:
+        mlflow.set_tags({f"{TAG}kind": "evaluation", f"{TAG}version": version, EVAL_TAG: target.dataset,
+                         f"{TAG}split": target.split})
+        mlflow.log_metrics(metrics)
+        log_files([out / "confusion_matrix.png", out / "per_image.csv", *sorted((out / "overlays").glob("*.png"))])
     client.set_model_version_tag(tracking.model_name, version, target.key, run.info.run_id)
     return metrics

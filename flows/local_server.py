@@ -20,6 +20,7 @@ from typing import Mapping
 import httpx
 import psutil
 
+from labeling.pullstore import write_atomic
 from labeling.server import port_is_free
 
 
@@ -61,10 +62,8 @@ class ServerRecord:
     details: Mapping[str, str] = field(default_factory=dict)
 
     def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"url": self.url, "pid": self.pid, "log": self.log, **self.details}, indent=2))
-        os.replace(tmp, path)
+        record = {"url": self.url, "pid": self.pid, "log": self.log, **self.details}
+        write_atomic(path, json.dumps(record, indent=2).encode())
 
     @classmethod
     def load(cls, path: Path) -> "ServerRecord | None":

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Optional
 
 from flows.promotion import PromotionRule
-from flows.tracking import TrackingConfig
+from flows.tracking import STATE_DIR, TrackingConfig
 from flows.versioning import VersionConfig
 from grainloop.schema import LabelSchema
 from ml.config import from_dict, to_dict
@@ -44,7 +44,7 @@ class LoopConfig:
 
     @property
     def state_dir(self) -> Path:
-        return self.workspace / ".grainloop"
+        return self.workspace / STATE_DIR
 
     @property
     def pull_dir(self) -> Path:

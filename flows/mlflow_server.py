@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flows import local_server
-from flows.local_server import LocalServer, LocalServerError, ServerRecord, Status
+from flows.local_server import LocalServer, LocalServerError, ServerRecord
 from flows.tracking import STATE_DIR, TrackingConfig
 
-__all__ = ["LocalServerError", "MlflowServerConfig", "MlflowServerError", "ServerRecord", "Status", "down",
-           "is_ours", "start", "status", "up"]
+__all__ = ["MlflowServerConfig", "MlflowServerError", "down", "is_ours", "start", "up"]
 SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
 MlflowServerError = LocalServerError
 
@@ -32,7 +31,7 @@ class MlflowServerConfig:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return self.server().url
 
     @property
     def state_dir(self) -> Path:
@@ -62,10 +61,6 @@ def is_ours(pid: int) -> bool:
 
 def start(config: MlflowServerConfig) -> ServerRecord:
     return local_server.start(config.server())
-
-
-def status(config: MlflowServerConfig) -> Status:
-    return local_server.status(config.server())
 
 
 def up(config: MlflowServerConfig) -> tuple[ServerRecord, bool]:

@@ -23,10 +23,10 @@ from flows.evaluation import checkpoint
 from flows.loop_config import LoopConfig
 from flows.promotion import CHAMPION, _alias
 from flows.tracking import client as make_client, lib
-from labeling.api import Connection, iter_tasks
+from labeling.api import Connection
 from labeling.projects import ProjectSpec, ensure_project
 from labeling.push import (PushConfig, PushReport, image_predictions, order_by_score, push_predictions,
-                           tasks_with_version)
+                           tasks_by_source, tasks_with_version)
 from labeling.settings import load_settings
 from ml.checkpoint import load_model
 from ml.io import read_channels
@@ -82,11 +82,9 @@ def predict_batch(model_file: Path, paths: Sequence[Path], ids: Sequence[str], s
 def unlabeled_by_source(conn: Connection, project_id: int, model_version: str) -> dict[str, list[dict]]:
     """Tasks without annotations, grouped by source image, minus images whose tasks all hold this version."""
     done = tasks_with_version(conn, project_id, model_version)
-    groups: dict[str, list[dict]] = {}
-    for t in iter_tasks(conn, project_id, page_size=1000):
-        if not t.get("total_annotations") and t["data"].get("source"):
-            groups.setdefault(t["data"]["source"], []).append(t)
-    return {s: ts for s, ts in groups.items() if not all(t["id"] in done for t in ts)}
+    by_source = tasks_by_source(conn, project_id)
+    groups = {s: [t for t in ts if not t.get("total_annotations")] for s, ts in by_source.items() if s}
+    return {s: ts for s, ts in groups.items() if ts and not all(t["id"] in done for t in ts)}
 
 
 def _ranking_csv(ranking) -> str:
@@ -96,14 +94,14 @@ def _ranking_csv(ranking) -> str:
 
 
 def record_ranking(cfg: LoopConfig, model_version: str, ranking) -> None:
-    path = cfg.state_dir / "rankings" / f"{model_version.replace('/', '_')}.csv"
+    path, text = cfg.state_dir / "rankings" / f"{model_version.replace('/', '_')}.csv", _ranking_csv(ranking)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(_ranking_csv(ranking))
+    path.write_text(text)
     mlflow = lib()
     with mlflow.start_run(run_name=f"preannotate {model_version}"):
         mlflow.set_tags({"grainloop.kind": "preannotation", "grainloop.model_version": model_version,
                          "grainloop.strategy": cfg.strategy})
-        mlflow.log_text(_ranking_csv(ranking), "ranking.csv")
+        mlflow.log_text(text, "ranking.csv")
 
 
 @task(name="list unannotated tasks", retries=2, retry_delay_seconds=5)
@@ -159,7 +157,7 @@ def preannotate(cfg: LoopConfig) -> PreannotateReport:
     project, groups = pending(cfg, model_version)
     if not groups:
         return PreannotateReport(model_version, 0, 0, 0, skipped="every unannotated task already has it")
-    model_file = checkpoint(cfg.tracking, version, cfg.state_dir / "champion" / version)
+    model_file = checkpoint(cfg.tracking, version, cfg.state_dir / "champion")
     results = _predict(cfg, model_file, sorted(groups))
     ranking = rank(cfg.strategy, [r[2] for r in results])
     scores = dict(ranking)

@@ -18,9 +18,9 @@ from typing import Callable, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
-import yaml
 
 from flows.tracking import TrackingConfig, configure, lib
+from flows.versioning import md5_of
 from grainloop.runs import TrainSpec, run_evaluation, run_training, split_files
 from ml.checkpoint import ModelArtifact, load_model
 from ml.config import flatten, to_dict
@@ -46,6 +46,7 @@ class LoggedVersion:
     run_id: str
     version: str
     model_uri: str
+    test_metrics: Optional[dict[str, float]] = None  # on the spec's frozen test split, when it was evaluated
 
 
 def safe_params(params: Mapping[str, object]) -> dict[str, str]:
@@ -76,8 +77,7 @@ def git_sha(folder: Path = Path(".")) -> Optional[str]:
 
 def dvc_md5(path: Path) -> Optional[str]:
     """The md5 of the first output of a .dvc file (data.dvc tracks data/)."""
-    outs = (yaml.safe_load(Path(path).read_text()) or {}).get("outs") or [{}]
-    return outs[0].get("md5")
+    return md5_of(Path(path).read_text()) or None
 
 
 def tag_values(tags: RunTags) -> dict[str, str]:
@@ -175,5 +175,6 @@ def train_and_log(tracking: TrackingConfig, spec: TrainSpec, cfg: TrainConfig, o
         if tested:
             final, files = tested[0], [*files, *tested[1]]
         tags = replace(tags, schema_hash=tags.schema_hash or spec.schema.hash)
-        return finish_run(tracking, result.model_path, cfg, final if final is not None else best,
-                          [out / "learning_curve.png", *files], tags)
+        logged = finish_run(tracking, result.model_path, cfg, final if final is not None else best,
+                            [out / "learning_curve.png", *files], tags)
+    return replace(logged, test_metrics=numeric(tested[0])) if tested else logged

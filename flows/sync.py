@@ -49,11 +49,10 @@ def record_item(record: dict, pull_dir: Path, images: Path) -> Incoming | None:
     return Incoming(item_id, images / record["source"], pull_dir / record["mask"], provenance=prov)
 
 
-def pulled_items(pull_dir: Path, images: Path, task_ids: set[int] | None = None) -> list[Incoming]:
-    """Dataset items of every pulled record (or only of the given tasks)."""
+def pulled_items(pull_dir: Path, images: Path) -> list[Incoming]:
+    """Dataset items of every pulled record."""
     paths = sorted((pull_dir / "records").glob("*.json")) if (pull_dir / "records").exists() else []
-    records = [json.loads(p.read_text()) for p in paths]
-    items = [record_item(r, pull_dir, images) for r in records if task_ids is None or r["task_id"] in task_ids]
+    items = [record_item(json.loads(p.read_text()), pull_dir, images) for p in paths]
     return [i for i in items if i is not None]
 
 

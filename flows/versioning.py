@@ -90,7 +90,8 @@ def init(cfg: VersionConfig, remote: RemoteConfig = RemoteConfig()) -> None:
 
 
 def md5_of(dvc_text: str) -> str:
-    return (yaml.safe_load(dvc_text) or {}).get("outs", [{}])[0].get("md5", "")
+    """The md5 of the first output of a .dvc file's text ("" when it has none)."""
+    return (((yaml.safe_load(dvc_text) or {}).get("outs") or [{}])[0]).get("md5", "")
 
 
 def versions(cfg: VersionConfig) -> list[Version]:

@@ -15,7 +15,7 @@ from rich.progress import track
 from grainloop.ml_commands import MaskKind, SchemaOpt, _schema
 from grainloop.schema import LabelSchema
 from ml.config import to_dict
-from ml.data import MASK_KINDS, SampleFiles, find_samples
+from ml.data import SampleFiles, check_mask_kind, find_samples
 from ml.distributions import plot_distributions, summarise
 from ml.instances import InstanceConfig, Instances, instances_from_class_map, instances_from_instance_map
 from ml.io import ImageReadError, list_images, read_channels, read_image, read_mask
@@ -45,8 +45,7 @@ class MeasureSpec:
             raise ValueError("give either --masks DIR (with optional --images) or --images DIR --model PATH")
         if self.model is not None and not self.images:
             raise ValueError("--model needs --images DIR to predict")
-        if self.mask_kind not in MASK_KINDS:
-            raise ValueError(f"unknown mask kind {self.mask_kind!r}; choose one of: {', '.join(MASK_KINDS)}")
+        check_mask_kind(self.mask_kind)
 
 
 def git_sha() -> Optional[str]:

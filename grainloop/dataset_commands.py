@@ -59,12 +59,14 @@ def import_(
     repo: Repo = Path("."), data: Data = "data",
 ) -> None:
     """Add images with masks to the dataset folder (frozen splits; bad pairs are listed and skipped)."""
-    from ml.data import find_samples
+    from ml.data import check_mask_kind, find_samples
     from ml.dataset.store import Incoming, add_items
 
     kind = {"class": lambda f: (f.mask, None), "instance": lambda f: (None, f.mask)}
-    if mask_kind not in kind:
-        _fail(ValueError(f"unknown mask kind {mask_kind!r}; choose one of: {', '.join(kind)}"))
+    try:
+        check_mask_kind(mask_kind)
+    except ValueError as exc:
+        _fail(exc)
     items = [Incoming(f.id, f.images[0], *kind[mask_kind](f), provenance={"source": source or str(images)})
              for f in find_samples([images], masks)]
     report = add_items(_cfg(repo, data).data_dir, items, LabelSchema.load(schema) if schema else binary_schema(),

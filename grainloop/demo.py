@@ -130,8 +130,9 @@ class DemoOptions:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.mask_kind not in ("class", "instance"):
-            raise ValueError(f"unknown mask kind {self.mask_kind!r}; choose one of: class, instance")
+        from ml.data import check_mask_kind
+
+        check_mask_kind(self.mask_kind)
         if (self.images is None) != (self.masks is None):
             raise ValueError("--images and --masks go together")
 
@@ -154,11 +155,11 @@ def run_demo(opts: DemoOptions) -> list[dict]:
     from flows.demo import run
     from flows.mlflow_server import MlflowServerConfig, up as mlflow_up
     from grainloop.schema import binary_schema
-    from labeling.server import free_port, port_is_free
+    from labeling.server import port_or_free
 
     console.rule("grainloop demo: Label Studio -> DVC -> training -> MLflow -> pre-annotations")
     loop, reports, ls_url = run(demo_config(opts), binary_schema(), log=console.print)
-    port = 5000 if port_is_free("127.0.0.1", 5000) else free_port()
+    port = port_or_free(5000)
     server, _ = mlflow_up(MlflowServerConfig(project=loop.workspace, port=port))
     rows = curve_rows(loop, reports)
     report(loop, reports, rows, {"Label Studio": ls_url, "MLflow": server.url}, opts.out, opts.strategy)

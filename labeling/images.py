@@ -5,13 +5,14 @@ contrast-stretched between the 0.5 and 99.5 percentiles; the task keeps a link t
 """
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import tifffile
 from PIL import Image
+
+from grainloop.digest import sha256_file  # noqa: F401  (re-exported for the importer)
 
 TIFF = (".tif", ".tiff")
 EXTENSIONS = (*TIFF, ".png", ".jpg", ".jpeg")
@@ -22,14 +23,6 @@ ZEISS_KEYS = ("ap_image_pixel_size", "ap_wd", "ap_actualkv", "ap_mag", "dp_detec
 
 class ImageLoadError(ValueError):
     """An image file that cannot be read."""
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_image(path: Path) -> np.ndarray:

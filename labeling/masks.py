@@ -46,25 +46,40 @@ def points_to_pixels(points: list, height: int, width: int, tolerance: float = 1
     return pts * np.array([width, height]) / 100.0
 
 
-def polygon_to_mask(points: list, height: int, width: int) -> np.ndarray:
-    """Rasterise a percent polygon: pixels whose centres lie inside (even-odd rule)."""
+Box = tuple[slice, slice]  # rows, columns of an image
+WHOLE: Box = (slice(None), slice(None))
+
+
+def polygon_box(points: list, height: int, width: int) -> tuple[Box, np.ndarray]:
+    """Rasterise a percent polygon inside its bounding box: the box, and its pixels whose centres lie inside
+    (even-odd rule). Crossings are computed in image coordinates, so the pixels are those of polygon_to_mask."""
     xy = points_to_pixels(points, height, width)
-    mask = np.zeros((height, width), dtype=bool)
     x0, y0 = xy[:, 0], xy[:, 1]
     x1, y1 = np.roll(x0, -1), np.roll(y0, -1)
-    rows = np.arange(max(int(np.floor(y0.min())), 0), min(int(np.ceil(y0.max())), height))
-    for r in rows:
-        _fill_row(mask[r], r + 0.5, x0, y0, x1, y1)
+    top, bottom = max(int(np.floor(y0.min())), 0), min(int(np.ceil(y0.max())), height)
+    left, right = max(int(np.floor(x0.min())), 0), min(int(np.ceil(x0.max())), width)
+    crop = np.zeros((max(bottom - top, 0), max(right - left, 0)), dtype=bool)
+    for r in range(crop.shape[0]):
+        _fill_row(crop[r], top + r + 0.5, x0, y0, x1, y1, left)
+    return (slice(top, top + crop.shape[0]), slice(left, left + crop.shape[1])), crop
+
+
+def polygon_to_mask(points: list, height: int, width: int) -> np.ndarray:
+    """Rasterise a percent polygon: pixels whose centres lie inside (even-odd rule)."""
+    box, crop = polygon_box(points, height, width)
+    mask = np.zeros((height, width), dtype=bool)
+    mask[box] = crop
     return mask
 
 
-def _fill_row(row: np.ndarray, cy: float, x0, y0, x1, y1) -> None:
+def _fill_row(row: np.ndarray, cy: float, x0, y0, x1, y1, left: int = 0) -> None:
+    """Fill the pixels of ``row`` (image columns from ``left``) whose centres lie inside at height cy."""
     crossing = (y0 <= cy) != (y1 <= cy)
     if not crossing.any():
         return
     xs = np.sort(x0[crossing] + (cy - y0[crossing]) * (x1[crossing] - x0[crossing]) / (y1[crossing] - y0[crossing]))
     for a, b in zip(xs[0::2], xs[1::2]):
-        start, stop = max(int(np.ceil(a - 0.5)), 0), min(int(np.ceil(b - 0.5)), row.size)
+        start, stop = max(int(np.ceil(a - 0.5)) - left, 0), min(int(np.ceil(b - 0.5)) - left, row.size)
         row[start:stop] = True
 
 
@@ -114,10 +129,12 @@ def _drop_collinear(loop: np.ndarray) -> np.ndarray:
     return loop[cross != 0]
 
 
-def mask_to_polygon(mask: np.ndarray, origin: tuple[int, int] = (0, 0),
-                    shape: tuple[int, int] | None = None) -> list[list[float]]:
-    """Percent points of the outline of one instance (see trace_outline). ``mask`` may be a crop whose top-left
-    pixel is ``origin`` (x, y) in an image of ``shape`` (height, width); by default it is the whole image."""
-    height, width = shape or mask.shape
-    xy = trace_outline(mask).astype(np.float64) + np.asarray(origin, dtype=np.float64)
-    return (xy * 100.0 / np.array([width, height])).tolist()
+def percent_points(xy: np.ndarray, shape: tuple[int, int]) -> list[list[float]]:
+    """Pixel-corner vertices (x, y) as percent points of an image of ``shape`` (height, width)."""
+    height, width = shape
+    return (np.asarray(xy, dtype=np.float64) * 100.0 / np.array([width, height])).tolist()
+
+
+def mask_to_polygon(mask: np.ndarray) -> list[list[float]]:
+    """Percent points of the outline of one instance (see trace_outline)."""
+    return percent_points(trace_outline(mask), mask.shape)

@@ -14,19 +14,21 @@ import numpy as np
 from grainloop.schema import LabelSchema
 from labeling.components import boxes, fill_holes, label
 from labeling.config import BRUSH, IMAGE, POLYGON, RESULT_TYPES
-from labeling.masks import BadRegion, mask_to_polygon, mask_to_rle, polygon_to_mask, rle_to_mask
+from labeling.masks import (WHOLE, BadRegion, Box, mask_to_rle, percent_points, polygon_box, polygon_to_mask,
+                            rle_to_mask, trace_outline)
 
 KINDS = {RESULT_TYPES[BRUSH]: "brushlabels", RESULT_TYPES[POLYGON]: "polygonlabels"}
 
 
-def region_pixels(result: dict, height: int, width: int) -> np.ndarray:
+def region_pixels(result: dict, height: int, width: int) -> tuple[Box, np.ndarray]:
+    """(box, the box's pixels) of one region: a polygon's bounding box, or the whole image for a brush."""
     kind, value = result.get("type"), result.get("value") or {}
     if kind == RESULT_TYPES[BRUSH]:
         if value.get("format", "rle") != "rle" or "rle" not in value:
             raise BadRegion("brush region without RLE")
-        return rle_to_mask(value["rle"], height, width)
+        return WHOLE, rle_to_mask(value["rle"], height, width)
     if kind == RESULT_TYPES[POLYGON]:
-        return polygon_to_mask(value.get("points"), height, width)
+        return polygon_box(value.get("points"), height, width)
     raise BadRegion(f"unsupported region type {kind!r}")
 
 
@@ -50,7 +52,8 @@ def results_to_mask(results: list, schema: LabelSchema, height: int, width: int)
         if result.get("type") not in KINDS:
             continue  # other controls (text, choices) carry no pixels
         value = region_value(result, schema)
-        mask[region_pixels(result, height, width)] = value
+        box, pixels = region_pixels(result, height, width)
+        mask[box][pixels] = value
     return mask
 
 
@@ -80,10 +83,10 @@ class Instance:
 
     def polygon(self) -> list[list[float]] | None:
         """Percent points in the image, or None if the polygon would not give back the instance's pixels."""
-        height, width = self.mask.shape
-        if not np.array_equal(polygon_to_mask(mask_to_polygon(self.mask), height, width), self.mask):
+        corners = trace_outline(self.mask)
+        if not np.array_equal(polygon_to_mask(percent_points(corners, self.mask.shape), *self.mask.shape), self.mask):
             return None
-        return mask_to_polygon(self.mask, (self.left, self.top), self.image_shape)
+        return percent_points(corners + (self.left, self.top), self.image_shape)
 
 
 def instances(mask: np.ndarray, schema: LabelSchema) -> list[Instance]:

@@ -120,6 +120,11 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+def port_or_free(port: int, host: str = "127.0.0.1") -> int:
+    """The port when nothing listens on it, else a free one."""
+    return port if port_is_free(host, port) else free_port(host)
+
+
 def credentials(data_dir: Path, username: str) -> Credentials:
     """The admin's credentials, created at the first start and kept (owner-only) in the data folder."""
     path = data_dir / CREDENTIALS

@@ -84,11 +84,17 @@ def load_sample(files: SampleFiles, schema: LabelSchema, cfg: PreprocessConfig, 
     return Sample(files.id, image, state, target, instances)
 
 
+def check_mask_kind(kind: str) -> str:
+    """The kind, or a ValueError listing the valid ones."""
+    if kind not in MASK_KINDS:
+        raise ValueError(f"unknown mask kind {kind!r}; choose one of: {', '.join(MASK_KINDS)}")
+    return kind
+
+
 def load_samples(files: Sequence[SampleFiles], schema: LabelSchema, cfg: PreprocessConfig = PreprocessConfig(),
                  mask_kind: str = "class", progress: bool = False) -> list[Sample]:
     """Load every sample; if any file is bad, raise one DatasetLoadError listing them all."""
-    if mask_kind not in MASK_KINDS:
-        raise ValueError(f"unknown mask kind {mask_kind!r}; choose one of: {', '.join(MASK_KINDS)}")
+    check_mask_kind(mask_kind)
     samples, problems = [], []
     for f in track(files, description="loading images", disable=not progress):
         try:

@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ml.report import _pyplot, save_figure
+
 PERCENTILES = (10, 50, 90)
 
 
@@ -75,15 +77,6 @@ def summarise(table: pd.DataFrame, column: str = "ecd_px", include_cut: bool = F
     return {name: size_summary(g[column], g["area_px"]) for name, g in _groups(sized_grains(table, include_cut))}
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _groups(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     groups = [("all", table)]
     if table["class_name"].nunique() > 1:
@@ -115,17 +108,10 @@ def plot_distributions(table: pd.DataFrame, out_dir: Path, column: str = "ecd_px
     xlabel = f"equivalent circular diameter ({unit})"
     for ax, ylabel in ((ax_n, "grains"), (ax_a, "area fraction"), (ax_c, "cumulative fraction")):
         _label(ax, xlabel, ylabel)
-    return [_save(fig_h, out_dir / "size_histogram.png", plt), _save(fig_c, out_dir / "size_cumulative.png", plt)]
+    return [save_figure(fig_h, out_dir / "size_histogram.png"), save_figure(fig_c, out_dir / "size_cumulative.png")]
 
 
 def _label(ax, xlabel: str, ylabel: str) -> None:
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.legend(fontsize=7)
-
-
-def _save(fig, path: Path, plt) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path

@@ -16,6 +16,7 @@ from grainloop.schema import LabelSchema
 from ml.distributions import size_distribution_error
 from ml.instance_metrics import InstanceMetrics
 from ml.instances import InstanceConfig, edge_cut, instances_from_class_map
+from ml.targets import IGNORE_INDEX
 
 SIZE_ERROR = "size_distribution_error"
 
@@ -30,10 +31,10 @@ def uncut_diameters(labels: np.ndarray) -> np.ndarray:
 def grain_metrics(truths: Mapping[str, np.ndarray], preds: Mapping[str, np.ndarray], schema: LabelSchema,
                   cfg: InstanceConfig = InstanceConfig()) -> dict:
     """Instance F1, AP50, PQ and count error, and the KS and Wasserstein distances between the predicted and
-    true grain-size distributions, over the images of ``truths`` (class maps; 255 = unlabelled)."""
+    true grain-size distributions, over the images of ``truths`` (class maps; IGNORE_INDEX = unlabelled)."""
     metrics, true_d, pred_d = InstanceMetrics(), [], []
     for image_id, truth in truths.items():
-        true = instances_from_class_map(np.where(truth == 255, 0, truth), schema, cfg).labels
+        true = instances_from_class_map(np.where(truth == IGNORE_INDEX, 0, truth), schema, cfg).labels
         pred = instances_from_class_map(preds[image_id], schema, cfg).labels
         metrics.update(true, pred, image_id)
         true_d.append(uncut_diameters(true))

@@ -32,8 +32,8 @@ class Match:
 
 
 def _ids(labels: np.ndarray) -> np.ndarray:
-    ids = np.unique(labels)
-    return ids[ids > 0]
+    """The grain ids (> 0) present in an instance map, ascending."""
+    return np.flatnonzero(np.bincount(np.asarray(labels, np.int64).ravel())[1:]) + 1
 
 
 def match_instances(true: np.ndarray, pred: np.ndarray, threshold: float = IOU_THRESHOLD) -> Match:
@@ -41,14 +41,15 @@ def match_instances(true: np.ndarray, pred: np.ndarray, threshold: float = IOU_T
     if true.shape != pred.shape:
         raise ValueError(f"instance maps differ in shape: {true.shape} and {pred.shape}")
     true, pred = np.asarray(true, np.int64), np.asarray(pred, np.int64)
-    t_ids, p_ids = _ids(true), _ids(pred)
-    both = (true > 0) & (pred > 0)
-    pairs, overlap = np.unique(np.stack([true[both], pred[both]]), axis=1, return_counts=True)
     t_area, p_area = np.bincount(true.ravel()), np.bincount(pred.ravel())
+    both = (true > 0) & (pred > 0)
+    keys, overlap = np.unique(true[both] * p_area.size + pred[both], return_counts=True)  # one int per pair
+    pairs = np.stack(np.divmod(keys, p_area.size))
     union = t_area[pairs[0]] + p_area[pairs[1]] - overlap
     iou = overlap / np.maximum(union, 1)
     keep = iou > max(threshold, 0.5)
-    return Match(pairs.T[keep].astype(np.int64), iou[keep], int(t_ids.size), int(p_ids.size))
+    n_true, n_pred = np.count_nonzero(t_area[1:]), np.count_nonzero(p_area[1:])
+    return Match(pairs.T[keep].astype(np.int64), iou[keep], int(n_true), int(n_pred))
 
 
 def _ap(scores: np.ndarray, hit: np.ndarray, n_true: int) -> float:

@@ -145,10 +145,16 @@ def instances_from_instance_map(instance_map: np.ndarray, class_map: np.ndarray 
     return drop_small(Instances(labels, classes, [], "given"), min_area)
 
 
-def _majority(labels: np.ndarray, class_map: np.ndarray, n: int) -> np.ndarray:
+def class_votes(labels: np.ndarray, class_map: np.ndarray, n: int | None = None) -> np.ndarray:
+    """(n + 1, K + 1) pixel counts of each class value (columns) in each grain id (rows), in one bincount."""
+    n = int(labels.max(initial=0)) if n is None else n
     k = int(class_map.max(initial=0)) + 1
-    counts = np.bincount(labels.ravel() * k + class_map.ravel().astype(np.int64), minlength=(n + 1) * k)
-    votes = counts.reshape(n + 1, k)
+    keys = labels.ravel().astype(np.int64) * k + class_map.ravel().astype(np.int64)
+    return np.bincount(keys, minlength=(n + 1) * k).reshape(n + 1, k)
+
+
+def _majority(labels: np.ndarray, class_map: np.ndarray, n: int) -> np.ndarray:
+    votes = class_votes(labels, class_map, n)
     votes[:, 0] = 0  # background votes never win
     return np.where(votes.any(1), votes.argmax(1), 1).astype(np.int32)
 

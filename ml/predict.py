@@ -22,9 +22,9 @@ from ml.io import ImageSource, as_source, open_source
 from ml.preprocess import PreprocessConfig, PreprocessState, apply, fit
 from ml.tiling import WINDOWS, ArraySink, BandAccumulator, Grid, TiffSink
 
-__all__ = ["WINDOWS", "PredictConfig", "Prediction", "predict_image", "predict_tiff", "window_batches"]
+__all__ = ["FLIPS", "WINDOWS", "PredictConfig", "Prediction", "predict_image", "predict_tiff", "window_batches"]
 
-_FLIPS = ((-1,), (-2,), (-2, -1))
+FLIPS = ((-1,), (-2,), (-2, -1))  # the TTA flips: horizontal, vertical, both
 
 
 @dataclass(frozen=True)
@@ -57,9 +57,9 @@ def _infer(model: torch.nn.Module, batch: torch.Tensor, tta: bool) -> torch.Tens
     """Softmax of one batch, averaged over the flips (each output flipped back) when tta."""
     probs = model(batch).softmax(1)
     if tta:
-        for dims in _FLIPS:
+        for dims in FLIPS:
             probs += model(batch.flip(dims)).softmax(1).flip(dims)
-        probs /= 1 + len(_FLIPS)
+        probs /= 1 + len(FLIPS)
     return probs
 
 

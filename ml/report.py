@@ -63,13 +63,28 @@ def save_overlay(path: Path, image: np.ndarray, labels: np.ndarray, schema: Labe
     return path
 
 
-def plot_learning_curve(path: Path, history: Sequence[dict], score_key: str = "mean_fg_iou") -> Path:
-    """Training loss and validation score per epoch, one PNG."""
+def _pyplot():
+    """matplotlib.pyplot on the Agg backend (no display needed), imported on first use."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def save_figure(fig, path: Path) -> Path:
+    """Lay out, write the PNG at 100 dpi (making its folder) and close the figure."""
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    _pyplot().close(fig)
+    return path
+
+
+def plot_learning_curve(path: Path, history: Sequence[dict], score_key: str = "mean_fg_iou") -> Path:
+    """Training loss and validation score per epoch, one PNG."""
+    plt = _pyplot()
     epochs = [h["epoch"] for h in history]
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.plot(epochs, [h["train_loss"] for h in history], "o-", color="tab:red", label="train loss")
@@ -79,20 +94,12 @@ def plot_learning_curve(path: Path, history: Sequence[dict], score_key: str = "m
     ax2.plot(epochs, [h.get(score_key, np.nan) for h in history], "s-", color="tab:blue", label=score_key)
     ax2.set_ylabel(f"validation {score_key}")
     fig.legend(loc="upper center", ncol=2, fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def plot_confusion(path: Path, confusion: np.ndarray, names: Sequence[str]) -> Path:
     """Row-normalised confusion matrix (truth rows, prediction columns) with pixel fractions written in."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     rows = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
     fig, ax = plt.subplots(figsize=(1.2 * len(names) + 2, 1.1 * len(names) + 1.5))
     ax.imshow(rows, cmap="Blues", vmin=0, vmax=1)
@@ -102,8 +109,4 @@ def plot_confusion(path: Path, confusion: np.ndarray, names: Sequence[str]) -> P
     ax.set_yticks(range(len(names)), names)
     ax.set_xlabel("prediction")
     ax.set_ylabel("truth")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

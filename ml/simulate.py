@@ -20,7 +20,7 @@ import torch
 
 from grainloop.schema import LabelSchema
 from ml.checkpoint import load_model
-from ml.data import Sample, split_of
+from ml.data import Sample, split_samples
 from ml.evaluate import evaluate
 from ml.report import write_rows
 from ml.sampling import STRATEGIES, Strategy, get_strategy
@@ -28,7 +28,7 @@ from ml.sampling.features import candidates
 from ml.simulate_report import FULL, images_to_reach, plot_campaigns
 from ml.train import SCORE, TrainConfig, resolve_device, train
 
-__all__ = ["FULL", "SimulateConfig", "SimulationResult", "images_to_reach", "simulate", "split_pool"]
+__all__ = ["FULL", "SimulateConfig", "SimulationResult", "images_to_reach", "simulate"]
 
 
 @dataclass(frozen=True)
@@ -68,22 +68,14 @@ class _Run:
     pool: dict[str, Sample]
     test: list[Sample]
     out: Path
-    progress: bool
     log: Callable[[str], None]
 
 
 @dataclass
 class _Round:
     ids: list[str]
-    weights: dict[str, torch.Tensor]
     model: torch.nn.Module
     row: dict
-
-
-def split_pool(samples: Sequence[Sample], test_fraction: float) -> tuple[list[Sample], list[Sample]]:
-    """(pool, test) by the hash of each id, as training splits validation images."""
-    test = [s for s in samples if split_of(s.id, test_fraction) == "val"]
-    return [s for s in samples if split_of(s.id, test_fraction) != "val"], test
 
 
 def initial_ids(pool_ids: Sequence[str], n: int, seed: int) -> list[str]:
@@ -109,18 +101,18 @@ def _round_folder(run: _Run, name: str) -> Iterator[Path]:
         yield Path(folder)
 
 
-def _train_round(run: _Run, ids: list[str], init: dict | None, name: str) -> tuple:
-    """Train on the labeled ids; returns (model, weights on the cpu)."""
+def _train_round(run: _Run, ids: list[str], init: dict | None, name: str) -> torch.nn.Module:
+    """Train on the labeled ids; returns the trained model."""
     tcfg = run.cfg.train
     with _round_folder(run, name) as folder:
         result = train(tcfg, run.schema, [run.pool[i] for i in ids], [], folder, resume=False, init_weights=init)
         (folder / "last.pt").unlink(missing_ok=True)
         model, _ = load_model(result.model_path, tcfg.device)
-    return model, {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    return model
 
 
 def _row(run: _Run, strategy: str, r: int, n: int, model: torch.nn.Module, t0: float) -> dict:
-    metrics = evaluate(model, run.test, run.schema, run.cfg.train.predict, progress=run.progress).metrics
+    metrics = evaluate(model, run.test, run.schema, run.cfg.train.predict, progress=run.cfg.train.progress).metrics
     row = {"strategy": strategy, "round": r, "n_labeled": n, "iou": metrics[SCORE],
            "mean_iou": metrics["mean_iou"], "seconds": time.perf_counter() - t0}
     run.log(f"{strategy} round {r}/{run.cfg.rounds}: {n} labeled, test IoU {row['iou']:.4f} ({row['seconds']:.0f}s)")
@@ -131,15 +123,15 @@ def _train_and_evaluate(run: _Run, strategy: str, r: int, ids: list[str], init: 
                         t0: float | None = None) -> _Round:
     """Train on ids and evaluate on the test split; the row's seconds count from t0 (default: now)."""
     t0 = time.perf_counter() if t0 is None else t0
-    model, weights = _train_round(run, ids, init, f"{strategy}_round{r}")
-    return _Round(list(ids), weights, model, _row(run, strategy, r, len(ids), model, t0))
+    model = _train_round(run, ids, init, f"{strategy}_round{r}")
+    return _Round(list(ids), model, _row(run, strategy, r, len(ids), model, t0))
 
 
 def _pick(run: _Run, strategy: Strategy, state: _Round, r: int) -> list[str]:
     """The next batch: the strategy scores the unlabeled pool with the current model."""
     labeled = set(state.ids)
     unlabeled = [s for i, s in sorted(run.pool.items()) if i not in labeled]
-    cands = candidates(state.model, unlabeled, [strategy], run.cfg.train.predict, run.progress)
+    cands = candidates(state.model, unlabeled, [strategy], run.cfg.train.predict, run.cfg.train.progress)
     known = [run.pool[i] for i in state.ids] if "embedding" in strategy.needs else []
     known_cands = candidates(state.model, known, [strategy], run.cfg.train.predict)
     rng = np.random.default_rng([run.cfg.seed, r])
@@ -152,7 +144,7 @@ def _campaign(run: _Run, name: str, start: _Round) -> tuple[list[dict], list[lis
     for r in range(1, run.cfg.rounds + 1):
         t0 = time.perf_counter()
         batch = _pick(run, strategy, state, r)
-        init = state.weights if run.cfg.warm_start else None
+        init = state.model.state_dict() if run.cfg.warm_start else None
         state = _train_and_evaluate(run, name, r, state.ids + batch, init, t0)
         rows.append(state.row)
         picked.append(batch)
@@ -181,10 +173,10 @@ def simulate(samples: Sequence[Sample], schema: LabelSchema, cfg: SimulateConfig
              log: Callable[[str], None] = lambda s: None) -> SimulationResult:
     """Run every strategy's campaign and the full reference; write simulate.csv, selected.csv and
     learning_curve.png to out."""
-    pool, test = split_pool(samples, cfg.test_fraction)
+    pool, test = split_samples(samples, cfg.test_fraction)  # test: the "val" side of split_of
     _check_sizes(cfg, pool, test)
     cfg = replace(cfg, train=_round_config(cfg, samples, schema, progress))
-    run = _Run(cfg, schema, {s.id: s for s in pool}, test, Path(out), progress, log)
+    run = _Run(cfg, schema, {s.id: s for s in pool}, test, Path(out), log)
     log(f"{len(pool)} pool and {len(test)} test images; strategies: {', '.join(cfg.strategies)}")
     start = _train_and_evaluate(run, "initial", 0, initial_ids(list(run.pool), cfg.initial, cfg.seed), None)
     rows, selected = [], {}

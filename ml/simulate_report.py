@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+from ml.report import _pyplot, save_figure
+
 FULL = "full"  # the strategy name of the reference trained on every pool image
 
 
@@ -33,11 +35,7 @@ def images_to_reach(rows: Sequence[dict], fraction: float = 0.95) -> dict[str, i
 
 def plot_campaigns(path: Path, rows: Sequence[dict], fraction: float = 0.95) -> Path:
     """Test IoU against labeled images, one line per strategy; the full-data IoU and its fraction dashed."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for strategy, points in _curves(rows).items():
         ax.plot(*zip(*points), "o-", label=strategy)
@@ -47,10 +45,6 @@ def plot_campaigns(path: Path, rows: Sequence[dict], fraction: float = 0.95) -> 
         ax.axhline(fraction * full, color="grey", ls=":", lw=1, label=f"{fraction:.0%} of it")
     ax.set_xlabel("labeled images")
     ax.set_ylabel("test IoU")
-    if ax.get_legend_handles_labels()[0]:  # nothing to draw yet (no champion in any cycle): no legend
+    if ax.get_legend_handles_labels()[0]:  # no rows yet (no strategy, no full reference): no legend
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import EMPS_IDS
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -20,6 +22,17 @@ def emps_dir() -> Path:
     if not (EMPS / "images").is_dir():
         pytest.skip(f"real data not present at {EMPS}")
     return EMPS
+
+
+@pytest.fixture(scope="module")
+def emps_subset(emps_dir, tmp_path_factory):
+    """A few EMPS files, linked (not copied into the repository) into a temporary folder."""
+    out = tmp_path_factory.mktemp("emps")
+    for sub in ("images", "segmaps"):
+        (out / sub).mkdir()
+        for i in EMPS_IDS:
+            (out / sub / f"{i}.png").symlink_to(emps_dir / sub / f"{i}.png")
+    return out
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,11 @@ import numpy as np
 from scipy.ndimage import binary_fill_holes, find_objects
 from skimage.draw import polygon2mask
 from skimage.measure import find_contours
-from skimage.measure import label as connected_components
+
+from grainloop.schema import LabelClass, LabelSchema
+from ml.instances import InstanceConfig, class_votes, instances_from_class_map
+
+_COMPONENTS = InstanceConfig(method="components", min_area=0)  # every connected part of a class, none dropped
 
 
 def _drop_collinear(points: np.ndarray) -> np.ndarray:
@@ -70,23 +74,28 @@ def annotation_mask(seg, shape: tuple[int, int]) -> np.ndarray:
     return out
 
 
-def instances_of(class_map: np.ndarray, instances: Optional[np.ndarray]) -> tuple[np.ndarray, dict[int, int]]:
-    """An instance map and each instance's class: the given instances, else connected parts of each class."""
+def _components_schema(class_map: np.ndarray) -> LabelSchema:
+    """A schema without boundary class whose classes cover every value of the class map."""
+    top = max(int(class_map.max(initial=0)), 1)
+    return LabelSchema("components", tuple(LabelClass(str(v)) for v in range(1, top + 1)))
+
+
+def instances_of(class_map: np.ndarray, instances: Optional[np.ndarray],
+                 schema: Optional[LabelSchema] = None) -> tuple[np.ndarray, dict[int, int]]:
+    """An instance map and each instance's class (majority, background votes included): the given instances,
+    else the connected parts of each class of ``schema`` (default: every value of the class map)."""
     if instances is None:
-        instances = np.zeros(class_map.shape, np.int32)
-        for value in np.unique(class_map[class_map > 0]):
-            parts = connected_components(class_map == value, connectivity=1)
-            instances[parts > 0] = parts[parts > 0] + instances.max()
-    classes = {}
-    for k in np.unique(instances[instances > 0]):
-        values, counts = np.unique(class_map[instances == k], return_counts=True)
-        classes[int(k)] = int(values[np.argmax(counts)]) if values.size else 0
-    return instances, classes
+        found = instances_from_class_map(class_map, schema or _components_schema(class_map), _COMPONENTS)
+        return found.labels, {k: int(c) for k, c in enumerate(found.classes.tolist()) if k > 0}
+    votes = class_votes(instances, class_map)
+    ids = np.flatnonzero(votes.any(1))
+    return instances, {int(k): int(c) for k, c in zip(ids, votes[ids].argmax(1)) if k > 0}
 
 
-def image_annotations(class_map: np.ndarray, instances: Optional[np.ndarray], image_id: int, first_id: int) -> list[dict]:
+def image_annotations(class_map: np.ndarray, instances: Optional[np.ndarray], image_id: int, first_id: int,
+                      schema: Optional[LabelSchema] = None) -> list[dict]:
     """COCO annotations of one image; grains of class 0 (instances over background) are skipped."""
-    inst, classes = instances_of(class_map, instances)
+    inst, classes = instances_of(class_map, instances, schema)
     anns = []
     for k, sl in enumerate(find_objects(inst), start=1):
         if sl is None or classes.get(k, 0) == 0:

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import hashlib
 import io
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
+
+from grainloop.digest import sha256_file  # noqa: F401  (re-exported: the manifest's image hash)
 
 MANIFEST = "manifest.csv"
 SCHEMA = "schema.yaml"
@@ -40,14 +41,6 @@ class ManifestRow:
 
 
 FIELDS = tuple(f.name for f in dataclasses.fields(ManifestRow) if f.name != "extra")
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _cell(value) -> str:

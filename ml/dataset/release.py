@@ -35,7 +35,7 @@ def coco(data_dir: Path, rows: Sequence[ManifestRow], schema: LabelSchema, progr
         inst = read_mask(data_dir / row.instances) if row.instances else None
         images.append({"id": n, "file_name": row.image, "height": int(class_map.shape[0]),
                        "width": int(class_map.shape[1]), "grainloop_id": row.id, "split": row.split})
-        anns += image_annotations(class_map, inst, n, len(anns) + 1)
+        anns += image_annotations(class_map, inst, n, len(anns) + 1, schema)
     categories = [{"id": i, "name": c.name} for i, c in enumerate(schema.classes, start=1)]
     return {"info": {"description": schema.name}, "images": images, "annotations": anns, "categories": categories}
 
@@ -92,8 +92,8 @@ def write_release(data_dir: Path, out: Path, info: ReleaseInfo, progress: bool =
     schema, rows = LabelSchema.load(data_dir / SCHEMA), read_manifest(data_dir)
     out.mkdir(parents=True, exist_ok=True)
     _copy_files(data_dir, out, rows)
+    (out / "splits").mkdir(exist_ok=True)
     for split, ids in by_split(rows).items():
-        (out / "splits").mkdir(exist_ok=True)
         (out / "splits" / f"{split}.txt").write_text("".join(f"{i}\n" for i in ids))
     doc = coco(data_dir, rows, schema, progress)
     (out / COCO_FILE).write_text(json.dumps(doc))

@@ -1,7 +1,6 @@
 """Adding images with masks to a dataset folder: new rows get a frozen split, changed masks update in place."""
 from __future__ import annotations
 
-import dataclasses
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,16 +118,12 @@ class _Adder:
             return
         group = old.group if old else (item.group or sha)
         row = _row(item, sha, old.split if old else assign(group, self.frozen, self.cfg), group, self.schema)
-        if old and old.sha256 == sha and _same_masks(self.dir, old, mask, instances) and _same_meta(old, row):
+        if old and old.sha256 == sha and _same_masks(self.dir, old, mask, instances) and old == row:  # == ignores extra
             self.report.unchanged.append(item.id)
             return
         _write_files(self.dir, row, item, mask, instances)
         self.rows[row.id], self.by_sha[sha], self.frozen[group] = row, row.id, row.split
         (self.report.updated if old else self.report.added).append(row.id)
-
-
-def _same_meta(a: ManifestRow, b: ManifestRow) -> bool:
-    return dataclasses.asdict(a) | {"extra": {}} == dataclasses.asdict(b) | {"extra": {}}
 
 
 def add_items(data_dir: Path, items: Sequence[Incoming], schema: LabelSchema, cfg: SplitConfig = SplitConfig(),

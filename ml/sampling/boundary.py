@@ -6,19 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
+from skimage.segmentation import find_boundaries
 
 from ml.sampling.base import Candidate, ImageStrategy, pixel_entropy, unit_mean
-
-
-def class_edges(labels: np.ndarray) -> np.ndarray:
-    """(H, W) bool: pixels with a 4-neighbour of another class."""
-    edges = np.zeros(labels.shape, bool)
-    dy, dx = labels[1:] != labels[:-1], labels[:, 1:] != labels[:, :-1]
-    edges[1:] |= dy
-    edges[:-1] |= dy
-    edges[:, 1:] |= dx
-    edges[:, :-1] |= dx
-    return edges
 
 
 @dataclass
@@ -27,6 +17,6 @@ class Boundary(ImageStrategy):
     name = "boundary"
 
     def score(self, probs: np.ndarray, context: Candidate) -> float:
-        edges = class_edges(probs.argmax(0))
+        edges = find_boundaries(probs.argmax(0), connectivity=1, mode="thick")  # a 4-neighbour of another class
         band = ndimage.binary_dilation(edges, iterations=self.width) if self.width > 0 else edges
         return unit_mean(pixel_entropy(probs), band)

@@ -15,11 +15,9 @@ from rich.progress import track
 from ml.data import Sample
 from ml.evaluate import fitting_config
 from ml.io import ImageSource
-from ml.predict import PredictConfig, predict_image
+from ml.predict import FLIPS, PredictConfig, predict_image
 from ml.preprocess import PreprocessState
 from ml.sampling import Candidate, Strategy, summarize
-
-FLIPS = ((-1,), (-2,), (-2, -1))  # the flips of ml.predict's TTA: horizontal, vertical, both
 
 
 class Flipped(torch.nn.Module):
@@ -47,18 +45,15 @@ def pooled_encoder(model: torch.nn.Module, sink: list[torch.Tensor]) -> Iterator
         handle.remove()
 
 
-def _probabilities(model: torch.nn.Module, image, state: PreprocessState, cfg: PredictConfig) -> np.ndarray:
-    return predict_image(model, image, cfg, state=state).probabilities
-
-
 def candidate(model: torch.nn.Module, image: np.ndarray | ImageSource, state: PreprocessState, image_id: str,
               cfg: PredictConfig = PredictConfig(), tta: bool = False, embed: bool = False) -> Candidate:
     """Predict one image: probabilities, and with tta the four flip members, with embed the embedding."""
     window = replace(fitting_config(state.model_shape, cfg), probabilities=True, uncertainty=False, tta=False)
     pooled: list[torch.Tensor] = []
     with pooled_encoder(model, pooled) if embed else nullcontext():
-        probs = _probabilities(model, image, state, window)
-    members = (probs, *(_probabilities(Flipped(model, d), image, state, window) for d in FLIPS)) if tta else ()
+        probs = predict_image(model, image, window, state=state).probabilities
+    flipped = (predict_image(Flipped(model, d), image, window, state=state).probabilities for d in FLIPS)
+    members = (probs, *flipped) if tta else ()
     embedding = torch.cat(pooled).mean(0).numpy() if embed else None
     return Candidate(image_id, probs, members, embedding)
 

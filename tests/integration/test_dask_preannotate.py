@@ -2,32 +2,20 @@
 give the same masks and scores as Prefect's default task runner."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
-import torch
 
 from flows.preannotate import predict_images
-from grainloop.schema import binary_schema
-from ml.checkpoint import ModelArtifact, save_model
-from ml.models import ModelConfig, build_model
-from ml.preprocess import PreprocessConfig
+from tests.helpers import random_model_file
 
 pytestmark = pytest.mark.slow
-
-
-def _model_file(path: Path) -> Path:
-    torch.manual_seed(0)
-    config = ModelConfig(decoder_channels=(16,) * 5)
-    return save_model(path, build_model(config), ModelArtifact(config, binary_schema(), PreprocessConfig()))
 
 
 def test_a_dask_cluster_of_two_workers_predicts_what_the_default_runner_predicts(sample, tmp_path, prefect_api):
     from distributed import Client, LocalCluster, get_task_stream
     from prefect_dask import DaskTaskRunner
 
-    model = _model_file(tmp_path / "model.pt")
+    model = random_model_file(tmp_path / "model.pt")
     paths = sorted((sample / "images").iterdir())[:8]
     ids = [p.name for p in paths]
     plain = predict_images(model, paths, ids, "entropy", batch=3)

@@ -1,6 +1,7 @@
 """Dataset versions with real git and DVC: a temporary repository, a local remote, a fresh clone that pulls."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -15,9 +16,10 @@ from grainloop.schema import binary_schema
 from ml.dataset.coco import masks_from_annotations
 from ml.dataset.manifest import read_manifest, sha256_file
 from ml.dataset.release import COCO_FILE, ReleaseInfo, write_release
-from ml.dataset.store import Incoming, add_items
+from ml.dataset.store import add_items
 from ml.dataset.validate import DatasetInvalid
 from ml.io import read_mask, write_mask
+from tests.helpers import synthetic_items
 
 SCHEMA = binary_schema()
 
@@ -26,10 +28,8 @@ def _git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True).stdout.strip()
 
 
-def _items(folder: Path) -> list[Incoming]:
-    stems = sorted(p.stem for p in (folder / "images").iterdir())
-    return [Incoming(s, next((folder / "images").glob(f"{s}.*")), None, next((folder / "instances").glob(f"{s}.*")),
-                     provenance={"source": "synthetic"}) for s in stems]
+def _items(folder: Path) -> list:
+    return synthetic_items(folder, {"source": "synthetic"})
 
 
 @pytest.fixture()
@@ -95,8 +95,6 @@ def test_release_coco_loads_back_to_the_same_masks(repo, tmp_path, synthetic_dat
     v1 = commit_version(repo).version
     folder = checkout_version(repo, v1.tag, tmp_path / "co")
     card = write_release(folder, tmp_path / "release", ReleaseInfo(v1.tag, v1.md5, v1.commit))
-    import json
-
     doc = json.loads((card.parent / COCO_FILE).read_text())
     for image in doc["images"]:
         anns = [a for a in doc["annotations"] if a["image_id"] == image["id"]]

@@ -2,17 +2,16 @@
 MLflow on SQLite and Prefect (a temporary API server). Outcomes are checked on the services themselves."""
 from __future__ import annotations
 
-import subprocess
+import sys
 import uuid
 from collections import Counter
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
 from flows.demo import run_cycles, settings_file
 from flows.tracking import client as mlflow_client
-from flows.versioning import versions
+from flows.versioning import run, versions
 from labeling.api import Connection, iter_tasks
 from labeling.settings import save_settings
 from tests.integration.loop_helpers import demo_setup
@@ -39,7 +38,7 @@ def test_two_cycles_leave_their_marks_on_every_service(two_cycles, server):
     tags = versions(loop.versions)
     assert [v.tag for v in tags] == ["dataset-v1", "dataset-v2"]
     assert [r.dataset for r in reports] == ["dataset-v1", "dataset-v2"] and all(r.new_version for r in reports)
-    status = subprocess.run([*runs_dvc(), "status", "-c", "-q"], cwd=loop.workspace, capture_output=True, text=True)
+    status = run([sys.executable, "-m", "dvc", "status", "-c", "-q"], loop.workspace, check=False)
     assert status.returncode == 0, status.stdout + status.stderr  # everything is pushed
     # MLflow: a registered version per dataset version, with its lineage; a champion
     client = mlflow_client(loop.tracking)
@@ -61,12 +60,6 @@ def test_two_cycles_leave_their_marks_on_every_service(two_cycles, server):
     for t in tasks:
         assert max(Counter(p["model_version"] for p in t["predictions"]).values(), default=0) <= 1
     assert reports[-1].seconds.keys() >= {"sync_annotations", "version_dataset", "train", "preannotate"}
-
-
-def runs_dvc() -> list[str]:
-    import sys
-
-    return [sys.executable, "-m", "dvc"]
 
 
 def test_a_cycle_with_nothing_new_changes_nothing(two_cycles, server):

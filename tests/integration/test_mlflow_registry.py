@@ -16,9 +16,8 @@ from flows.registry import RunTags, log_trained, train_and_log
 from flows.tracking import TrackingConfig, configure
 from grainloop import model_commands, runs
 from grainloop.schema import binary_schema
-from ml.checkpoint import ModelArtifact, load_model, save_model
-from ml.models import ModelConfig, build_model
-from ml.preprocess import PreprocessConfig
+from ml.checkpoint import load_model
+from tests.helpers import random_model_file
 
 SECRET = "secret-xyz"
 TINY = dict(decoder_channels=(16, 16, 16, 16, 16), patch=64, patches_per_epoch=4, batch_size=2, threads=2)
@@ -46,13 +45,6 @@ def trained(tracking, project, synthetic_dataset):
         mp.setenv("GRAINLOOP_LS_TOKEN", SECRET)
         logged = train_and_log(tracking, spec, cfg, project / "run1", RunTags("dataset-v1", data_dvc, "abc123"))
     return logged, mlflow.MlflowClient(tracking.tracking_uri, tracking.tracking_uri)
-
-
-def _model_file(path: Path, seed: int) -> Path:
-    torch.manual_seed(seed)
-    model = build_model(ModelConfig(decoder_channels=(16, 16, 16, 16, 16)))
-    return save_model(path, model, ModelArtifact(ModelConfig(decoder_channels=(16,) * 5), binary_schema(),
-                                                 PreprocessConfig()))
 
 
 def test_training_run_logs_config_metrics_plots_tags_and_a_challenger(trained, tracking, project):
@@ -103,7 +95,7 @@ def test_promotion_refusal_promotion_and_rollback(tracking, tmp_path):
               {"mean_fg_iou": 0.55, "iou/grain": 0.55, "iou/background": 0.90},  # worse: refused
               {"mean_fg_iou": 0.70, "iou/grain": 0.70, "iou/background": 0.91}]  # better: promoted
     run_tags = RunTags("dataset-v1", git_sha="x")
-    versions = [log_trained(cfg, _model_file(tmp_path / f"m{i}.pt", i), train_cfg, f, tags=run_tags).version
+    versions = [log_trained(cfg, random_model_file(tmp_path / f"m{i}.pt", i), train_cfg, f, tags=run_tags).version
                 for i, f in enumerate(finals)]
     assert _aliases(client, cfg.model_name)["challenger"] == versions[2]
 
@@ -135,8 +127,10 @@ def test_promotion_refusal_promotion_and_rollback(tracking, tmp_path):
 def test_metrics_from_another_test_split_are_not_compared(tracking, tmp_path):
     cfg = replace(tracking, model_name="split-test")
     train_cfg = runs.train_config(epochs=1, **TINY)
-    a = log_trained(cfg, _model_file(tmp_path / "a.pt", 0), train_cfg, {"mean_fg_iou": 0.6}, tags=RunTags("dataset-v1"))
-    b = log_trained(cfg, _model_file(tmp_path / "b.pt", 1), train_cfg, {"mean_fg_iou": 0.9}, tags=RunTags("dataset-v2"))
+    a = log_trained(cfg, random_model_file(tmp_path / "a.pt", 0), train_cfg, {"mean_fg_iou": 0.6},
+                    tags=RunTags("dataset-v1"))
+    b = log_trained(cfg, random_model_file(tmp_path / "b.pt", 1), train_cfg, {"mean_fg_iou": 0.9},
+                    tags=RunTags("dataset-v2"))
     assert promote(cfg, a.version, RULE).promote
     decision = promote(cfg, b.version, RULE)
     assert not decision.promote and "not comparable" in decision.reasons[0]
@@ -176,7 +170,7 @@ def test_promotion_evaluates_both_on_the_newest_test_split(tracking, tmp_path, s
     cfg = replace(tracking, model_name="split-eval")
     spec = runs.dataset_spec(repo.data_dir)
     good = train_and_log(cfg, spec, runs.train_config(epochs=3, lr=3e-3, **TINY), tmp_path / "good").version
-    bad = log_trained(cfg, _model_file(tmp_path / "bad.pt", 5), runs.train_config(epochs=1, **TINY), {}).version
+    bad = log_trained(cfg, random_model_file(tmp_path / "bad.pt", 5), runs.train_config(epochs=1, **TINY), {}).version
     rule = replace(RULE, minimums={"mean_fg_iou": 0.0})
     assert promote(cfg, good, rule, target).promote
     refused = promote(cfg, bad, rule, target)

@@ -1,9 +1,6 @@
 """`grainloop prefect up | status | down` for real, and the loop's interval schedule turning into runs on it."""
 from __future__ import annotations
 
-import time
-from pathlib import Path
-
 import pytest
 from typer.testing import CliRunner
 
@@ -12,6 +9,7 @@ from flows.prefect_server import PrefectServerConfig
 from flows.serve import ServeConfig, deployment
 from grainloop.cli import app
 from labeling.server import free_port
+from tests.helpers import flow_runs, wait_for
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()
@@ -21,14 +19,12 @@ runner = CliRunner()
 def prefect_server(tmp_path_factory):
     config = PrefectServerConfig(project=tmp_path_factory.mktemp("prefect-project"), port=free_port(),
                                  scheduler_loop_s=2)
-    record, started = up(config.server())
+    record, _ = up(config.server())
     yield config, record
     down(config.server())
 
 
 def test_the_schedule_makes_runs_on_the_server(prefect_server, tmp_path):
-    from prefect import get_client
-    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     config, record = prefect_server
@@ -37,11 +33,7 @@ def test_the_schedule_makes_runs_on_the_server(prefect_server, tmp_path):
     loop_file.write_text("{}")  # never run here: the runs are only scheduled
     with temporary_settings({PREFECT_API_URL: config.api_url}):
         dep_id = deployment(ServeConfig(loop_file, interval_minutes=1)).apply()
-        deadline, runs = time.monotonic() + 60, []
-        with get_client(sync_client=True) as client:
-            while not runs and time.monotonic() < deadline:
-                time.sleep(1)
-                runs = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[dep_id])))
+        runs = wait_for(lambda: flow_runs(dep_id), 60, interval=1)
     assert runs and all(r.state.is_scheduled() for r in runs) and "auto-scheduled" in runs[0].tags
     starts = sorted(r.expected_start_time for r in runs)
     assert all(abs((b - a).total_seconds() - 60) < 1 for a, b in zip(starts, starts[1:]))

@@ -12,23 +12,15 @@ import pytest
 
 from flows.annotator import SimulatedAnnotator
 from flows.loop_config import save_loop_config
-from flows.serve import FLOW_NAME, ServeConfig, deployment, start_receiver
+from flows.serve import ServeConfig, deployment, start_receiver
 from flows.webhook import ReceiverConfig
 from labeling.api import Connection
 from labeling.webhooks import webhooks
+from tests.helpers import flow_runs, wait_for
 from tests.integration.loop_helpers import demo_setup
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _flow_runs(deployment_id, tag: str | None = None) -> list:
-    from prefect import get_client
-    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
-
-    with get_client(sync_client=True) as client:
-        runs = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])))
-    return [r for r in runs if tag is None or tag in r.tags]
 
 
 def test_webhook_events_start_one_deployment_run_below_the_threshold_it_only_pulls(
@@ -59,13 +51,11 @@ def test_webhook_events_start_one_deployment_run_below_the_threshold_it_only_pul
             annotation = conn.sdk.annotations.list(task_id)[0]
             for _ in range(2):  # the annotator saves twice more: three events in one burst
                 conn.sdk.annotations.update(annotation.id, result=annotation.result)
-        deadline = time.monotonic() + 60
-        while not _flow_runs(dep_id, "webhook") and time.monotonic() < deadline:
-            time.sleep(0.5)
+        wait_for(lambda: flow_runs(dep_id, "webhook"), 60, interval=0.5)
         time.sleep(6)  # a late trigger would show up as a second run
     finally:
         receiver.stop()
-    hooked = _flow_runs(dep_id, "webhook")
+    hooked = flow_runs(dep_id, "webhook")
     assert len(hooked) == 1 and receiver.debouncer.fired == [3]
     assert hooked[0].parameters == serve_cfg.parameters
 

@@ -14,15 +14,13 @@ from ml.dataset.splits import SplitConfig, assign, split_for
 from ml.dataset.store import Incoming, add_items
 from ml.dataset.validate import DatasetInvalid, validate
 from ml.io import read_mask, write_mask
+from tests.helpers import synthetic_items
 
 SCHEMA = binary_schema()
 
 
-def _items(folder: Path, ids=None) -> list[Incoming]:
-    stems = sorted(p.stem for p in (folder / "images").iterdir())
-    return [Incoming(s, next((folder / "images").glob(f"{s}.*")), None, next((folder / "instances").glob(f"{s}.*")),
-                     provenance={"source": "synthetic", "annotators": ["a@x", "b@x"], "ls_task_id": 7})
-            for s in stems if ids is None or s in ids]
+def _items(folder: Path) -> list[Incoming]:
+    return synthetic_items(folder, {"source": "synthetic", "annotators": ["a@x", "b@x"], "ls_task_id": 7})
 
 
 def test_split_hash_is_stable_and_roughly_proportional():

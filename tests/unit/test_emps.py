@@ -12,18 +12,6 @@ from ml.evaluate import evaluate
 from ml.predict import PredictConfig
 
 pytestmark = pytest.mark.emps
-IDS = ["07330c8ea1", "37ce835fb2", "1ecd5c901c", "60feb7de8f", "2e4a3ab627", "427ebc9e15"]
-
-
-@pytest.fixture(scope="module")
-def emps_subset(emps_dir, tmp_path_factory):
-    """A few EMPS files, linked (not copied into the repository) into a temporary folder."""
-    out = tmp_path_factory.mktemp("emps")
-    for sub in ("images", "segmaps"):
-        (out / sub).mkdir()
-        for i in IDS:
-            (out / sub / f"{i}.png").symlink_to(emps_dir / sub / f"{i}.png")
-    return out
 
 
 def test_load_instance_maps_and_banners(emps_subset):

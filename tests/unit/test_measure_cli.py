@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 from grainloop.analytics_commands import MeasureSpec
 from grainloop.cli import app
 from ml.io import list_images
+from tests.helpers import random_model_file
 
 runner = CliRunner()
 
@@ -67,13 +68,7 @@ def test_unknown_pixel_size_is_said_and_sizes_stay_in_pixels(synthetic_dataset, 
 
 
 def test_model_predictions_are_measured(synthetic_dataset, tmp_path):
-    from grainloop.schema import binary_schema
-    from ml.checkpoint import ModelArtifact, save_model
-    from ml.models import ModelConfig, build_model
-    from ml.preprocess import PreprocessConfig
-
-    cfg = ModelConfig(in_channels=1, classes=2, decoder_channels=(16, 8, 8, 8, 8))
-    save_model(tmp_path / "model.pt", build_model(cfg), ModelArtifact(cfg, binary_schema(), PreprocessConfig()))
+    random_model_file(tmp_path / "model.pt", decoder=(16, 8, 8, 8, 8))
     out = tmp_path / "m"
     invoke("--images", str(synthetic_dataset / "images"), "--model", str(tmp_path / "model.pt"), "--out", str(out))
     summary = json.loads((out / "summary.json").read_text())

@@ -6,7 +6,7 @@ import pytest
 from skimage.draw import disk, ellipse
 
 from grainloop.schema import LabelClass, LabelSchema
-from ml.instances import InstanceConfig, Instances, instances_from_class_map, instances_from_instance_map
+from ml.instances import Instances, instances_from_class_map, instances_from_instance_map
 from ml.morphometry import GrainImage, dropped_rows, measure, feret_diameters, outlines
 from ml.pixelsize import PixelSize
 from ml.synthetic import SyntheticConfig, generate

@@ -10,15 +10,7 @@ import urllib.request
 import pytest
 
 from flows.webhook import TOKEN_HEADER, Debouncer, ReceiverConfig, WebhookReceiver
-
-
-def _wait_for(predicate, timeout: float = 5.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
+from tests.helpers import wait_for
 
 
 def test_a_burst_fires_once_with_its_count_and_a_later_event_fires_again():
@@ -28,9 +20,9 @@ def test_a_burst_fires_once_with_its_count_and_a_later_event_fires_again():
         debouncer.poke()
         time.sleep(0.02)
     assert calls == []  # still inside the quiet period
-    assert done.wait(3) and _wait_for(lambda: calls == [5])
+    assert done.wait(3) and wait_for(lambda: calls == [5])
     debouncer.poke()
-    assert _wait_for(lambda: calls == [5, 1])
+    assert wait_for(lambda: calls == [5, 1])
 
 
 def test_cancel_drops_pending_events():
@@ -74,7 +66,7 @@ def test_the_receiver_answers_at_once_and_counts_only_annotation_events(receiver
     assert _post(rec.url, event)[0] == 401
     assert _post(rec.url, b"not json", ok)[0] == 400
     assert _post(rec.url.replace("/webhook", "/other"), event, ok)[0] == 404
-    assert _wait_for(lambda: calls == [2])  # the two annotation events, in one trigger
+    assert wait_for(lambda: calls == [2])  # the two annotation events, in one trigger
     with urllib.request.urlopen(rec.url.replace("/webhook", "/health"), timeout=5) as r:
         assert json.loads(r.read()) == {"status": "UP", "triggered": [2]}
 
