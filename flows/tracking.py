@@ -51,14 +51,29 @@ def lib():
     return mlflow
 
 
+URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
+def _set_uris(mlflow, uri: str) -> None:
+    """mlflow's set_tracking_uri and set_registry_uri also export their environment variables; put those back,
+    so a later TrackingConfig.for_project in this process (or a child process) is not sent to this store."""
+    saved = {name: os.environ.get(name) for name in URI_VARIABLES}
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 def configure(cfg: TrackingConfig) -> str:
     """Point mlflow at the store, create the experiment (with its artifact location) if missing, make it
     the active one, and return its id."""
     mlflow = lib()
     if cfg.local_store:
         cfg.local_store.parent.mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(cfg.tracking_uri)
-    mlflow.set_registry_uri(cfg.tracking_uri)
+    _set_uris(mlflow, cfg.tracking_uri)
     found = mlflow.get_experiment_by_name(cfg.experiment)
     experiment_id = found.experiment_id if found else mlflow.create_experiment(cfg.experiment, cfg.artifact_location)
     mlflow.set_experiment(experiment_id=experiment_id)
