@@ -20,7 +20,7 @@ from ml.targets import IGNORE_INDEX, class_map_from_prediction
 class Evaluation:
     metrics: dict
     rows: list[dict]
-    predictions: dict[str, np.ndarray]  # class maps by sample id (only when kept)
+    predictions: dict[str, np.ndarray]  # the model's label maps by sample id, boundary class kept (only when kept)
     confusion: np.ndarray | None = None  # (K, K) pixel counts, rows = truth, columns = prediction
 
 
@@ -32,11 +32,11 @@ def fitting_config(shape: tuple[int, ...], base: PredictConfig, max_side: int = 
     return replace(base, tile=int(np.ceil(side / 32) * 32), overlap=0)
 
 
-def predict_labels(model: torch.nn.Module, sample: Sample, schema: LabelSchema, cfg: PredictConfig) -> np.ndarray:
-    """Class map (boundary class folded into grain) for one sample, with the sample's own preprocessing state."""
+def predict_outputs(model: torch.nn.Module, sample: Sample, cfg: PredictConfig) -> np.ndarray:
+    """The model's label map (a boundary schema's boundary class kept) for one sample, with its own
+    preprocessing state."""
     window = fitting_config(sample.state.model_shape, cfg)
-    pred = predict_image(model, ArraySource(sample.image), window, state=sample.state)
-    return class_map_from_prediction(pred.labels, schema)
+    return predict_image(model, ArraySource(sample.image), window, state=sample.state).labels
 
 
 def evaluate(model: torch.nn.Module, samples: Sequence[Sample], schema: LabelSchema,
@@ -46,9 +46,9 @@ def evaluate(model: torch.nn.Module, samples: Sequence[Sample], schema: LabelSch
     kept = {}
     model.eval()
     for s in track(samples, description="evaluating", disable=not progress):
-        labels = predict_labels(model, s, schema, cfg)
+        outputs = predict_outputs(model, s, cfg)
         target = class_map_from_prediction(s.target, schema)
-        metrics.update(labels, target, image_id=s.id)
+        metrics.update(class_map_from_prediction(outputs, schema), target, image_id=s.id)
         if keep_predictions:
-            kept[s.id] = labels
+            kept[s.id] = outputs  # grain splitting needs the boundary class
     return Evaluation(metrics.compute(), metrics.rows, kept, metrics.confusion_matrix)

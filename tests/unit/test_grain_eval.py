@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 from skimage.draw import disk
 
 from grainloop.schema import binary_schema
+from ml.data import Sample
+from ml.evaluate import evaluate
 from ml.grain_eval import SIZE_ERROR, grain_metrics, uncut_diameters
+from ml.preprocess import PreprocessConfig, fit
+from ml.targets import make_target
 
 SCHEMA = binary_schema()
 
@@ -42,3 +47,33 @@ def test_grains_cut_by_the_border_are_left_out_of_the_sizes():
     labels[30:40, 30:40] = 2
     assert np.allclose(uncut_diameters(labels), [np.sqrt(4 * 100 / np.pi)])
 
+
+
+class _Outputs(torch.nn.Module):
+    """A stand-in model whose logits are one-hot of a fixed label map (what a perfect model would output)."""
+
+    def __init__(self, labels: np.ndarray, classes: int):
+        super().__init__()
+        self.logits = torch.nn.functional.one_hot(torch.as_tensor(labels, dtype=torch.long), classes)
+        self.logits = self.logits.permute(2, 0, 1).float()[None] * 10
+
+    def forward(self, x):
+        return self.logits.expand(x.shape[0], -1, -1, -1)
+
+
+def test_evaluation_splits_touching_grains_on_the_boundary_class():
+    """Evaluation keeps the model's boundary class for grain splitting (folding it into grain first would
+    merge two touching grains into one); pixel metrics still compare folded class maps."""
+    schema = binary_schema(boundary=True)
+    instances = np.zeros((64, 64), np.int32)
+    instances[16:48, 8:32], instances[16:48, 32:56] = 1, 2  # two grains sharing an edge
+    image = (instances > 0).astype(np.float32)[None] * 200
+    state = fit(image, PreprocessConfig())
+    target = make_target((instances > 0).astype(np.uint8), schema, instances, state.banner)
+    assert (target == schema.num_outputs - 1).any()  # the shared edge is boundary
+    sample = Sample("touching", image, state, target, instances)
+    ev = evaluate(_Outputs(target, schema.num_outputs), [sample], schema, keep_predictions=True)
+    assert np.array_equal(ev.predictions["touching"], target)
+    assert ev.metrics["mean_fg_iou"] == 1.0
+    grains = grain_metrics({"touching": target}, ev.predictions, schema)
+    assert grains["grains/n_true"] == grains["grains/n_pred"] == 2 and grains["grains/f1"] == 1.0
