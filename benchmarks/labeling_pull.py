@@ -13,7 +13,7 @@ from pathlib import Path
 from label_studio_sdk.converter.brush import decode_rle
 
 from benchmarks._labeling_setup import arguments, grain_masks, server
-from grainloop.schema import binary_schema
+from foundation.schema import binary_schema
 from labeling.api import Connection
 from labeling.projects import ProjectSpec, ensure_project
 from labeling.pull import PullConfig, pull

@@ -10,7 +10,7 @@ import time
 import uuid
 
 from benchmarks._labeling_setup import arguments, grain_masks, server
-from grainloop.schema import binary_schema
+from foundation.schema import binary_schema
 from labeling.api import Connection
 from labeling.projects import ProjectSpec, ensure_project
 from labeling.push import MaskPrediction, PushConfig, payload, push_predictions

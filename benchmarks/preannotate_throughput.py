@@ -32,8 +32,8 @@ def arguments() -> argparse.Namespace:
 
 def sample(root: Path, n: int, size: int) -> tuple[Path, Path]:
     """n synthetic images for the tasks, and a small trained model (so masks look like grains, not noise)."""
-    from grainloop import runs
-    from grainloop.schema import binary_schema
+    from ml import runs
+    from foundation.schema import binary_schema
     from ml.synthetic import SyntheticConfig, write_dataset
 
     write_dataset(root / "tasks", n, SyntheticConfig(height=size, width=size), seed=1)
@@ -47,8 +47,8 @@ def sample(root: Path, n: int, size: int) -> tuple[Path, Path]:
 def loop(root: Path, settings_file: Path, images: Path, title: str):
     from flows.loop_config import LabelingTarget, LoopConfig
     from flows.tracking import TrackingConfig
-    from grainloop import runs
-    from grainloop.schema import binary_schema
+    from ml import runs
+    from foundation.schema import binary_schema
 
     target = LabelingTarget(settings_file, title, images, root)
     return LoopConfig(root / "workspace", target, binary_schema(), TrackingConfig.for_project(root / "workspace"),

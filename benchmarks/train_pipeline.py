@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from grainloop import runs
-from grainloop.schema import binary_schema
+from ml import runs
+from foundation.schema import binary_schema
 from ml.augment import Augmenter
 from ml.data import find_samples, load_samples
 from ml.losses import build_loss

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from grainloop.schema import LabelSchema
+from foundation.schema import LabelSchema
 from labeling.api import Connection, iter_tasks
 from labeling.regions import mask_to_results
 from ml.io import read_mask

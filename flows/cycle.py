@@ -17,7 +17,7 @@ from typing import Callable, Iterator, Optional, TypeVar
 
 from prefect import flow, task
 
-from flows.dataset_commit import CommitResult, checkout_version, commit_version
+from dataset.commit import CommitResult, checkout_version, commit_version
 from flows.evaluation import EvalTarget, checkpoint, record_evaluation
 from flows.loop_config import LoopConfig
 from flows.preannotate import PreannotateReport, champion, preannotate
@@ -25,8 +25,8 @@ from flows.promotion import CHAMPION, Decision, _alias, promote
 from flows.registry import RunTags, train_and_log
 from flows.sync import SyncReport, sync_annotations
 from flows.tracking import client as make_client
-from flows.versioning import Version, latest
-from grainloop.runs import dataset_spec
+from dataset.versioning import Version, latest
+from dataset.spec import dataset_spec
 
 
 class CycleBusy(RuntimeError):

@@ -16,7 +16,7 @@ from flows.cycle import CycleReport, cycle
 from flows.loop_config import LOOP_FILE, LabelingTarget, LoopConfig, save_loop_config
 from flows.promotion import PromotionRule
 from flows.tracking import TrackingConfig
-from flows.versioning import VersionConfig, init
+from dataset.versioning import VersionConfig, init
 from labeling.api import Connection
 from labeling.importer import ImportConfig, import_folder
 from labeling.lifecycle import up as labelstudio_up

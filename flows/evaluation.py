@@ -12,7 +12,8 @@ from pathlib import Path
 
 from flows.registry import CHECKPOINT, TAG, log_files, numeric
 from flows.tracking import TrackingConfig, client as make_client, lib
-from grainloop.runs import dataset_spec, run_evaluation
+from dataset.spec import dataset_spec
+from ml.runs import run_evaluation
 from ml.checkpoint import load_model
 from ml.predict import PredictConfig
 

@@ -20,7 +20,7 @@ from typing import Mapping
 import httpx
 import psutil
 
-from labeling.pullstore import write_atomic
+from foundation.atomic import write_atomic
 from labeling.server import port_is_free
 
 

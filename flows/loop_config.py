@@ -8,8 +8,8 @@ from typing import Optional
 
 from flows.promotion import PromotionRule
 from flows.tracking import STATE_DIR, TrackingConfig
-from flows.versioning import VersionConfig
-from grainloop.schema import LabelSchema
+from dataset.versioning import VersionConfig
+from foundation.schema import LabelSchema
 from ml.config import from_dict, to_dict
 from ml.train import TrainConfig
 

@@ -20,8 +20,8 @@ import numpy as np
 import torch
 
 from flows.tracking import TrackingConfig, configure, lib
-from flows.versioning import md5_of
-from grainloop.runs import TrainSpec, run_evaluation, run_training, split_files
+from dataset.versioning import md5_of
+from ml.runs import TrainSpec, run_evaluation, run_training, split_files
 from ml.checkpoint import ModelArtifact, load_model
 from ml.config import flatten, to_dict
 from ml.train import EpochRecord, TrainConfig

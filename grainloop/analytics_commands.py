@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import track
 
 from grainloop.ml_commands import MaskKind, SchemaOpt, _schema
-from grainloop.schema import LabelSchema
+from foundation.schema import LabelSchema
 from ml.config import to_dict
 from ml.data import SampleFiles, check_mask_kind, find_samples
 from ml.distributions import plot_distributions, summarise

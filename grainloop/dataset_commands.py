@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from grainloop.schema import LabelSchema, binary_schema
+from foundation.schema import LabelSchema, binary_schema
 
 console = Console(stderr=True)
 app = typer.Typer(no_args_is_help=True, help="Dataset versions: validate, version with DVC, release.")
@@ -18,7 +18,7 @@ Data = Annotated[str, typer.Option(help="the dataset folder inside the repositor
 
 
 def _cfg(repo: Path, data: str):
-    from flows.versioning import VersionConfig
+    from dataset.versioning import VersionConfig
 
     return VersionConfig(repo.resolve(), data)
 
@@ -35,9 +35,9 @@ def init(repo: Repo = Path("."), data: Data = "data",
          schema: Annotated[Optional[Path], typer.Option(help="label schema of a new dataset")] = None) -> None:
     """Make the repository a DVC project with a default remote (credentials come from the environment). A
     missing dataset folder gets the empty first state (schema and header-only manifest) that data.dvc records."""
-    from flows.versioning import RemoteConfig, dvc, init as do_init
-    from ml.dataset.manifest import write_manifest
-    from ml.dataset.store import ensure_schema
+    from dataset.versioning import RemoteConfig, dvc, init as do_init
+    from dataset.manifest import write_manifest
+    from dataset.store import ensure_schema
 
     cfg = _cfg(repo, data)
     do_init(cfg, RemoteConfig(url=remote, endpoint_url=endpoint_url))
@@ -60,7 +60,7 @@ def import_(
 ) -> None:
     """Add images with masks to the dataset folder (frozen splits; bad pairs are listed and skipped)."""
     from ml.data import check_mask_kind, find_samples
-    from ml.dataset.store import Incoming, add_items
+    from dataset.store import Incoming, add_items
 
     kind = {"class": lambda f: (f.mask, None), "instance": lambda f: (None, f.mask)}
     try:
@@ -80,7 +80,7 @@ def import_(
 @app.command()
 def validate(repo: Repo = Path("."), data: Data = "data") -> None:
     """Check the dataset folder without changing anything; every problem is listed."""
-    from ml.dataset.validate import DatasetInvalid, validate as check
+    from dataset.validate import DatasetInvalid, validate as check
 
     cfg = _cfg(repo, data)
     try:
@@ -94,9 +94,9 @@ def validate(repo: Repo = Path("."), data: Data = "data") -> None:
 def commit(repo: Repo = Path("."), data: Data = "data",
            remote: Annotated[Optional[str], typer.Option(help="DVC remote name (default: the default remote)")] = None) -> None:
     """Validate, then version the dataset as dataset-vN: dvc add, push, git commit, tag. Nothing new: no version."""
-    from flows.dataset_commit import commit_version
-    from flows.versioning import VersioningError
-    from ml.dataset.validate import DatasetInvalid
+    from dataset.commit import commit_version
+    from dataset.versioning import VersioningError
+    from dataset.validate import DatasetInvalid
 
     try:
         result = commit_version(_cfg(repo, data), remote, progress=True)
@@ -108,7 +108,7 @@ def commit(repo: Repo = Path("."), data: Data = "data",
 @app.command("list")
 def list_(repo: Repo = Path("."), data: Data = "data") -> None:
     """The dataset versions, oldest first."""
-    from flows.versioning import versions
+    from dataset.versioning import versions
 
     for v in versions(_cfg(repo, data)):
         print(f"{v.tag}\t{v.commit[:10]}\t{v.md5}")
@@ -118,8 +118,8 @@ def list_(repo: Repo = Path("."), data: Data = "data") -> None:
 def prepare(data: Annotated[Path, typer.Option(help="dataset folder")] = Path("data"),
             out: Annotated[Path, typer.Option(help="folder for splits.json and summary.json")] = Path("artifacts/prepared")) -> None:
     """Pipeline stage: validate the dataset and freeze its split lists for training and evaluation."""
-    from ml.dataset.manifest import by_split
-    from ml.dataset.validate import validate as check
+    from dataset.manifest import by_split
+    from dataset.validate import validate as check
 
     rows = check(data, LabelSchema.load(data / "schema.yaml"), progress=True)
     out.mkdir(parents=True, exist_ok=True)
@@ -136,9 +136,9 @@ def release(tag: Annotated[str, typer.Argument(help="a dataset version, e.g. dat
     """A benchmark release: images, PNG masks, COCO JSON, manifest, frozen splits and a dataset card."""
     import tempfile
 
-    from flows.dataset_commit import checkout_version
-    from flows.versioning import VersioningError, versions
-    from ml.dataset.release import ReleaseInfo, write_release
+    from dataset.commit import checkout_version
+    from dataset.versioning import VersioningError, versions
+    from dataset.release import ReleaseInfo, write_release
 
     cfg = _cfg(repo, data)
     try:

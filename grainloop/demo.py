@@ -11,7 +11,7 @@ from typing import Optional
 from rich.console import Console
 from rich.table import Table
 
-from grainloop.prefect_env import prefect_env
+from flows.prefect_env import prefect_env
 
 console = Console()
 
@@ -32,7 +32,7 @@ def curve_rows(loop, reports) -> list[dict]:
     """Per cycle: labeled images, dataset version, champion and its mean IoU on that version's test split."""
     from flows.cycle import dataset_folder
     from flows.evaluation import EvalTarget, evaluate_version
-    from flows.versioning import versions
+    from dataset.versioning import versions
 
     by_tag = {v.tag: v for v in versions(loop.versions)}
     rows = []
@@ -48,7 +48,7 @@ def curve_rows(loop, reports) -> list[dict]:
 
 
 def _images(loop, tag) -> int:
-    from ml.dataset.manifest import read_manifest
+    from dataset.manifest import read_manifest
 
     folder = loop.state_dir / "datasets" / (tag or "")
     return len(read_manifest(folder)) if tag and folder.exists() else 0
@@ -139,7 +139,7 @@ class DemoOptions:
 
 def demo_config(opts: DemoOptions):
     from flows.demo import DemoConfig
-    from grainloop import runs
+    from ml import runs
 
     images, masks = (opts.images, opts.masks) if opts.images else sample_data(opts.out, opts.n_images, opts.size,
                                                                               opts.seed)
@@ -154,7 +154,7 @@ def run_demo(opts: DemoOptions) -> list[dict]:
     prefect_env(opts.out)
     from flows.demo import run
     from flows.mlflow_server import MlflowServerConfig, up as mlflow_up
-    from grainloop.schema import binary_schema
+    from foundation.schema import binary_schema
     from labeling.server import port_or_free
 
     console.rule("grainloop demo: Label Studio -> DVC -> training -> MLflow -> pre-annotations")

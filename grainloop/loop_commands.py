@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from grainloop.prefect_env import prefect_env
+from flows.prefect_env import prefect_env
 
 app = typer.Typer()
 

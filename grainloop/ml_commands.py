@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from grainloop.schema import LabelSchema, binary_schema
+from foundation.schema import LabelSchema, binary_schema
 
 console = Console(stderr=True)
 app = typer.Typer(no_args_is_help=True)
@@ -29,10 +29,11 @@ def _schema(path: Optional[Path]) -> LabelSchema:
 
 
 def _spec(images, masks, dataset, mask_kind, schema, splits=None, **kw):
-    from grainloop import runs
+    from dataset.spec import dataset_spec
+    from ml import runs
 
     if dataset:
-        return runs.dataset_spec(dataset, schema, splits, **kw)
+        return dataset_spec(dataset, schema, splits, **kw)
     if not images or not masks:
         raise typer.BadParameter("give --dataset, or both --images and --masks")
     return runs.TrainSpec(images, masks, mask_kind, _schema(schema), **kw)
@@ -64,7 +65,7 @@ def train(
     warm_start: Annotated[Optional[Path], typer.Option(help="a model.pt to start from")] = None,
 ) -> None:
     """Train a segmentation model on folders of images and masks; resumes an interrupted run in OUT."""
-    from grainloop import runs
+    from ml import runs
 
     spec = _spec(images, masks, dataset, mask_kind, schema, splits, val_fraction=val_fraction, warm_start=warm_start,
                  resume=resume)
@@ -87,7 +88,7 @@ def evaluate(
     mask_kind: MaskKind = "class", overlays: int = 8, tile: int = 512, overlap: int = 128,
 ) -> None:
     """Evaluate a model on images with masks (or a dataset version's split): metrics, rows, plots, overlays."""
-    from grainloop import runs
+    from ml import runs
     from ml.checkpoint import load_model
     from ml.predict import PredictConfig
 
@@ -105,7 +106,7 @@ def predict(
     probabilities: bool = False, uncertainty: bool = False,
 ) -> None:
     """Predict class maps (PNG, or tiled TIFF for huge TIFFs), overlays and optional uncertainty maps."""
-    from grainloop import runs
+    from ml import runs
     from ml.checkpoint import load_model
     from ml.predict import PredictConfig
 

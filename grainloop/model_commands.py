@@ -38,9 +38,9 @@ def _show(rows) -> None:
 @contextmanager
 def _dataset_target(project: Path, tag: Optional[str]):
     """The test split of a dataset version, checked out into a temporary folder."""
-    from flows.dataset_commit import checkout_version
+    from dataset.commit import checkout_version
     from flows.evaluation import EvalTarget
-    from flows.versioning import VersionConfig, latest
+    from dataset.versioning import VersionConfig, latest
 
     cfg = VersionConfig(project.resolve())
     tag = tag or getattr(latest(cfg), "tag", None)

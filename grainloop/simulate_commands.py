@@ -45,7 +45,7 @@ def simulate(
     augment: bool = True, patience: int = 8, threads: Optional[int] = None, device: Device = "cpu",
 ) -> None:
     """Train, score the unlabeled pool, label a batch, repeat: one campaign per strategy, same seeds."""
-    from grainloop import runs
+    from ml import runs
     from ml.data import find_samples, load_samples
     from ml.simulate import SimulateConfig, simulate as run_simulation
 

@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from xml.sax.saxutils import quoteattr
 
-from grainloop.schema import LabelClass, LabelSchema
+from foundation.schema import LabelClass, LabelSchema
 
 IMAGE = "image"
 BRUSH = "brush"

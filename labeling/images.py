@@ -12,7 +12,8 @@ import numpy as np
 import tifffile
 from PIL import Image
 
-from grainloop.digest import sha256_file  # noqa: F401  (re-exported for the importer)
+from foundation.atomic import atomic_path
+from foundation.digest import sha256_file  # noqa: F401  (re-exported for the importer)
 
 TIFF = (".tif", ".tiff")
 EXTENSIONS = (*TIFF, ".png", ".jpg", ".jpeg")
@@ -77,10 +78,8 @@ def to_8bit(pixels: np.ndarray) -> np.ndarray:
 
 def save_png(pixels: np.ndarray, path: Path) -> None:
     """Write atomically, so a crash never leaves half a PNG behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    Image.fromarray(pixels).save(tmp, format="PNG", compress_level=1)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        Image.fromarray(pixels).save(tmp, format="PNG", compress_level=1)
 
 
 def instrument_metadata(path: Path) -> dict[str, Any]:

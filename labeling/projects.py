@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from grainloop.schema import LabelSchema
+from foundation.schema import LabelSchema
 from labeling.config import ConfigMismatch, check_config, description, label_config
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grainloop.schema import LabelSchema
+from foundation.schema import LabelSchema
 from labeling.api import Connection, filter_item, filters, task_page, to_server_time
 from labeling.policy import check_policy
 from labeling.projects import ProjectRef

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from grainloop.schema import LabelSchema
+from foundation.atomic import atomic_path, write_atomic
+from foundation.pullrecord import PullRecord
+from foundation.schema import LabelSchema
 from labeling.pulltask import TaskResult
 from labeling.tiles import TileBox, TilingConfig, merge_tiles, tile_boxes
 
@@ -25,22 +26,13 @@ PROVENANCE_FIELDS = ("task_id", "annotation_id", "annotator", "lead_time", "crea
                      "source", "tile", "mask")
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
-
-
 def write_json(path: Path, value: Any) -> None:
     write_atomic(path, json.dumps(value, indent=1, default=str).encode())
 
 
 def write_png(path: Path, mask: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    Image.fromarray(mask).save(tmp, format="PNG", compress_level=1)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        Image.fromarray(mask).save(tmp, format="PNG", compress_level=1)
 
 
 @dataclass(frozen=True)
@@ -106,32 +98,31 @@ class PullStore:
 
     def _record(self, result: TaskResult, mask: str | None) -> dict:
         extra = {"source": result.data.get("source"), "tile": result.data.get("tile"), "mask": mask}
-        return {"task_id": result.task_id, **extra, "chosen": result.chosen, "agreement": result.agreement,
-                "provenance": [{**row, **extra} for row in result.provenance], "quarantine": result.quarantine}
+        record = {"task_id": result.task_id, **extra, "chosen": result.chosen, "agreement": result.agreement,
+                  "provenance": [{**row, **extra} for row in result.provenance], "quarantine": result.quarantine}
+        return PullRecord.from_dict(record).to_dict()
 
-    def records(self) -> list[dict]:
+    def records(self) -> list[PullRecord]:
+        """Every pulled task's record, in task order: what the dataset stage turns into rows."""
         folder = self.out / "records"
         paths = sorted(folder.glob("*.json"), key=lambda p: int(p.stem)) if folder.exists() else []
-        return [json.loads(p.read_text()) for p in paths]
+        return [PullRecord.from_dict(json.loads(p.read_text())) for p in paths]
 
     def rebuild_reports(self) -> tuple[int, int]:
         """provenance.csv, agreement.csv and quarantine.json from the records; (#provenance rows, #quarantined)."""
         records = self.records()
-        rows = [row for r in records for row in r["provenance"]]
+        rows = [asdict(row) for r in records for row in r.provenance]
         self._csv("provenance.csv", PROVENANCE_FIELDS, rows)
         names = self.schema.class_names[1:]
-        agree = [{"task_id": r["task_id"], "annotations": len(r["provenance"]), **r["agreement"]}
-                 for r in records if r["agreement"]]
+        agree = [{"task_id": r.task_id, "annotations": len(r.provenance), **r.agreement}
+                 for r in records if r.agreement]
         self._csv("agreement.csv", ("task_id", "annotations", *names), agree)
-        quarantine = [q for r in records for q in r["quarantine"]]
+        quarantine = [asdict(q) for r in records for q in r.quarantine]
         write_json(self.out / "quarantine.json", quarantine)
         return len(rows), len(quarantine)
 
     def _csv(self, name: str, fields: tuple[str, ...], rows: list[dict]) -> None:
-        path = self.out / name
-        tmp = path.with_name(f".{name}.tmp")
-        with tmp.open("w", newline="") as f:
+        with atomic_path(self.out / name) as tmp, tmp.open("w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
             writer.writeheader()
             writer.writerows({k: json.dumps(v) if isinstance(v, dict) else v for k, v in row.items()} for row in rows)
-        tmp.replace(path)

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 
-from grainloop.schema import LabelSchema
+from foundation.schema import LabelSchema
 from labeling.images import ImageLoadError, image_size
 from labeling.masks import BadRegion
 from labeling.policy import Candidate, agreement, choose, mean_iou

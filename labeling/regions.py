@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from grainloop.schema import LabelSchema
+from foundation.schema import LabelSchema
 from labeling.components import boxes, fill_holes, label
 from labeling.config import BRUSH, IMAGE, POLYGON, RESULT_TYPES
 from labeling.masks import (WHOLE, BadRegion, Box, mask_to_rle, percent_points, polygon_box, polygon_to_mask,

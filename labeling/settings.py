@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from foundation.atomic import write_atomic
+
 URL_ENV = "GRAINLOOP_LS_URL"
 TOKEN_ENV = "GRAINLOOP_LS_TOKEN"
 SETTINGS_ENV = "GRAINLOOP_LS_SETTINGS"
@@ -76,9 +78,4 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
 
 def save_settings(settings: LabelStudioSettings, path: Path) -> None:
     """Write the settings file readable by its owner only (it holds the token)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(settings.to_dict(), f, indent=2)
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(settings.to_dict(), indent=2), mode=0o600)

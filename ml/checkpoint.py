@@ -6,7 +6,6 @@ artifact (weights, model and preprocessing config, label schema, metrics, proven
 from __future__ import annotations
 
 import json
-import os
 import platform
 import time
 from dataclasses import dataclass, field
@@ -15,7 +14,8 @@ from typing import Any
 
 import torch
 
-from grainloop.schema import LabelSchema
+from foundation.atomic import atomic_path
+from foundation.schema import LabelSchema
 from ml.config import from_dict, to_dict
 from ml.models import ModelConfig, build_model
 from ml.preprocess import PreprocessConfig
@@ -25,10 +25,8 @@ FORMAT_VERSION = 1
 
 def atomic_save(obj: Any, path: Path) -> Path:
     """torch.save to a temporary file, then rename: a crash never leaves a half-written checkpoint."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
     return path
 
 

@@ -9,7 +9,7 @@ from typing import Sequence
 import numpy as np
 from rich.progress import track
 
-from grainloop.schema import LabelSchema
+from foundation.schema import LabelSchema
 from ml.io import ImageReadError, list_images, read_channels, read_mask
 from ml.preprocess import PreprocessConfig, PreprocessState, fit
 from ml.targets import MaskValueError, make_target

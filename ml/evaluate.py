@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from rich.progress import track
 
-from grainloop.schema import LabelSchema
+from foundation.schema import LabelSchema
 from ml.data import Sample
 from ml.io import ArraySource
 from ml.metrics import SegmentationMetrics

@@ -12,7 +12,7 @@ from typing import Mapping
 
 import numpy as np
 
-from grainloop.schema import LabelSchema
+from foundation.schema import LabelSchema
 from ml.distributions import size_distribution_error
 from ml.instance_metrics import InstanceMetrics
 from ml.instances import InstanceConfig, edge_cut, instances_from_class_map

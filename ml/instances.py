@@ -20,7 +20,7 @@ from skimage.measure import label as connected_components
 from skimage.morphology import local_maxima, reconstruction
 from skimage.segmentation import watershed
 
-from grainloop.schema import LabelSchema
+from foundation.schema import LabelSchema
 from ml.box import Box
 
 METHODS = ("auto", "boundary", "watershed", "components")

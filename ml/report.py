@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from grainloop.schema import LabelSchema
+from foundation.schema import LabelSchema
 
 
 def _clean(value):

@@ -18,7 +18,7 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 import torch
 
-from grainloop.schema import LabelSchema
+from foundation.schema import LabelSchema
 from ml.checkpoint import load_model
 from ml.data import Sample, split_samples
 from ml.evaluate import evaluate

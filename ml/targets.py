@@ -5,7 +5,7 @@ import numpy as np
 from skimage.measure import label as connected_components
 from skimage.segmentation import find_boundaries
 
-from grainloop.schema import LabelSchema
+from foundation.schema import LabelSchema
 from ml.box import Box
 
 IGNORE_INDEX = 255

@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 import torch
 from torch.utils.data import DataLoader
 
-from grainloop.schema import LabelSchema
+from foundation.schema import LabelSchema
 from ml.augment import AugmentConfig, Augmenter
 from ml.checkpoint import ModelArtifact, atomic_save, save_model
 from ml.config import to_dict

@@ -12,7 +12,7 @@ def random_model_file(path: Path, seed: int = 0, decoder: tuple[int, ...] = (16,
     """A randomly initialised (seeded) binary U-Net checkpoint saved at path."""
     import torch
 
-    from grainloop.schema import binary_schema
+    from foundation.schema import binary_schema
     from ml.checkpoint import ModelArtifact, save_model
     from ml.models import ModelConfig, build_model
     from ml.preprocess import PreprocessConfig
@@ -24,7 +24,7 @@ def random_model_file(path: Path, seed: int = 0, decoder: tuple[int, ...] = (16,
 
 def synthetic_items(folder: Path, provenance: dict) -> list:
     """One Incoming per image of a synthetic dataset folder (images/, instances/), in id order."""
-    from ml.dataset.store import Incoming
+    from dataset.store import Incoming
 
     stems = sorted(p.stem for p in (folder / "images").iterdir())
     return [Incoming(s, next((folder / "images").glob(f"{s}.*")), None, next((folder / "instances").glob(f"{s}.*")),

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from grainloop.schema import LabelSchema, binary_schema
+from foundation.schema import LabelSchema, binary_schema
 from labeling.api import Connection
 from labeling.importer import ImportConfig, import_folder
 from labeling.projects import ProjectRef, ProjectSpec, ensure_project

@@ -6,8 +6,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from flows.demo import DemoConfig, import_images, loop_config, settings_file, workspace
-from grainloop import runs
-from grainloop.schema import binary_schema
+from ml import runs
+from foundation.schema import binary_schema
 from labeling.settings import save_settings
 
 TINY = dict(decoder_channels=(16, 16, 16, 16, 16), epochs=3, restart_epochs=3, patch=64, patches_per_epoch=16,

@@ -9,15 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import flows.dataset_commit as dataset_commit
-from flows.dataset_commit import checkout_version, commit_version
-from flows.versioning import RemoteConfig, VersionConfig, VersioningError, init, versions
-from grainloop.schema import binary_schema
-from ml.dataset.coco import masks_from_annotations
-from ml.dataset.manifest import read_manifest, sha256_file
-from ml.dataset.release import COCO_FILE, ReleaseInfo, write_release
-from ml.dataset.store import add_items
-from ml.dataset.validate import DatasetInvalid
+import dataset.commit as dataset_commit
+from dataset.commit import checkout_version, commit_version
+from dataset.versioning import RemoteConfig, VersionConfig, VersioningError, init, versions
+from foundation.schema import binary_schema
+from dataset.coco import masks_from_annotations
+from dataset.manifest import read_manifest, sha256_file
+from dataset.release import COCO_FILE, ReleaseInfo, write_release
+from dataset.store import add_items
+from dataset.validate import DatasetInvalid
 from ml.io import read_mask, write_mask
 from tests.helpers import synthetic_items
 

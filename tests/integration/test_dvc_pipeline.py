@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from flows.dataset_commit import commit_version
-from flows.versioning import RemoteConfig, VersionConfig, init
-from grainloop.schema import binary_schema
-from ml.dataset.store import Incoming, add_items
+from dataset.commit import commit_version
+from dataset.versioning import RemoteConfig, VersionConfig, init
+from foundation.schema import binary_schema
+from dataset.store import Incoming, add_items
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = {"decoder_channels": "16,16,16,16,16", "epochs": 2, "restart_epochs": 2, "patch": 64, "patches_per_epoch": 8,

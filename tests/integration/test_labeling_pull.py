@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from grainloop.schema import LabelSchema
+from foundation.schema import LabelSchema
 from labeling.api import LabelStudioError
 from labeling.lifecycle import down
 from labeling.masks import mask_to_polygon, mask_to_rle

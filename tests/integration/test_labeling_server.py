@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from grainloop.cli import app
-from grainloop.schema import LabelSchema
+from foundation.schema import LabelSchema
 from labeling.config import schema_from_config
 from labeling.lifecycle import status
 from labeling.projects import ProjectError, ProjectSpec, ensure_project

@@ -11,7 +11,7 @@ import pytest
 
 from flows.demo import run_cycles, settings_file
 from flows.tracking import client as mlflow_client
-from flows.versioning import run, versions
+from dataset.versioning import run, versions
 from labeling.api import Connection, iter_tasks
 from labeling.settings import save_settings
 from tests.integration.loop_helpers import demo_setup
@@ -81,7 +81,7 @@ def test_label_studio_killed_mid_sync_then_a_rerun_loses_and_doubles_nothing(tmp
     from flows.annotator import SimulatedAnnotator
     from flows.cycle import version_dataset
     from labeling.lifecycle import down
-    from ml.dataset.manifest import read_manifest
+    from dataset.manifest import read_manifest
 
     cfg, loop, project_id = demo_setup(tmp_path / "killed", sample, server)
     with Connection.open(server.settings) as conn:

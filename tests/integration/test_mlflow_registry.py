@@ -14,8 +14,10 @@ from typer.testing import CliRunner
 from flows.promotion import CHAMPION, PREVIOUS, PromotionRule, RollbackError, promote, rollback
 from flows.registry import RunTags, log_trained, train_and_log
 from flows.tracking import TrackingConfig, configure
-from grainloop import model_commands, runs
-from grainloop.schema import binary_schema
+from grainloop import model_commands
+from dataset.spec import dataset_spec
+from ml import runs
+from foundation.schema import binary_schema
 from ml.checkpoint import load_model
 from tests.helpers import random_model_file
 
@@ -154,10 +156,10 @@ def test_cli_promote_and_rollback(trained, project, monkeypatch):
 
 def test_promotion_evaluates_both_on_the_newest_test_split(tracking, tmp_path, synthetic_dataset):
     """A trained model against a deliberately worse one (random weights), both judged on dataset-v1's test split."""
-    from flows.dataset_commit import checkout_version, commit_version
+    from dataset.commit import checkout_version, commit_version
     from flows.evaluation import EVAL_TAG, EvalTarget
-    from flows.versioning import RemoteConfig, VersionConfig, init
-    from ml.dataset.store import Incoming, add_items
+    from dataset.versioning import RemoteConfig, VersionConfig, init
+    from dataset.store import Incoming, add_items
 
     repo = VersionConfig(tmp_path / "repo")
     repo.root.mkdir()
@@ -168,7 +170,7 @@ def test_promotion_evaluates_both_on_the_newest_test_split(tracking, tmp_path, s
     tag = commit_version(repo).version.tag
     target = EvalTarget(checkout_version(repo, tag, tmp_path / "eval"), tag)
     cfg = replace(tracking, model_name="split-eval")
-    spec = runs.dataset_spec(repo.data_dir)
+    spec = dataset_spec(repo.data_dir)
     good = train_and_log(cfg, spec, runs.train_config(epochs=3, lr=3e-3, **TINY), tmp_path / "good").version
     bad = log_trained(cfg, random_model_file(tmp_path / "bad.pt", 5), runs.train_config(epochs=1, **TINY), {}).version
     rule = replace(RULE, minimums={"mean_fg_iou": 0.0})

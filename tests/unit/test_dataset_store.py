@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from grainloop.schema import binary_schema
-from ml.dataset.coco import image_annotations, masks_from_annotations
-from ml.dataset.manifest import read_manifest, write_manifest
-from ml.dataset.splits import SplitConfig, assign, split_for
-from ml.dataset.store import Incoming, add_items
-from ml.dataset.validate import DatasetInvalid, validate
+from foundation.schema import binary_schema
+from dataset.coco import image_annotations, masks_from_annotations
+from dataset.manifest import read_manifest, write_manifest
+from dataset.splits import SplitConfig, assign, split_for
+from dataset.store import Incoming, add_items
+from dataset.validate import DatasetInvalid, validate
 from ml.io import read_mask, write_mask
 from tests.helpers import synthetic_items
 

@@ -4,8 +4,8 @@ import shutil
 import numpy as np
 import pytest
 
-from grainloop import runs
-from grainloop.schema import binary_schema
+from ml import runs
+from foundation.schema import binary_schema
 from ml.checkpoint import load_model
 from ml.data import find_samples, load_samples
 from ml.evaluate import evaluate

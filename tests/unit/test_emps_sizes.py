@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from grainloop.analytics_commands import MeasureSpec, run_measure
-from grainloop.schema import binary_schema
+from foundation.schema import binary_schema
 from ml.data import find_samples
 from ml.io import read_mask
 from tests.helpers import EMPS_IDS

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from skimage.draw import disk
 
-from grainloop.schema import binary_schema
+from foundation.schema import binary_schema
 from ml.data import Sample
 from ml.evaluate import evaluate
 from ml.grain_eval import SIZE_ERROR, grain_metrics, uncut_diameters

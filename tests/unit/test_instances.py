@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from skimage.draw import disk, ellipse
 
-from grainloop.schema import LabelClass, LabelSchema, binary_schema
+from foundation.schema import LabelClass, LabelSchema, binary_schema
 from ml.box import Box
 from ml.instance_metrics import InstanceMetrics, instance_scores, match_instances
 from ml.instances import (InstanceConfig, edge_cut, instances_from_class_map, instances_from_instance_map,

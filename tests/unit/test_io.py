@@ -5,7 +5,7 @@ from PIL import Image
 
 from ml.data import DatasetLoadError, find_samples, load_samples
 from ml.io import ArraySource, ImageReadError, TiffSource, read_channels, read_image, read_mask, write_mask
-from grainloop.schema import binary_schema
+from foundation.schema import binary_schema
 
 
 def test_formats_and_bit_depths(tmp_path):

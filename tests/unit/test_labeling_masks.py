@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from grainloop.schema import LabelClass, LabelSchema, binary_schema
+from foundation.schema import LabelClass, LabelSchema, binary_schema
 from labeling.components import boxes, fill_holes, label
 from labeling.config import ConfigMismatch, check_config, label_config, schema_from_config
 from labeling.masks import BadRegion, mask_to_polygon, mask_to_rle, polygon_to_mask, rle_to_mask

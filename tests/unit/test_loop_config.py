@@ -7,8 +7,8 @@ import pytest
 
 from flows.demo import DemoConfig, loop_config
 from flows.loop_config import load_loop_config, save_loop_config
-from grainloop import runs
-from grainloop.schema import LabelSchema
+from ml import runs
+from foundation.schema import LabelSchema
 
 
 def _loop(tmp_path: Path):

@@ -7,7 +7,7 @@ import tifffile
 from typer.testing import CliRunner
 
 from grainloop.cli import app
-from grainloop.schema import binary_schema
+from foundation.schema import binary_schema
 from ml.data import find_samples, load_samples
 from ml.io import read_image
 from ml.register import RegisterConfig, Transform, estimate, register_stack, valid_box, warp, write_stack
@@ -111,7 +111,7 @@ def test_stacked_files_load_as_input_channels(stacked_dataset):
 
 
 def test_stacked_channels_train_and_predict_through_the_usual_code(stacked_dataset, tmp_path):
-    from grainloop import runs
+    from ml import runs
     from ml.checkpoint import load_model
     from ml.predict import PredictConfig, predict_image
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from grainloop.schema import LabelSchema, binary_schema
+from foundation.schema import LabelSchema, binary_schema
 from ml.box import Box
 from ml.targets import IGNORE_INDEX, MaskValueError, class_map_from_prediction, make_target
 

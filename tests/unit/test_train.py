@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from grainloop import runs
-from grainloop.schema import binary_schema
+from ml import runs
+from foundation.schema import binary_schema
 from ml.checkpoint import load_model
 from ml.data import find_samples, load_samples, split_samples
 from ml.evaluate import evaluate

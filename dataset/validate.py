@@ -8,8 +8,8 @@ from typing import Sequence
 
 from rich.progress import track
 
-from grainloop.schema import LabelSchema
-from ml.dataset.manifest import SPLITS, ManifestRow, read_manifest, sha256_file
+from foundation.schema import LabelSchema
+from dataset.manifest import SPLITS, ManifestRow, read_manifest, sha256_file
 from ml.io import ImageReadError, read_image, read_mask
 from ml.targets import MaskValueError, check_mask_values
 

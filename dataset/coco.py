@@ -13,7 +13,7 @@ from scipy.ndimage import binary_fill_holes, find_objects
 from skimage.draw import polygon2mask
 from skimage.measure import find_contours
 
-from grainloop.schema import LabelClass, LabelSchema
+from foundation.schema import LabelClass, LabelSchema
 from ml.instances import InstanceConfig, class_votes, instances_from_class_map
 
 _COMPONENTS = InstanceConfig(method="components", min_area=0)  # every connected part of a class, none dropped

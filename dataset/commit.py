@@ -1,4 +1,4 @@
-"""`grainloop dataset commit` and reading a version back: the all-or-nothing steps over flows.versioning."""
+"""`grainloop dataset commit` and reading a version back: the all-or-nothing steps over dataset.versioning."""
 from __future__ import annotations
 
 import json
@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from grainloop.schema import LabelSchema
-from ml.dataset.manifest import SCHEMA, by_split
-from ml.dataset.validate import validate
-from flows.versioning import (TAG_PREFIX, Version, VersionConfig, VersioningError, _identity, dvc, git, latest,
+from foundation.schema import LabelSchema
+from dataset.manifest import SCHEMA, by_split
+from dataset.validate import validate
+from dataset.versioning import (TAG_PREFIX, Version, VersionConfig, VersioningError, _identity, dvc, git, latest,
                               md5_of, versions)
 
 

@@ -10,9 +10,9 @@ import numpy as np
 import yaml
 from rich.progress import track
 
-from grainloop.schema import LabelSchema
-from ml.dataset.manifest import SCHEMA, ManifestRow, read_manifest, sha256_file, write_manifest
-from ml.dataset.splits import SplitConfig, assign
+from foundation.schema import LabelSchema
+from dataset.manifest import SCHEMA, ManifestRow, read_manifest, sha256_file, write_manifest
+from dataset.splits import SplitConfig, assign
 from ml.io import ImageReadError, read_image, read_mask, write_mask
 from ml.targets import MaskValueError, check_mask_values
 

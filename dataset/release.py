@@ -10,9 +10,9 @@ from typing import Sequence
 
 from rich.progress import track
 
-from grainloop.schema import LabelSchema
-from ml.dataset.coco import image_annotations
-from ml.dataset.manifest import MANIFEST, SCHEMA, SPLITS, ManifestRow, by_split, read_manifest
+from foundation.schema import LabelSchema
+from dataset.coco import image_annotations
+from dataset.manifest import MANIFEST, SCHEMA, SPLITS, ManifestRow, by_split, read_manifest
 from ml.io import read_mask
 
 COCO_FILE = "annotations.coco.json"

@@ -5,7 +5,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Mapping
 
-from ml.dataset.manifest import SPLITS
+from dataset.manifest import SPLITS
 
 
 @dataclass(frozen=True)

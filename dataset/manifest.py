@@ -4,12 +4,12 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
-from grainloop.digest import sha256_file  # noqa: F401  (re-exported: the manifest's image hash)
+from foundation.atomic import write_atomic
+from foundation.digest import sha256_file  # noqa: F401  (re-exported: the manifest's image hash)
 
 MANIFEST = "manifest.csv"
 SCHEMA = "schema.yaml"
@@ -86,10 +86,7 @@ def format_manifest(rows: Iterable[ManifestRow]) -> str:
 
 def write_manifest(data_dir: Path, rows: Sequence[ManifestRow]) -> Path:
     path = Path(data_dir) / MANIFEST
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(format_manifest(rows))
-    tmp.replace(path)
+    write_atomic(path, format_manifest(rows))
     return path
 
 

@@ -1,7 +1,6 @@
-"""Runs on folders: the glue between files on disk and ml/ used by the CLI (and later by flows/)."""
+"""Runs on folders: training, evaluation and prediction over files on disk, for the CLI, the flows and dvc.yaml."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Mapping, Optional, Sequence
@@ -9,7 +8,7 @@ from typing import Callable, Mapping, Optional, Sequence
 import numpy as np
 import torch
 
-from grainloop.schema import LabelSchema
+from foundation.schema import LabelSchema
 from ml.augment import AugmentConfig
 from ml.checkpoint import ModelArtifact, read_artifact
 from ml.config import to_dict
@@ -39,16 +38,6 @@ class TrainSpec:
     warm_start: Optional[Path] = None
     resume: bool = True
     splits: Optional[Mapping[str, str]] = None  # id -> train/val/test (a dataset version's frozen splits)
-
-
-def dataset_spec(data: Path, schema_path: Optional[Path] = None, splits_file: Optional[Path] = None, **kw) -> TrainSpec:
-    """A TrainSpec over a dataset version folder: its images, class maps, schema and frozen splits."""
-    from ml.dataset.manifest import read_manifest
-
-    lists = json.loads(splits_file.read_text()) if splits_file else None
-    splits = {i: s for s, ids in lists.items() for i in ids} if lists else {r.id: r.split for r in read_manifest(data)}
-    schema = LabelSchema.load(schema_path or data / "schema.yaml")
-    return TrainSpec([data / "images"], data / "masks", "class", schema, splits=splits, **kw)
 
 
 def _split(spec: TrainSpec, samples):
