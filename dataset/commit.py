@@ -9,7 +9,7 @@ from typing import Optional
 from foundation.schema import LabelSchema
 from dataset.manifest import SCHEMA, by_split
 from dataset.validate import validate
-from dataset.versioning import (TAG_PREFIX, Version, VersionConfig, VersioningError, _identity, dvc, git, latest,
+from dataset.versioning import (TAG_PREFIX, Version, VersionConfig, VersioningError, identity, dvc, git, latest,
                               md5_of, versions)
 
 
@@ -46,13 +46,13 @@ def _restore(cfg: VersionConfig, head: Optional[str], tag: str, before: dict[Pat
 def _steps(cfg: VersionConfig, tag: str, summary: str, remote: Optional[str]) -> None:
     dvc(cfg, "push", "-q", *(("-r", remote) if remote else ()), cfg.dvc_file.name)
     git(cfg, "add", cfg.dvc_file.name, ".gitignore")
-    git(cfg, *_identity(cfg), "commit", "-q", "-m", f"Dataset {tag}", "-m", summary)
+    git(cfg, *identity(cfg), "commit", "-q", "-m", f"Dataset {tag}", "-m", summary)
     tag_version(cfg, tag, summary)
 
 
 def tag_version(cfg: VersionConfig, tag: str, summary: str) -> None:
     """The last step: an annotated tag naming the version (a separate function so tests can make it fail)."""
-    git(cfg, *_identity(cfg), "tag", "-a", tag, "-m", f"Dataset {tag}\n\n{summary}")
+    git(cfg, *identity(cfg), "tag", "-a", tag, "-m", f"Dataset {tag}\n\n{summary}")
 
 
 def commit_version(cfg: VersionConfig, remote: Optional[str] = None, progress: bool = False) -> CommitResult:

@@ -69,7 +69,7 @@ def dvc(cfg: VersionConfig, *args: str) -> str:
     return run([sys.executable, "-m", "dvc", *args], cfg.root).stdout.strip()
 
 
-def _identity(cfg: VersionConfig) -> tuple[str, ...]:
+def identity(cfg: VersionConfig) -> tuple[str, ...]:
     """Use the user's git identity; fall back to a neutral one where none is configured (CI, fresh machines)."""
     return () if git(cfg, "config", "user.email", check=False) else IDENTITY
 
@@ -86,7 +86,7 @@ def init(cfg: VersionConfig, remote: RemoteConfig = RemoteConfig()) -> None:
         dvc(cfg, "remote", "modify", remote.name, "endpointurl", remote.endpoint_url)
     git(cfg, "add", ".dvc/config", ".dvcignore")
     if git(cfg, "status", "--porcelain", ".dvc/config", ".dvcignore"):
-        git(cfg, *_identity(cfg), "commit", "-q", "-m", "Initialise DVC for dataset versions")
+        git(cfg, *identity(cfg), "commit", "-q", "-m", "Initialise DVC for dataset versions")
 
 
 def md5_of(dvc_text: str) -> str:

@@ -15,18 +15,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Optional, TypeVar
 
-from prefect import flow, task
+from prefect import flow
 
-from dataset.commit import CommitResult, checkout_version, commit_version
-from flows.evaluation import EvalTarget, checkpoint, record_evaluation
+from dataset.commit import CommitResult, commit_version
+from flows.evaluation import EvalTarget
 from flows.loop_config import LoopConfig
 from flows.preannotate import PreannotateReport, champion, preannotate
-from flows.promotion import CHAMPION, Decision, _alias, promote
-from flows.registry import RunTags, train_and_log
+from flows.promotion import Decision, promote
 from flows.sync import SyncReport, sync_annotations
-from flows.tracking import client as make_client
+from flows.train import dataset_folder, train
+from flows.tracking import TAG_PROMOTION, client as make_client
 from dataset.versioning import Version, latest
-from dataset.spec import dataset_spec
 
 
 class CycleBusy(RuntimeError):
@@ -94,48 +93,11 @@ def version_dataset(cfg: LoopConfig) -> CommitResult:
     return result
 
 
-def registered_for(cfg: LoopConfig, dataset: str) -> Optional[str]:
-    """The registered version already trained on this dataset tag (so a rerun does not train twice)."""
-    client = make_client(cfg.tracking)
-    found = [v for v in client.search_model_versions(f"name='{cfg.tracking.model_name}'")
-             if v.tags.get("grainloop.dataset") == dataset]
-    return str(max(int(v.version) for v in found)) if found else None
-
-
-def _warm_start(cfg: LoopConfig) -> Optional[Path]:
-    """The champion's checkpoint when its label schema is this loop's (else training starts fresh)."""
-    mv = _alias(make_client(cfg.tracking), cfg.tracking.model_name, CHAMPION)
-    if mv is None or mv.tags.get("grainloop.schema_hash") != cfg.schema.hash:
-        return None
-    return checkpoint(cfg.tracking, mv.version, cfg.state_dir / "champion")
-
-
-@task(name="dataset folder")
-def dataset_folder(cfg: LoopConfig, version: Version) -> Path:
-    dest = cfg.state_dir / "datasets" / version.tag
-    return dest if (dest / "manifest.csv").exists() else checkout_version(cfg.versions, version.tag, dest)
-
-
-@flow(name="train")
-def train(cfg: LoopConfig, version: Version) -> str:
-    """Train on a dataset version (warm start from a matching champion), log and register a challenger."""
-    if (done := registered_for(cfg, version.tag)) is not None:
-        return done
-    folder, out = dataset_folder(cfg, version), cfg.runs_dir / version.tag
-    spec = dataset_spec(folder, warm_start=_warm_start(cfg), resume=False)
-    tags = RunTags(version.tag, cfg.versions.dvc_file, version.commit, cfg.schema.hash)
-    logged = train_and_log(cfg.tracking, spec, cfg.train, out, tags, run_name=f"train {version.tag}")
-    if logged.test_metrics is not None:  # the promotion's evaluation of this challenger, already done
-        record_evaluation(cfg.tracking, logged.version, EvalTarget(folder, version.tag), logged.test_metrics,
-                          out / "test")
-    return logged.version
-
-
 @flow(name="evaluate_and_promote")
 def evaluate_and_promote(cfg: LoopConfig, model_version: str, version: Version) -> Optional[Decision]:
     """Judge the challenger against the champion on the version's test split (once per model version)."""
     mv = make_client(cfg.tracking).get_model_version(cfg.tracking.model_name, model_version)
-    if mv.tags.get("grainloop.promotion") or champion(cfg) == model_version:
+    if mv.tags.get(TAG_PROMOTION) or champion(cfg) == model_version:
         return None
     return promote(cfg.tracking, model_version, cfg.rule, EvalTarget(dataset_folder(cfg, version), version.tag))
 

@@ -15,7 +15,8 @@ from flows.annotator import SIMULATED, SimulatedAnnotator
 from flows.cycle import CycleReport, cycle
 from flows.loop_config import LOOP_FILE, LabelingTarget, LoopConfig, save_loop_config
 from flows.promotion import PromotionRule
-from flows.tracking import TrackingConfig
+from flows.tracking import SCORE, TrackingConfig
+from dataset.pipeline import init_pipeline
 from dataset.versioning import VersionConfig, init
 from labeling.api import Connection
 from labeling.importer import ImportConfig, import_folder
@@ -58,6 +59,7 @@ def workspace(cfg: DemoConfig) -> VersionConfig:
     if not ignore.exists():
         ignore.write_text("/.grainloop/\n")
     init(versions)
+    init_pipeline(versions, cfg.train)
     return versions
 
 
@@ -77,7 +79,7 @@ def loop_config(cfg: DemoConfig, schema) -> LoopConfig:
     target = LabelingTarget(settings_file(cfg), cfg.project_title, (cfg.document_root / "images").resolve(),
                             cfg.document_root.resolve())
     return LoopConfig(root, target, schema, TrackingConfig.for_project(root), cfg.train,
-                      PromotionRule(minimums={"mean_fg_iou": cfg.min_iou}), cfg.strategy,
+                      PromotionRule(minimums={SCORE: cfg.min_iou}), cfg.strategy,
                       preannotate_batch=cfg.preannotate_batch)
 
 

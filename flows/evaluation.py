@@ -10,14 +10,13 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from flows.registry import CHECKPOINT, TAG, log_files, numeric
-from flows.tracking import TrackingConfig, client as make_client, lib
+from flows.registry import CHECKPOINT, log_files, numeric
+from flows.tracking import (KIND_EVALUATION, TAG_EVAL_DATASET, TAG_KIND, TAG_SPLIT, TAG_VERSION, TrackingConfig,
+                            client as make_client, eval_run_tag, lib, tracked_run)
 from dataset.spec import dataset_spec
 from ml.runs import run_evaluation
 from ml.checkpoint import load_model
 from ml.predict import PredictConfig
-
-EVAL_TAG = "grainloop.eval_dataset"
 
 
 @dataclass(frozen=True)
@@ -30,7 +29,7 @@ class EvalTarget:
 
     @property
     def key(self) -> str:
-        return f"{TAG}eval.{self.dataset}.{self.split}"
+        return eval_run_tag(self.dataset, self.split)
 
 
 def checkpoint(tracking: TrackingConfig, version: str, dest: Path) -> Path:
@@ -68,11 +67,9 @@ def record_evaluation(tracking: TrackingConfig, version: str, target: EvalTarget
                       out: Path) -> dict[str, float]:
     """An evaluation run of the version on the target (metrics, and the confusion matrix, per-image table and
     overlays that run_evaluation wrote to out), tagged on the version so evaluate_version reuses it."""
-    client, mlflow = make_client(tracking), lib()
-    with mlflow.start_run(run_name=f"evaluate v{version} on {target.dataset}/{target.split}") as run:
-        mlflow.set_tags({f"{TAG}kind": "evaluation", f"{TAG}version": version, EVAL_TAG: target.dataset,
-                         f"{TAG}split": target.split})
-        mlflow.log_metrics(metrics)
+    tags = {TAG_KIND: KIND_EVALUATION, TAG_VERSION: version, TAG_EVAL_DATASET: target.dataset, TAG_SPLIT: target.split}
+    with tracked_run(tracking, f"evaluate v{version} on {target.dataset}/{target.split}", tags) as run:
+        lib().log_metrics(metrics)
         log_files([out / "confusion_matrix.png", out / "per_image.csv", *sorted((out / "overlays").glob("*.png"))])
-    client.set_model_version_tag(tracking.model_name, version, target.key, run.info.run_id)
+    make_client(tracking).set_model_version_tag(tracking.model_name, version, target.key, run.info.run_id)
     return metrics

@@ -21,8 +21,8 @@ from rich.progress import track
 
 from flows.evaluation import checkpoint
 from flows.loop_config import LoopConfig
-from flows.promotion import CHAMPION, _alias
-from flows.tracking import client as make_client, lib
+from flows.tracking import (CHAMPION, KIND_PREANNOTATION, TAG_KIND, TAG_MODEL_VERSION, TAG_STRATEGY, alias_version,
+                            client as make_client, lib, tracked_run)
 from labeling.api import Connection
 from labeling.projects import ProjectSpec, ensure_project
 from labeling.push import (PushConfig, PushReport, image_predictions, order_by_score, push_predictions,
@@ -49,7 +49,7 @@ class PreannotateReport:
 
 def champion(cfg: LoopConfig) -> str | None:
     """The champion's registered version number, or None before the first promotion."""
-    found = _alias(make_client(cfg.tracking), cfg.tracking.model_name, CHAMPION)
+    found = alias_version(make_client(cfg.tracking), cfg.tracking.model_name, CHAMPION)
     return None if found is None else str(found.version)
 
 
@@ -97,11 +97,9 @@ def record_ranking(cfg: LoopConfig, model_version: str, ranking) -> None:
     path, text = cfg.state_dir / "rankings" / f"{model_version.replace('/', '_')}.csv", _ranking_csv(ranking)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
-    mlflow = lib()
-    with mlflow.start_run(run_name=f"preannotate {model_version}"):
-        mlflow.set_tags({"grainloop.kind": "preannotation", "grainloop.model_version": model_version,
-                         "grainloop.strategy": cfg.strategy})
-        mlflow.log_text(text, "ranking.csv")
+    tags = {TAG_KIND: KIND_PREANNOTATION, TAG_MODEL_VERSION: model_version, TAG_STRATEGY: cfg.strategy}
+    with tracked_run(cfg.tracking, f"preannotate {model_version}", tags):
+        lib().log_text(text, "ranking.csv")
 
 
 @task(name="list unannotated tasks", retries=2, retry_delay_seconds=5)

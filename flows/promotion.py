@@ -14,27 +14,28 @@ from typing import Mapping, Optional
 
 import yaml
 
-from flows.evaluation import EVAL_TAG, EvalTarget, evaluate_version
-from flows.tracking import TrackingConfig, client as make_client, lib
+from flows.evaluation import EvalTarget, evaluate_version
+from flows.tracking import (CHALLENGER, CHAMPION, CLASS_IOU_PREFIX, FINAL_PREFIX, KIND_PROMOTION, KIND_ROLLBACK,
+                            OUTCOME_TAGS, PREVIOUS, SCORE, SIZE_ERROR, TAG_CHAMPION_BEFORE, TAG_CHAMPION_HISTORY,
+                            TAG_EVAL_DATASET, TAG_KIND, TAG_MODEL, TAG_OUTCOME, TAG_REASONS, TAG_VERSION,
+                            TrackingConfig, alias_version, client as make_client, lib, tracked_run)
 from ml.config import from_dict, to_dict
 
-CHAMPION, PREVIOUS, CHALLENGER = "champion", "previous-champion", "challenger"
-HISTORY_TAG = "grainloop.champion_history"  # registered-model tag: champions in order, comma-separated
 EPS = 1e-12
 COLUMNS = ["check", "metric", "challenger", "champion", "delta", "limit", "passed"]
 
 
 @dataclass(frozen=True)
 class PromotionRule:
-    metric_prefix: str = "final/"
-    score: str = "mean_fg_iou"
+    metric_prefix: str = FINAL_PREFIX
+    score: str = SCORE
     margin: float = 0.01
-    class_prefix: str = "iou/"
+    class_prefix: str = CLASS_IOU_PREFIX
     class_drop_tolerance: float = 0.02
     ignore_classes: tuple[str, ...] = ("background",)
-    size_error: str = "size_distribution_error"
+    size_error: str = SIZE_ERROR
     size_error_tolerance: float = 0.05
-    minimums: dict = field(default_factory=lambda: {"mean_fg_iou": 0.5})
+    minimums: dict = field(default_factory=lambda: {SCORE: 0.5})
 
 
 @dataclass(frozen=True)
@@ -104,19 +105,6 @@ def decide(challenger: Mapping[str, float], champion: Optional[Mapping[str, floa
 # ---- MLflow side -------------------------------------------------------------------------------------------
 
 
-def _alias(client, name: str, alias: str):
-    """The version holding the alias; None when no version does, or nothing is registered under name yet."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        aliases = client.get_registered_model(name).aliases
-    except MlflowException as exc:
-        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
-            return None
-        raise
-    return client.get_model_version(name, aliases[alias]) if alias in aliases else None
-
-
 def run_metrics(client, version, prefix: str) -> dict[str, float]:
     """The metrics recorded on a version's training run, with the prefix (e.g. final/) stripped."""
     metrics = client.get_run(version.run_id).data.metrics
@@ -124,7 +112,7 @@ def run_metrics(client, version, prefix: str) -> dict[str, float]:
 
 
 def _history(client, name: str) -> list[str]:
-    text = client.get_registered_model(name).tags.get(HISTORY_TAG, "")
+    text = client.get_registered_model(name).tags.get(TAG_CHAMPION_HISTORY, "")
     return [v for v in text.split(",") if v]
 
 
@@ -140,15 +128,15 @@ def record(tracking: TrackingConfig, kind: str, decision: Decision, version: str
            outcome: Optional[str] = None) -> str:
     """A run holding the decision (tags, decision.json, comparison.csv); the version is tagged with its outcome."""
     mlflow, outcome = lib(), outcome or ("promoted" if decision.promote else "refused")
-    with mlflow.start_run(run_name=f"{kind} v{version}") as run:
-        mlflow.set_tags({"grainloop.kind": kind, "grainloop.model": tracking.model_name, "grainloop.version": version,
-                         "grainloop.champion_before": champion or "none", "grainloop.outcome": outcome,
-                         "grainloop.reasons": "; ".join(decision.reasons)[:4000]})
+    tags = {TAG_KIND: kind, TAG_MODEL: tracking.model_name, TAG_VERSION: version,
+            TAG_CHAMPION_BEFORE: champion or "none", TAG_OUTCOME: outcome,
+            TAG_REASONS: "; ".join(decision.reasons)[:4000]}
+    with tracked_run(tracking, f"{kind} v{version}", tags) as run:
         mlflow.log_dict(to_dict(decision), "decision.json")
         mlflow.log_text(_table_csv(decision.rows), "comparison.csv")
-    c = mlflow.MlflowClient()
-    c.set_model_version_tag(tracking.model_name, version, f"grainloop.{kind}", outcome)
-    c.set_model_version_tag(tracking.model_name, version, f"grainloop.{kind}_run", run.info.run_id)
+    c, (outcome_tag, run_tag) = make_client(tracking), OUTCOME_TAGS[kind]
+    c.set_model_version_tag(tracking.model_name, version, outcome_tag, outcome)
+    c.set_model_version_tag(tracking.model_name, version, run_tag, run.info.run_id)
     return run.info.run_id
 
 
@@ -159,9 +147,10 @@ def _compare_on(tracking: TrackingConfig, challenger, champion, rule: PromotionR
 
 
 def _compare(client, challenger, champion, rule: PromotionRule) -> Decision:
-    if champion is not None and challenger.tags.get(EVAL_TAG) != champion.tags.get(EVAL_TAG):
-        return Decision(False, (f"not comparable: evaluated on {challenger.tags.get(EVAL_TAG)!r}, the champion on "
-                                f"{champion.tags.get(EVAL_TAG)!r}; re-evaluate both on the same test split",), ())
+    if champion is not None and challenger.tags.get(TAG_EVAL_DATASET) != champion.tags.get(TAG_EVAL_DATASET):
+        return Decision(False, (f"not comparable: evaluated on {challenger.tags.get(TAG_EVAL_DATASET)!r}, the "
+                                f"champion on {champion.tags.get(TAG_EVAL_DATASET)!r}; re-evaluate both on the same "
+                                "test split",), ())
     champ = run_metrics(client, champion, rule.metric_prefix) if champion is not None else None
     return decide(run_metrics(client, challenger, rule.metric_prefix), champ, rule)
 
@@ -172,11 +161,11 @@ def _v(version) -> Optional[str]:
 
 
 def _crown(client, name: str, version: str, champion) -> None:
-    client.set_registered_model_tag(name, HISTORY_TAG, ",".join([*_history(client, name), version]))
+    client.set_registered_model_tag(name, TAG_CHAMPION_HISTORY, ",".join([*_history(client, name), version]))
     client.set_registered_model_alias(name, CHAMPION, version)
     if champion is not None:
         client.set_registered_model_alias(name, PREVIOUS, _v(champion))
-    if _v(_alias(client, name, CHALLENGER)) == version:  # no longer a challenger
+    if _v(alias_version(client, name, CHALLENGER)) == version:  # no longer a challenger
         client.delete_registered_model_alias(name, CHALLENGER)
 
 
@@ -186,12 +175,12 @@ def promote(tracking: TrackingConfig, version: int | str, rule: PromotionRule,
     With a target (the newest dataset version's test split) both are evaluated on it; without one, the
     metrics recorded on their training runs are compared, and must come from the same dataset."""
     client, name = make_client(tracking), tracking.model_name
-    challenger, champion = client.get_model_version(name, str(version)), _alias(client, name, CHAMPION)
+    challenger, champion = client.get_model_version(name, str(version)), alias_version(client, name, CHAMPION)
     if _v(champion) == _v(challenger):
         return Decision(False, (f"version {_v(challenger)} is already the champion",), ())
     decision = (_compare_on(tracking, challenger, champion, rule, target) if target
                 else _compare(client, challenger, champion, rule))
-    record(tracking, "promotion", decision, _v(challenger), _v(champion))
+    record(tracking, KIND_PROMOTION, decision, _v(challenger), _v(champion))
     if decision.promote:
         _crown(client, name, _v(challenger), champion)
     return decision
@@ -200,17 +189,17 @@ def promote(tracking: TrackingConfig, version: int | str, rule: PromotionRule,
 def rollback(tracking: TrackingConfig) -> tuple[str, str]:
     """``champion`` back to ``previous-champion``; returns (from, to). The one before becomes the new previous."""
     client, name = make_client(tracking), tracking.model_name
-    current, previous = _v(_alias(client, name, CHAMPION)), _v(_alias(client, name, PREVIOUS))
+    current, previous = _v(alias_version(client, name, CHAMPION)), _v(alias_version(client, name, PREVIOUS))
     if current is None or previous is None:
         raise RollbackError(f"{name} has no previous champion to roll back to")
     history = [v for v in _history(client, name) if v != current]
     client.set_registered_model_alias(name, CHAMPION, previous)
-    client.set_registered_model_tag(name, HISTORY_TAG, ",".join(history))
+    client.set_registered_model_tag(name, TAG_CHAMPION_HISTORY, ",".join(history))
     older = history[history.index(previous) - 1] if previous in history[1:] else None
     if older:
         client.set_registered_model_alias(name, PREVIOUS, older)
     else:
         client.delete_registered_model_alias(name, PREVIOUS)
     decision = Decision(True, (f"rolled back from version {current} to version {previous}",), ())
-    record(tracking, "rollback", decision, current, current, outcome="rolled back")
+    record(tracking, KIND_ROLLBACK, decision, current, current, outcome="rolled back")
     return current, previous

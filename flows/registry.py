@@ -19,17 +19,17 @@ from typing import Callable, Mapping, Optional, Sequence
 import numpy as np
 import torch
 
-from flows.tracking import TrackingConfig, configure, lib
+from flows.tracking import (CHALLENGER, FINAL_PREFIX, KIND_TRAINING, TAG_DATA_DVC_MD5, TAG_DATASET, TAG_EVAL_DATASET,
+                            TAG_GIT_SHA, TAG_KIND, TAG_SCHEMA_HASH, VAL_PREFIX, TrackingConfig, client as make_client,
+                            configure, lib)
 from dataset.versioning import md5_of
 from ml.runs import TrainSpec, run_evaluation, run_training, split_files
 from ml.checkpoint import ModelArtifact, load_model
 from ml.config import flatten, to_dict
-from ml.train import EpochRecord, TrainConfig
+from ml.train import EpochRecord, TrainConfig, TrainResult
 
-CHALLENGER = "challenger"
 CHECKPOINT = "checkpoint/model.pt"  # the grainloop checkpoint inside each training run's artifacts
 SECRET_KEY = re.compile(r"token|secret|password|passwd|api[_-]?key|credential|access[_-]?key", re.I)
-TAG = "grainloop."  # prefix of every tag grainloop sets
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ def epoch_metrics(mlflow=None) -> Callable[[EpochRecord], None]:
 
     def on_epoch(r: EpochRecord) -> None:
         mlflow.log_metrics({"train_loss": r.train_loss, "lr": r.lr, "epoch_seconds": r.seconds,
-                            **numeric(r.metrics, "val/")}, step=r.epoch)
+                            **numeric(r.metrics, VAL_PREFIX)}, step=r.epoch)
     return on_epoch
 
 
@@ -81,9 +81,10 @@ def dvc_md5(path: Path) -> Optional[str]:
 
 
 def tag_values(tags: RunTags) -> dict[str, str]:
-    values = {"dataset": tags.dataset, "eval_dataset": tags.dataset, "schema_hash": tags.schema_hash,
-              "git_sha": tags.git_sha or git_sha(), "data_dvc_md5": dvc_md5(tags.data_dvc) if tags.data_dvc else None}
-    return {f"{TAG}{k}": str(v) for k, v in values.items() if v}
+    values = {TAG_DATASET: tags.dataset, TAG_EVAL_DATASET: tags.dataset, TAG_SCHEMA_HASH: tags.schema_hash,
+              TAG_GIT_SHA: tags.git_sha or git_sha(),
+              TAG_DATA_DVC_MD5: dvc_md5(tags.data_dvc) if tags.data_dvc else None}
+    return {k: str(v) for k, v in values.items() if v}
 
 
 def signature(in_channels: int, classes: int):
@@ -126,15 +127,15 @@ def finish_run(tracking: TrackingConfig, model_path: Path, cfg: TrainConfig, fin
     model, artifact = load_model(model_path)
     log_checkpoint(model_path)
     mlflow.log_params(safe_params(flatten(to_dict(replace(cfg, model=artifact.model_config)))))
-    mlflow.log_metrics(numeric(final, "final/"))
+    mlflow.log_metrics(numeric(final, FINAL_PREFIX))
     mlflow.log_dict(numeric(final), "final_metrics.json")
     log_files(files)
     run_tags = {**tag_values(replace(tags, schema_hash=tags.schema_hash or artifact.schema.hash)),
-                f"{TAG}kind": "training"}
+                TAG_KIND: KIND_TRAINING}
     mlflow.set_tags(run_tags)
     info = log_model(model, artifact, tracking.model_name)
     version = str(info.registered_model_version)
-    client = mlflow.MlflowClient()
+    client = make_client(tracking)
     for key, value in run_tags.items():
         client.set_model_version_tag(tracking.model_name, version, key, value)
     client.set_registered_model_alias(tracking.model_name, CHALLENGER, version)
@@ -162,14 +163,19 @@ def test_evaluation(spec: TrainSpec, model_path: Path, out: Path, split: str = "
 
 def train_and_log(tracking: TrackingConfig, spec: TrainSpec, cfg: TrainConfig, out: Path, tags: RunTags = RunTags(),
                   files: Sequence[Path] = (), run_name: Optional[str] = None,
-                  final: Optional[Mapping[str, object]] = None) -> LoggedVersion:
+                  final: Optional[Mapping[str, object]] = None,
+                  on_trained: Optional[Callable[[TrainResult], RunTags]] = None) -> LoggedVersion:
     """Train with per-epoch metrics streamed to MLflow, then log and register the model. ``final``: the
     caller's test metrics; else the frozen test split's (with its confusion matrix and overlays) when the spec
-    is a dataset version with one; else the best validation epoch's metrics."""
+    is a dataset version with one; else the best validation epoch's metrics. ``on_trained`` sees the result
+    before the model is registered and returns the run's tags (the loop commits its training record there)."""
     mlflow = lib()
     configure(tracking)
     with mlflow.start_run(run_name=run_name):
         result = run_training(spec, cfg, out, callbacks=[epoch_metrics(mlflow)])
+        mlflow.log_params({"stopped": result.stopped, "threads_used": result.threads})  # what the run really did
+        mlflow.log_metric("epochs_run", result.state.epoch)
+        tags = on_trained(result) if on_trained else tags
         best = next((h for h in result.state.history if h["epoch"] == result.state.best_epoch), {})
         tested = test_evaluation(spec, result.model_path, out / "test") if final is None else None
         if tested:

@@ -1,20 +1,71 @@
-"""Where MLflow keeps runs and models, and how a process connects to it.
+"""The one door to MLflow: where runs and models live, the names grainloop gives them, and a connected client.
 
 The embedded default needs no server: a SQLite tracking and registry store and a local artifact folder inside the
 project (``.grainloop/``). ``MLFLOW_TRACKING_URI`` points everything at another store (e.g. ``grainloop mlflow
 up``'s server on 127.0.0.1). Nothing here runs at import: mlflow itself is imported only by ``lib()``, after
 telemetry has been switched off, because mlflow starts its telemetry client when it is first imported.
+
+Every tag key, alias and metric name the flows and the CLI use is a constant here. ``client(cfg)`` is an
+MlflowClient bound to the store by explicit URIs (made once per store); ``configure(cfg)`` points mlflow's fluent
+API (start_run, log_metrics, log_model) at the store, once per process and store, and ``tracked_run`` opens a
+fluent run there.
 """
 from __future__ import annotations
 
 import os
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Iterator, Mapping, Optional
+
+from ml.metrics import MEAN_FG_IOU, SIZE_ERROR  # noqa: F401 (SIZE_ERROR: re-exported, a name promotion checks)
 
 EXPERIMENT = "grainloop"
 MODEL_NAME = "grainloop-segmentation"
 STATE_DIR = ".grainloop"
+
+# ---- names ---------------------------------------------------------------------------------------------------
+# aliases of the registered model
+CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous-champion"
+
+# metrics, as ml computes and names them: the score promotion compares, the grain size distribution error it
+# checks (SIZE_ERROR, imported above), and the prefixes runs record them under
+SCORE = MEAN_FG_IOU
+FINAL_PREFIX, VAL_PREFIX, CLASS_IOU_PREFIX = "final/", "val/", "iou/"
+
+# tag keys on runs and model versions
+TAG_KIND = "grainloop.kind"  # what a run is: one of the KIND_ values
+TAG_DATASET = "grainloop.dataset"  # the dataset version (DVC tag) trained on
+TAG_EVAL_DATASET = "grainloop.eval_dataset"  # the dataset version whose test split produced the metrics
+TAG_DATA_DVC_MD5 = "grainloop.data_dvc_md5"
+TAG_GIT_SHA = "grainloop.git_sha"
+TAG_SCHEMA_HASH = "grainloop.schema_hash"
+TAG_MODEL = "grainloop.model"
+TAG_VERSION = "grainloop.version"
+TAG_MODEL_VERSION = "grainloop.model_version"  # Label Studio's model_version of pre-annotations
+TAG_STRATEGY = "grainloop.strategy"
+TAG_SPLIT = "grainloop.split"
+TAG_CHAMPION_BEFORE = "grainloop.champion_before"
+TAG_OUTCOME = "grainloop.outcome"
+TAG_REASONS = "grainloop.reasons"
+TAG_PROMOTION, TAG_PROMOTION_RUN = "grainloop.promotion", "grainloop.promotion_run"  # on a judged version
+TAG_ROLLBACK, TAG_ROLLBACK_RUN = "grainloop.rollback", "grainloop.rollback_run"
+TAG_CHAMPION_HISTORY = "grainloop.champion_history"  # registered-model tag: champions in order, comma-separated
+TAG_EVAL_PREFIX = "grainloop.eval."  # + dataset.split: the evaluation run of a version on that split
+LINEAGE_TAGS = (TAG_DATASET, TAG_DATA_DVC_MD5, TAG_GIT_SHA, TAG_SCHEMA_HASH)
+
+KIND_TRAINING, KIND_EVALUATION, KIND_PREANNOTATION, KIND_DEMO = "training", "evaluation", "preannotation", "demo"
+KIND_PROMOTION, KIND_ROLLBACK = "promotion", "rollback"
+OUTCOME_TAGS = {KIND_PROMOTION: (TAG_PROMOTION, TAG_PROMOTION_RUN), KIND_ROLLBACK: (TAG_ROLLBACK, TAG_ROLLBACK_RUN)}
+
+
+def eval_run_tag(dataset: str, split: str) -> str:
+    """The version tag naming its evaluation run on a dataset version's split."""
+    return f"{TAG_EVAL_PREFIX}{dataset}.{split}"
+
+
+# ---- the store -----------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -52,6 +103,9 @@ def lib():
 
 
 URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+_lock = threading.Lock()
+_clients: dict[str, object] = {}  # tracking URI -> MlflowClient
+_active: Optional[tuple[str, str, str]] = None  # (tracking URI, experiment name, its id) the fluent API points at
 
 
 def _set_uris(mlflow, uri: str) -> None:
@@ -67,22 +121,61 @@ def _set_uris(mlflow, uri: str) -> None:
             os.environ[name] = value
 
 
-def configure(cfg: TrackingConfig) -> str:
-    """Point mlflow at the store, create the experiment (with its artifact location) if missing, make it
-    the active one, and return its id."""
-    mlflow = lib()
+def _make_store_folder(cfg: TrackingConfig) -> None:
     if cfg.local_store:
         cfg.local_store.parent.mkdir(parents=True, exist_ok=True)
-    _set_uris(mlflow, cfg.tracking_uri)
-    found = mlflow.get_experiment_by_name(cfg.experiment)
-    experiment_id = found.experiment_id if found else mlflow.create_experiment(cfg.experiment, cfg.artifact_location)
-    mlflow.set_experiment(experiment_id=experiment_id)
-    return experiment_id
+
+
+def configure(cfg: TrackingConfig) -> str:
+    """Point mlflow's fluent API at the store, create the experiment (with its artifact location) if missing, make
+    it the active one, and return its id. Done once per process and store: again only after another store (or
+    anything else) moved mlflow's global URI."""
+    global _active
+    mlflow = lib()
+    with _lock:
+        if _active and _active[:2] == (cfg.tracking_uri, cfg.experiment) \
+                and mlflow.get_tracking_uri() == cfg.tracking_uri:
+            return _active[2]
+        _make_store_folder(cfg)
+        _set_uris(mlflow, cfg.tracking_uri)
+        found = mlflow.get_experiment_by_name(cfg.experiment)
+        experiment_id = found.experiment_id if found else mlflow.create_experiment(cfg.experiment,
+                                                                                   cfg.artifact_location)
+        mlflow.set_experiment(experiment_id=experiment_id)
+        _active = (cfg.tracking_uri, cfg.experiment, experiment_id)
+        return experiment_id
 
 
 def client(cfg: TrackingConfig):
-    """An MlflowClient bound to this store (tracking and registry), independent of the global URI."""
-    configure(cfg)
-    from mlflow import MlflowClient
+    """The MlflowClient bound to this store (tracking and registry) by explicit URIs: made once per store, and
+    independent of mlflow's global URI."""
+    mlflow = lib()
+    with _lock:
+        if cfg.tracking_uri not in _clients:
+            _make_store_folder(cfg)
+            _clients[cfg.tracking_uri] = mlflow.MlflowClient(tracking_uri=cfg.tracking_uri,
+                                                             registry_uri=cfg.tracking_uri)
+        return _clients[cfg.tracking_uri]
 
-    return MlflowClient(tracking_uri=cfg.tracking_uri, registry_uri=cfg.tracking_uri)
+
+@contextmanager
+def tracked_run(cfg: TrackingConfig, run_name: str, tags: Mapping[str, str]) -> Iterator[object]:
+    """A fluent run in the store's experiment (configure first), with its tags set; yields the mlflow Run."""
+    configure(cfg)
+    mlflow = lib()
+    with mlflow.start_run(run_name=run_name) as run:
+        mlflow.set_tags(dict(tags))
+        yield run
+
+
+def alias_version(mlflow_client, name: str, alias: str):
+    """The ModelVersion holding the alias; None when no version does, or nothing is registered under name yet."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        aliases = mlflow_client.get_registered_model(name).aliases
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        raise
+    return mlflow_client.get_model_version(name, aliases[alias]) if alias in aliases else None

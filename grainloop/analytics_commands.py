@@ -12,7 +12,9 @@ import typer
 from rich.console import Console
 from rich.progress import track
 
-from grainloop.ml_commands import MaskKind, SchemaOpt, _schema
+from grainloop.ml_commands import MaskKind, SchemaOpt
+from grainloop.options import load_schema
+from foundation.instrument import resolve_pixel_size
 from foundation.schema import LabelSchema
 from ml.config import to_dict
 from ml.data import SampleFiles, check_mask_kind, find_samples
@@ -20,7 +22,6 @@ from ml.distributions import plot_distributions, summarise
 from ml.instances import InstanceConfig, Instances, instances_from_class_map, instances_from_instance_map
 from ml.io import ImageReadError, list_images, read_channels, read_image, read_mask
 from ml.morphometry import GrainImage, dropped_rows, measure as measure_grains, outlines
-from ml.pixelsize import resolve_pixel_size
 from ml.register import RegisterConfig, register_stack, valid_box, write_stack
 
 console = Console(stderr=True)
@@ -185,7 +186,7 @@ def measure(
     """Per-grain morphometry, size distributions (D10/D50/D90) and GeoJSON outlines of masks or predictions."""
     spec = MeasureSpec(masks, mask_kind, tuple(images or ()), model, pixel_size,
                        InstanceConfig(min_area=min_area, method=split), include_cut)
-    s = run_measure(spec, _schema(schema), out)
+    s = run_measure(spec, load_schema(schema), out)
     d50 = s["distribution"].get("all", {}).get("d50")
     console.print(f"{s['grains_measured']} grains measured, {s['grains_dropped']} dropped (see dropped.csv), "
                   f"{s['grains_cut_by_edge']} cut by an edge; number D50 "

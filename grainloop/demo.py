@@ -12,8 +12,10 @@ from rich.console import Console
 from rich.table import Table
 
 from flows.prefect_env import prefect_env
+from flows.tracking import KIND_DEMO, LINEAGE_TAGS, SCORE, TAG_KIND, TAG_STRATEGY, client, tracked_run
 
 console = Console()
+IOU_COLUMN = f"test_{SCORE}"  # the champion's score on the newest dataset version's test split
 
 
 def sample_data(out: Path, n: int, size: int, seed: int) -> tuple[Path, Path]:
@@ -30,7 +32,7 @@ def sample_data(out: Path, n: int, size: int, seed: int) -> tuple[Path, Path]:
 
 def curve_rows(loop, reports) -> list[dict]:
     """Per cycle: labeled images, dataset version, champion and its mean IoU on that version's test split."""
-    from flows.cycle import dataset_folder
+    from flows.train import dataset_folder
     from flows.evaluation import EvalTarget, evaluate_version
     from dataset.versioning import versions
 
@@ -40,9 +42,9 @@ def curve_rows(loop, reports) -> list[dict]:
         iou = None
         if r.champion and r.dataset:
             target = EvalTarget(dataset_folder(loop, by_tag[r.dataset]), r.dataset)
-            iou = evaluate_version(loop.tracking, r.champion, target).get("mean_fg_iou")
+            iou = evaluate_version(loop.tracking, r.champion, target).get(SCORE)
         seconds = {f"s_{name}": round(t, 1) for name, t in r.seconds.items()}
-        rows.append({"cycle": k, "dataset": r.dataset, "champion": r.champion, "test_mean_fg_iou": iou,
+        rows.append({"cycle": k, "dataset": r.dataset, "champion": r.champion, IOU_COLUMN: iou,
                      "images": _images(loop, r.dataset), "s_cycle": round(sum(r.seconds.values()), 1), **seconds})
     return rows
 
@@ -54,7 +56,7 @@ def _images(loop, tag) -> int:
     return len(read_manifest(folder)) if tag and folder.exists() else 0
 
 
-COLUMNS = ("cycle", "images", "dataset", "champion", "test_mean_fg_iou", "s_cycle")
+COLUMNS = ("cycle", "images", "dataset", "champion", IOU_COLUMN, "s_cycle")
 
 
 def _table(rows: list[dict]) -> Table:
@@ -70,30 +72,24 @@ def _table(rows: list[dict]) -> Table:
 def save_curve(loop, rows: list[dict], out: Path, strategy: str) -> Path:
     """learning_curve.csv and .png in the demo folder, and both in an MLflow run of their own."""
     from flows.registry import log_files
-    from flows.tracking import configure, lib
     from ml.report import write_rows
     from ml.simulate_report import plot_campaigns
 
-    points = [{"strategy": f"champion ({strategy})", "n_labeled": r["images"], "iou": r["test_mean_fg_iou"]}
-              for r in rows if r["test_mean_fg_iou"] is not None]
+    points = [{"strategy": f"champion ({strategy})", "n_labeled": r["images"], "iou": r[IOU_COLUMN]}
+              for r in rows if r[IOU_COLUMN] is not None]
     files = [write_rows(out / "learning_curve.csv", rows), plot_campaigns(out / "learning_curve.png", points)]
-    configure(loop.tracking)
-    with lib().start_run(run_name="demo learning curve"):
-        lib().set_tags({"grainloop.kind": "demo", "grainloop.strategy": strategy})
+    with tracked_run(loop.tracking, "demo learning curve", {TAG_KIND: KIND_DEMO, TAG_STRATEGY: strategy}):
         log_files(files)
     return files[1]
 
 
 def report(loop, reports, rows, urls: dict, out: Path, strategy: str = "entropy") -> None:
-    from flows.tracking import client
-
     console.print(_table(rows))
     console.print(f"learning curve: {save_curve(loop, rows, out, strategy)}")
     champion = reports[-1].champion
     if champion:
         tags = client(loop.tracking).get_model_version(loop.tracking.model_name, champion).tags
-        lineage = {k: v for k, v in tags.items() if k in ("grainloop.dataset", "grainloop.data_dvc_md5",
-                                                             "grainloop.git_sha", "grainloop.schema_hash")}
+        lineage = {k: v for k, v in tags.items() if k in LINEAGE_TAGS}
         console.print(f"champion: {loop.tracking.model_name} version {champion}; lineage {lineage}")
     for name, url in {**urls, "Prefect": _prefect_ui()}.items():
         console.print(f"{name}: {url}")
@@ -139,11 +135,11 @@ class DemoOptions:
 
 def demo_config(opts: DemoOptions):
     from flows.demo import DemoConfig
-    from ml import runs
+    from ml.train_options import train_config
 
     images, masks = (opts.images, opts.masks) if opts.images else sample_data(opts.out, opts.n_images, opts.size,
                                                                               opts.seed)
-    train = runs.train_config(decoder_channels=(64, 32, 16, 16, 16), epochs=opts.epochs, minutes=opts.minutes,
+    train = train_config(decoder_channels=(64, 32, 16, 16, 16), epochs=opts.epochs, minutes=opts.minutes,
                               patch=128, patches_per_epoch=64, batch_size=8, lr=2e-3, restart_epochs=opts.epochs,
                               seed=opts.seed, patience=opts.epochs)
     return DemoConfig(opts.out, images, masks, train, opts.cycles, opts.per_cycle, opts.strategy,

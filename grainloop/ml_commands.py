@@ -4,12 +4,12 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Optional, TypeVar
 
 import typer
 from rich.console import Console
 
-from foundation.schema import LabelSchema, binary_schema
+from grainloop.options import load_schema, parse_floats, parse_ints
 
 console = Console(stderr=True)
 app = typer.Typer(no_args_is_help=True)
@@ -22,29 +22,20 @@ Dataset = Annotated[Optional[Path], typer.Option(help="a dataset version folder 
                                                       "replace --images/--masks")]
 MaskKind = Annotated[str, typer.Option(help="'class' maps or 'instance' maps (grain k > 0)")]
 SchemaOpt = Annotated[Optional[Path], typer.Option("--schema", help="label schema YAML (default: grain/background)")]
-
-
-def _schema(path: Optional[Path]) -> LabelSchema:
-    return LabelSchema.load(path) if path else binary_schema()
+T = TypeVar("T")
+Opt = Annotated[Optional[T], typer.Option()]  # a training option: None keeps the config's value
 
 
 def _spec(images, masks, dataset, mask_kind, schema, splits=None, **kw):
     from dataset.spec import dataset_spec
     from ml import runs
+    from ml.train_options import train_config
 
     if dataset:
         return dataset_spec(dataset, schema, splits, **kw)
     if not images or not masks:
         raise typer.BadParameter("give --dataset, or both --images and --masks")
-    return runs.TrainSpec(images, masks, mask_kind, _schema(schema), **kw)
-
-
-def _ints(text: Optional[str]) -> Optional[tuple[int, ...]]:
-    return tuple(int(v) for v in text.split(",")) if text else None
-
-
-def _floats(text: Optional[str]) -> Optional[tuple[float, ...]]:
-    return tuple(float(v) for v in text.split(",")) if text else None
+    return runs.TrainSpec(images, masks, mask_kind, load_schema(schema), **kw)
 
 
 @app.command()
@@ -53,27 +44,34 @@ def train(
     images: OptImages = None, masks: OptMasks = None, dataset: Dataset = None,
     splits: Annotated[Optional[Path], typer.Option(help="splits.json of `grainloop dataset prepare`")] = None,
     mask_kind: MaskKind = "class", schema: SchemaOpt = None,
-    arch: str = "unet", encoder: str = "resnet18", decoder_channels: Annotated[Optional[str], typer.Option(help="e.g. 128,64,32,16,8")] = None,
+    params: Annotated[Optional[Path], typer.Option(help="a params.yaml whose 'train' section is a TrainConfig")] = None,
+    arch: Opt[str] = None, encoder: Opt[str] = None,
+    decoder_channels: Annotated[Optional[str], typer.Option(help="e.g. 128,64,32,16,8")] = None,
     encoder_weights: Annotated[Optional[str], typer.Option(help="e.g. imagenet (needs the hub or its cache)")] = None,
-    epochs: int = 30, minutes: Annotated[Optional[float], typer.Option(help="time budget")] = None,
-    patch: int = 256, patches_per_epoch: int = 256, batch_size: int = 8, lr: float = 1e-3,
-    restart_epochs: Annotated[int, typer.Option(help="epochs of the first cosine cycle")] = 10,
-    loss: str = "dice_focal", class_weights: Annotated[Optional[str], typer.Option(help="e.g. 1,2")] = None,
-    downsample: Annotated[int, typer.Option(help="model pixels = means of k x k image pixels")] = 1,
-    balanced: bool = True, augment: bool = True, val_fraction: float = 0.2, patience: int = 8,
-    seed: int = 0, threads: Optional[int] = None, resume: bool = True,
+    epochs: Opt[int] = None, minutes: Annotated[Optional[float], typer.Option(help="time budget")] = None,
+    patch: Opt[int] = None, patches_per_epoch: Opt[int] = None, batch_size: Opt[int] = None, lr: Opt[float] = None,
+    restart_epochs: Annotated[Optional[int], typer.Option(help="epochs of the first cosine cycle")] = None,
+    loss: Opt[str] = None, class_weights: Annotated[Optional[str], typer.Option(help="e.g. 1,2")] = None,
+    downsample: Annotated[Optional[int], typer.Option(help="model pixels = means of k x k image pixels")] = None,
+    balanced: Opt[bool] = None, augment: Opt[bool] = None, val_fraction: float = 0.2, patience: Opt[int] = None,
+    seed: Opt[int] = None, threads: Opt[int] = None, device: Opt[str] = None, resume: bool = True,
     warm_start: Annotated[Optional[Path], typer.Option(help="a model.pt to start from")] = None,
 ) -> None:
-    """Train a segmentation model on folders of images and masks; resumes an interrupted run in OUT."""
+    """Train a segmentation model on folders of images and masks; resumes an interrupted run in OUT.
+
+    Settings: TrainConfig's defaults (ml/train.py), then --params' 'train' section, then the options given here."""
     from ml import runs
+    from ml.train_options import DEFAULTS, load_params, with_options
 
     spec = _spec(images, masks, dataset, mask_kind, schema, splits, val_fraction=val_fraction, warm_start=warm_start,
                  resume=resume)
-    cfg = runs.train_config(arch=arch, encoder=encoder, decoder_channels=_ints(decoder_channels),
-                            encoder_weights=encoder_weights, epochs=epochs, minutes=minutes, patch=patch,
-                            patches_per_epoch=patches_per_epoch, batch_size=batch_size, lr=lr, restart_epochs=restart_epochs, loss=loss,
-                            class_weights=_floats(class_weights), downsample=downsample, balanced=balanced, augment=augment,
-                            patience=patience, seed=seed, threads=threads)
+    base = load_params(params) if params else DEFAULTS
+    cfg = with_options(base, arch=arch, encoder=encoder, decoder_channels=parse_ints(decoder_channels),
+                       encoder_weights=encoder_weights, epochs=epochs, minutes=minutes, patch=patch,
+                       patches_per_epoch=patches_per_epoch, batch_size=batch_size, lr=lr,
+                       restart_epochs=restart_epochs, loss=loss, class_weights=parse_floats(class_weights),
+                       downsample=downsample, balanced=balanced, augment=augment, patience=patience, seed=seed,
+                       threads=threads, device=device)
     result = runs.run_training(spec, cfg, out, progress=True, log=console.print)
     console.print(f"[bold]best {runs.SCORE} {result.state.best_score:.4f}[/] at epoch {result.state.best_epoch} "
                   f"({result.stopped}); model: {result.model_path}")

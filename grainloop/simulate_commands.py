@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from grainloop.ml_commands import Images, Masks, MaskKind, SchemaOpt, _floats, _ints, _schema
+from grainloop.ml_commands import Images, Masks, MaskKind, SchemaOpt
+from grainloop.options import load_schema, parse_floats, parse_ints
 from ml.sampling import STRATEGIES
 
 console = Console(stderr=True)
@@ -45,23 +46,23 @@ def simulate(
     augment: bool = True, patience: int = 8, threads: Optional[int] = None, device: Device = "cpu",
 ) -> None:
     """Train, score the unlabeled pool, label a batch, repeat: one campaign per strategy, same seeds."""
-    from ml import runs
+    from ml.train_options import train_config
     from ml.data import find_samples, load_samples
     from ml.simulate import SimulateConfig, simulate as run_simulation
 
-    tcfg = runs.train_config(arch=arch, encoder=encoder, decoder_channels=_ints(decoder_channels),
+    tcfg = train_config(arch=arch, encoder=encoder, decoder_channels=parse_ints(decoder_channels),
                              encoder_weights=encoder_weights, epochs=epochs, minutes=minutes_per_round, patch=patch,
                              patches_per_epoch=patches_per_epoch, batch_size=batch_size, lr=lr,
-                             restart_epochs=restart_epochs or epochs, loss=loss, class_weights=_floats(class_weights),
+                             restart_epochs=restart_epochs or epochs, loss=loss,
                              downsample=downsample, balanced=balanced, augment=augment, patience=patience, seed=seed,
-                             threads=threads)
+                             threads=threads, class_weights=parse_floats(class_weights))
     try:
         cfg = SimulateConfig(strategies=tuple(strategy), initial=initial, batch=batch, rounds=rounds, seed=seed,
                              test_fraction=test_fraction, full=full, warm_start=warm_start, keep_models=keep_models,
                              train=replace(tcfg, device=device))
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
-    label_schema = _schema(schema)
+    label_schema = load_schema(schema)
     samples = load_samples(find_samples(images, masks), label_schema, tcfg.preprocess, mask_kind, progress=True)
     result = run_simulation(samples, label_schema, cfg, out, progress=True, log=console.print)
     console.print(f"wrote {result.csv} and {result.plot}")

@@ -15,9 +15,9 @@ from urllib.parse import quote
 
 import numpy as np
 
+from foundation.semimage import image_size, read_plane
 from labeling.api import Connection, iter_tasks
-from labeling.images import (EXTENSIONS, ImageLoadError, image_size, instrument_metadata, is_viewable, read_image,
-                             save_png, sha256_file, to_8bit)
+from labeling.images import EXTENSIONS, instrument_metadata, is_viewable, save_png, sha256_file, to_8bit
 from labeling.projects import ProjectRef
 from labeling.tiles import TileBox, TilingConfig, tile_boxes
 
@@ -124,7 +124,7 @@ def tasks_for_image(path: Path, root: Path, docroot: Path, config: ImportConfig,
     todo = [b for b in boxes if task_key(sha, b, tiled) not in skip_keys]
     if not todo:
         return []
-    pixels = read_image(path)
+    pixels = read_plane(path)
     base = {"original": url_for(path, docroot), "source": str(path.relative_to(root)), "sha256": sha,
             "width": width, "height": height, "dtype": str(pixels.dtype),
             "tiling": {"max_side": config.tiling.max_side, "overlap": config.tiling.overlap},
@@ -163,7 +163,7 @@ def import_folder(conn: Connection, project: ProjectRef, config: ImportConfig,
 def _new_tasks(path, root, docroot, config, seen: set[str], report: ImportReport) -> list[dict]:
     try:
         tasks = tasks_for_image(path, root, docroot, config, seen)
-    except (ImageLoadError, OSError) as e:
+    except OSError as e:  # foundation's ImageReadError is one, and so is a file gone while hashing
         report.failed.append((str(path.relative_to(root)), str(e)))
         return []
     report.existing += len(tile_boxes(*image_size(path), config.tiling)) - len(tasks)

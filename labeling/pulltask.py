@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 
 from foundation.schema import LabelSchema
-from labeling.images import ImageLoadError, image_size
+from foundation.semimage import ImageReadError, image_size
 from labeling.masks import BadRegion
 from labeling.policy import Candidate, agreement, choose, mean_iou
 from labeling.regions import results_to_mask
@@ -50,7 +50,7 @@ def task_size(task: dict, document_root: Path | None) -> tuple[int, int] | None:
     if path is not None:
         try:
             return image_size(path)
-        except ImageLoadError as e:
+        except ImageReadError as e:
             raise BadRegion(f"image no longer loads: {e}") from None
     tile = data.get("tile") or {}
     height, width = tile.get("height", data.get("height")), tile.get("width", data.get("width"))

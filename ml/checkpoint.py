@@ -5,6 +5,7 @@ artifact (weights, model and preprocessing config, label schema, metrics, proven
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
 import time
@@ -76,3 +77,14 @@ def load_model(path: Path, device: str = "cpu") -> tuple[torch.nn.Module, ModelA
     model = build_model(artifact.model_config)
     model.load_state_dict(state)
     return model.to(device).eval(), artifact
+
+
+def weights_sha256(path: Path) -> str:
+    """A digest of the weights alone (names, dtypes, shapes and bytes, in name order): two checkpoints with equal
+    digests hold the same model, whatever metadata or timestamps they carry."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(read_artifact(path)[1].items()):
+        value = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}|{value.dtype}|{tuple(value.shape)}|".encode())
+        digest.update(value.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()

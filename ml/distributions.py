@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ml.report import _pyplot, save_figure
+from ml.report import pyplot, save_figure
 
 PERCENTILES = (10, 50, 90)
 
@@ -94,7 +94,7 @@ def plot_distributions(table: pd.DataFrame, out_dir: Path, column: str = "ecd_px
                        include_cut: bool = False) -> list[Path]:
     """``size_histogram.png`` (number and area weighted) and ``size_cumulative.png`` of ``sized_grains``,
     one curve per class."""
-    plt, table = _pyplot(), sized_grains(table, include_cut)
+    plt, table = pyplot(), sized_grains(table, include_cut)
     out_dir.mkdir(parents=True, exist_ok=True)
     fig_h, (ax_n, ax_a) = plt.subplots(1, 2, figsize=(9, 3.5))
     fig_c, ax_c = plt.subplots(figsize=(5, 3.5))

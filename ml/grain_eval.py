@@ -16,9 +16,8 @@ from foundation.schema import LabelSchema
 from ml.distributions import size_distribution_error
 from ml.instance_metrics import InstanceMetrics
 from ml.instances import InstanceConfig, edge_cut, instances_from_class_map
+from ml.metrics import SIZE_ERROR
 from ml.targets import IGNORE_INDEX
-
-SIZE_ERROR = "size_distribution_error"
 
 
 def uncut_diameters(labels: np.ndarray) -> np.ndarray:

@@ -1,7 +1,8 @@
 """Image and mask I/O: 8/16-bit TIFF, PNG, JPEG; channel stacks; lazy region reads of huge TIFFs.
 
 Images are returned channel-first ``(C, H, W)`` in their stored dtype. RGB files whose three channels are
-equal (grey content saved as RGB) become one channel. Errors always name the file.
+equal (grey content saved as RGB) become one channel. Errors always name the file. The decode itself (and the
+error type) is ``foundation.semimage``, shared with labeling/.
 """
 from __future__ import annotations
 
@@ -12,31 +13,8 @@ import numpy as np
 import tifffile
 from PIL import Image
 
-TIFF_SUFFIXES = (".tif", ".tiff")
-IMAGE_SUFFIXES = TIFF_SUFFIXES + (".png", ".jpg", ".jpeg", ".bmp")
-
-
-class ImageReadError(OSError):
-    """A file that cannot be read as an image or mask; the message names the file."""
-
-    def __init__(self, path: Path | str, reason: str):
-        self.path, self.reason = Path(path), reason
-        super().__init__(f"cannot read {self.path}: {reason}")
-
-
-def _read_raw(path: Path) -> np.ndarray:
-    if not path.is_file():
-        raise ImageReadError(path, "no such file")
-    try:
-        if path.suffix.lower() in TIFF_SUFFIXES:
-            return np.asarray(tifffile.imread(path))
-        with Image.open(path) as im:
-            im.load()
-            return np.asarray(im)
-    except ImageReadError:
-        raise
-    except Exception as exc:  # truncated, corrupt, unknown format: all reported the same way
-        raise ImageReadError(path, f"{type(exc).__name__}: {exc}") from exc
+from foundation.semimage import ImageReadError, is_image, is_tiff, read_pixels
+from foundation.semimage import IMAGE_SUFFIXES, TIFF_SUFFIXES  # noqa: F401  (re-exported: ml.runs uses them)
 
 
 def to_channels_first(arr: np.ndarray, path: Path | str = "<array>") -> np.ndarray:
@@ -55,7 +33,7 @@ def to_channels_first(arr: np.ndarray, path: Path | str = "<array>") -> np.ndarr
 def read_image(path: Path | str) -> np.ndarray:
     """Read one image file as (C, H, W) in its stored dtype."""
     path = Path(path)
-    arr = _read_raw(path)
+    arr = read_pixels(path)
     if arr.size == 0:
         raise ImageReadError(path, "empty image")
     return to_channels_first(arr, path)
@@ -76,7 +54,7 @@ def read_channels(paths: Sequence[Path | str]) -> np.ndarray:
 def read_mask(path: Path | str) -> np.ndarray:
     """Read a class map or instance map as a 2-D integer array."""
     path = Path(path)
-    arr = _read_raw(path)
+    arr = read_pixels(path)
     if arr.ndim == 3:
         first = to_channels_first(arr, path)
         if first.shape[0] != 1:
@@ -91,7 +69,7 @@ def write_mask(path: Path | str, mask: np.ndarray) -> Path:
     """Write a class or instance map losslessly (PNG up to 16 bits, else TIFF)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() in TIFF_SUFFIXES:
+    if is_tiff(path):
         tifffile.imwrite(path, mask, compression="zlib")
     else:
         dtype = np.uint8 if mask.max(initial=0) < 256 else np.uint16
@@ -169,7 +147,7 @@ def as_source(image: "ImageSource | np.ndarray") -> ImageSource:
 def open_source(path: Path | str) -> ImageSource:
     """TIFFs are opened lazily; other formats are small enough to load."""
     path = Path(path)
-    if path.suffix.lower() in TIFF_SUFFIXES:
+    if is_tiff(path):
         return TiffSource(path)
     return ArraySource(read_image(path))
 
@@ -179,4 +157,4 @@ def list_images(folder: Path | str) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"no such folder: {folder}")
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    return sorted(p for p in folder.rglob("*") if is_image(p) and p.is_file())

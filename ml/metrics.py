@@ -15,6 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+# metric names other layers key on (the training score, promotion's checks): written here, imported elsewhere
+MEAN_FG_IOU = "mean_fg_iou"  # mean IoU of the foreground classes: the training and promotion score
+SIZE_ERROR = "size_distribution_error"  # grain size distribution KS statistic (ml.grain_eval); lower is better
+
 _CROSS = ndimage.generate_binary_structure(2, 1)
 
 
@@ -158,7 +162,7 @@ class SegmentationMetrics:
         for prefix, values in (("iou", iou), ("dice", dice), ("boundary_f1", bf1)):
             out.update({f"{prefix}/{n}": float(v) for n, v in zip(self.class_names, values)})
         out["mean_iou"] = _nanmean(iou)
-        out["mean_fg_iou"] = _nanmean(iou[1:])
+        out[MEAN_FG_IOU] = _nanmean(iou[1:])
         out["pixel_accuracy"] = float(_ratio(tp.sum(), cm.sum()))
         out["boundary_f1"] = _nanmean(bf1[1:])
         return out

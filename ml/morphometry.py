@@ -26,9 +26,9 @@ from scipy.spatial import ConvexHull, QhullError
 from scipy.spatial.distance import pdist
 from skimage.measure import approximate_polygon, find_contours, regionprops
 
+from foundation.instrument import PixelSize
 from ml.instances import Instances, edge_cut
 from ml.box import Box
-from ml.pixelsize import PixelSize
 
 LENGTHS = ("ecd", "perimeter", "feret_max", "feret_min", "major_axis", "minor_axis")
 COLUMNS = ["grain", "class_id", "class_name", "centroid_x_px", "centroid_y_px", "area_px",

@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image
 
 from foundation.schema import LabelSchema
+from ml.metrics import MEAN_FG_IOU
 
 
 def _clean(value):
@@ -63,7 +64,7 @@ def save_overlay(path: Path, image: np.ndarray, labels: np.ndarray, schema: Labe
     return path
 
 
-def _pyplot():
+def pyplot():
     """matplotlib.pyplot on the Agg backend (no display needed), imported on first use."""
     import matplotlib
 
@@ -78,13 +79,13 @@ def save_figure(fig, path: Path) -> Path:
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
-    _pyplot().close(fig)
+    pyplot().close(fig)
     return path
 
 
-def plot_learning_curve(path: Path, history: Sequence[dict], score_key: str = "mean_fg_iou") -> Path:
+def plot_learning_curve(path: Path, history: Sequence[dict], score_key: str = MEAN_FG_IOU) -> Path:
     """Training loss and validation score per epoch, one PNG."""
-    plt = _pyplot()
+    plt = pyplot()
     epochs = [h["epoch"] for h in history]
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.plot(epochs, [h["train_loss"] for h in history], "o-", color="tab:red", label="train loss")
@@ -99,7 +100,7 @@ def plot_learning_curve(path: Path, history: Sequence[dict], score_key: str = "m
 
 def plot_confusion(path: Path, confusion: np.ndarray, names: Sequence[str]) -> Path:
     """Row-normalised confusion matrix (truth rows, prediction columns) with pixel fractions written in."""
-    plt = _pyplot()
+    plt = pyplot()
     rows = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
     fig, ax = plt.subplots(figsize=(1.2 * len(names) + 2, 1.1 * len(names) + 1.5))
     ax.imshow(rows, cmap="Blues", vmin=0, vmax=1)

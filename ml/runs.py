@@ -9,18 +9,14 @@ import numpy as np
 import torch
 
 from foundation.schema import LabelSchema
-from ml.augment import AugmentConfig
 from ml.checkpoint import ModelArtifact, read_artifact
 from ml.config import to_dict
 from ml.data import find_samples, load_samples, split_samples
 from ml.evaluate import evaluate
 from ml.grain_eval import grain_metrics
 from ml.io import TIFF_SUFFIXES, list_images, open_source, write_mask
-from ml.losses import LossConfig
-from ml.models import ModelConfig
-from ml.patches import PatchConfig
 from ml.predict import PredictConfig, predict_image, predict_tiff
-from ml.preprocess import PreprocessConfig, PreprocessState, apply, fit
+from ml.preprocess import PreprocessState, apply, fit
 from ml.report import plot_confusion, plot_learning_curve, save_overlay, write_json, write_rows
 from ml.targets import class_map_from_prediction
 from ml.train import SCORE, EpochRecord, TrainConfig, TrainResult, train
@@ -50,21 +46,6 @@ def split_files(spec: TrainSpec, names: Sequence[str] = ("train", "val")):
     """The spec's files, restricted to the named splits when the spec has frozen splits."""
     files = find_samples(spec.images, spec.masks)
     return files if spec.splits is None else [f for f in files if spec.splits.get(f.id) in names]
-
-
-def train_config(*, arch="unet", encoder="resnet18", decoder_channels=None, encoder_weights=None, epochs=30,
-                 minutes=None, patch=256, patches_per_epoch=256, batch_size=8, lr=1e-3, restart_epochs=10, loss="dice_focal",
-                 class_weights=None, balanced=True, augment=True, patience=8, seed=0, threads=None,
-                 in_channels=1, classes=2, downsample=1) -> TrainConfig:
-    """A TrainConfig from flat options (the CLI's); model channels and classes are set from the data later."""
-    return TrainConfig(
-        model=ModelConfig(arch, encoder, in_channels, classes, encoder_weights, decoder_channels),
-        loss=LossConfig(name=loss, class_weights=class_weights),
-        augment=AugmentConfig(enabled=augment),
-        preprocess=PreprocessConfig(downsample=downsample),
-        patches=PatchConfig(size=patch, per_epoch=patches_per_epoch, class_balanced=balanced),
-        batch_size=batch_size, epochs=epochs, lr=lr, restart_epochs=restart_epochs, patience=patience, max_minutes=minutes, seed=seed,
-        threads=threads)
 
 
 def _epoch_logger(log: Callable[[str], None]) -> Callable[[EpochRecord], None]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from ml.report import _pyplot, save_figure
+from ml.report import pyplot, save_figure
 
 FULL = "full"  # the strategy name of the reference trained on every pool image
 
@@ -35,7 +35,7 @@ def images_to_reach(rows: Sequence[dict], fraction: float = 0.95) -> dict[str, i
 
 def plot_campaigns(path: Path, rows: Sequence[dict], fraction: float = 0.95) -> Path:
     """Test IoU against labeled images, one line per strategy; the full-data IoU and its fraction dashed."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for strategy, points in _curves(rows).items():
         ax.plot(*zip(*points), "o-", label=strategy)

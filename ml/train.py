@@ -22,6 +22,7 @@ from ml.config import to_dict
 from ml.data import Sample
 from ml.evaluate import evaluate
 from ml.losses import LossConfig, build_loss
+from ml.metrics import MEAN_FG_IOU
 from ml.models import ModelConfig, build_model, warm_start
 from ml.patches import PatchConfig, PatchDataset
 from ml.predict import PredictConfig
@@ -75,11 +76,13 @@ class TrainState:
 class TrainResult:
     state: TrainState
     model_path: Path
-    stopped: str
+    stopped: str  # "epochs", "early_stopping" or "time_budget"
+    threads: int = 0  # torch's intra-op threads during the run (results depend on it)
+    device: str = "cpu"
 
 
 Callback = Callable[[EpochRecord], None]
-SCORE = "mean_fg_iou"
+SCORE = MEAN_FG_IOU
 
 
 def resolve_device(name: str) -> str:
@@ -190,4 +193,4 @@ def train(cfg: TrainConfig, schema: LabelSchema, train_samples: Sequence[Sample]
             for cb in callbacks:
                 cb(record)
             stopped = _stop_reason(state, cfg)
-    return TrainResult(state, out_dir / "model.pt", stopped)
+    return TrainResult(state, out_dir / "model.pt", stopped, torch.get_num_threads(), cfg.predict.device)

@@ -49,3 +49,16 @@ def flow_runs(deployment_id, tag: str | None = None) -> list:
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])))
     return [r for r in runs if tag is None or tag in r.tags]
+
+
+def run_bench(*args: str, env: dict | None = None, timeout: float = 600) -> str:
+    """Run `bin/bench ARGS` (a benchmark, the way its documentation runs it); assert it exits 0; its stdout."""
+    import os
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([str(root / "bin" / "bench"), *args], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+    assert done.returncode == 0, f"bin/bench {' '.join(args)}: exit {done.returncode}\n{done.stdout[-3000:]}\n" \
+                                 f"{done.stderr[-5000:]}"
+    return done.stdout

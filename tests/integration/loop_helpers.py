@@ -6,7 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from flows.demo import DemoConfig, import_images, loop_config, settings_file, workspace
-from ml import runs
+from ml.train_options import train_config
 from foundation.schema import binary_schema
 from labeling.settings import save_settings
 
@@ -17,7 +17,7 @@ TINY = dict(decoder_channels=(16, 16, 16, 16, 16), epochs=3, restart_epochs=3, p
 def demo_setup(out: Path, sample: Path, server, per_cycle: int = 6):
     """Workspace, loop configuration and import as the demo makes them; the images go under the session
     server's document root. Returns (demo config, loop config, project id)."""
-    cfg = DemoConfig(out, sample / "images", sample / "masks", runs.train_config(**TINY), cycles=2,
+    cfg = DemoConfig(out, sample / "images", sample / "masks", train_config(**TINY), cycles=2,
                      per_cycle=per_cycle, project_title=f"loop {uuid.uuid4().hex[:8]}", min_iou=0.0,
                      preannotate_batch=4)
     save_settings(server.settings, settings_file(cfg))

@@ -19,7 +19,7 @@ from dataset.release import COCO_FILE, ReleaseInfo, write_release
 from dataset.store import add_items
 from dataset.validate import DatasetInvalid
 from ml.io import read_mask, write_mask
-from tests.helpers import synthetic_items
+from tests.helpers import random_model_file, synthetic_items
 
 SCHEMA = binary_schema()
 
@@ -123,3 +123,30 @@ def test_a_fresh_clone_of_the_project_starts_from_the_empty_state_data_dvc_recor
                             text=True)
     assert status.returncode == 0 and "up to date" in status.stdout, status.stdout + status.stderr
     assert _git(clone, "status", "--porcelain") == ""  # data.dvc is exactly what the repository holds
+
+
+def test_a_training_record_goes_with_its_version_and_moves_the_tag_once(repo, tmp_path, synthetic_dataset):
+    from dataset.pipeline import RECORD, WARM_START, TrainingRecord, record_training
+    from ml.train_options import load_params, train_config
+
+    items = _items(synthetic_dataset)
+    add_items(repo.data_dir, items[:6], SCHEMA)
+    v1 = commit_version(repo).version
+    warm = random_model_file(tmp_path / "champion.pt", 1)
+    record = TrainingRecord("dataset-v1", 4, "time_budget", 30, 1.0, threads=2, device="cpu", warm_start_from="7")
+    commit = record_training(repo, train_config(epochs=30, minutes=1.0), record, warm)
+    assert commit and commit != v1.commit and _git(repo.root, "rev-list", "-n", "1", "dataset-v1") == commit
+    assert _git(repo.root, "diff", "--name-only", v1.commit, commit, "--", "data.dvc") == ""  # same data
+    assert versions(repo)[0].md5 == v1.md5 and _git(repo.root, "status", "--porcelain") == ""
+    replay = load_params(repo.root / "params.yaml")
+    assert replay.epochs == 4 and replay.max_minutes is None and replay.threads == 2
+    saved = json.loads((repo.root / RECORD).read_text())
+    assert saved["warm_start_from"] == "7" and saved["warm_start_sha256"] == sha256_file(warm)
+    assert (repo.root / f"{WARM_START}.dvc").exists()
+    status = subprocess.run([sys.executable, "-m", "dvc", "status", "-c", "-q"], cwd=repo.root)
+    assert status.returncode == 0  # the warm start is in the remote
+
+    assert record_training(repo, train_config(epochs=30, minutes=1.0), record, warm) == commit  # no second commit
+    add_items(repo.data_dir, items, SCHEMA)
+    commit_version(repo)
+    assert record_training(repo, train_config(), record, warm) is None  # a newer version is on top: left alone

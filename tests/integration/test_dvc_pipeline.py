@@ -15,9 +15,10 @@ from dataset.commit import commit_version
 from dataset.versioning import RemoteConfig, VersionConfig, init
 from foundation.schema import binary_schema
 from dataset.store import Incoming, add_items
+from ml.train_options import load_params, params_dict, with_options
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = {"decoder_channels": "16,16,16,16,16", "epochs": 2, "restart_epochs": 2, "patch": 64, "patches_per_epoch": 8,
+TINY = {"decoder_channels": (16, 16, 16, 16, 16), "epochs": 2, "restart_epochs": 2, "patch": 64, "patches_per_epoch": 8,
         "batch_size": 4, "threads": 2}
 
 
@@ -39,7 +40,7 @@ def test_repro_at_a_dataset_tag_reproduces_the_metrics(tmp_path, synthetic_datas
     init(repo, RemoteConfig(url=str(tmp_path / "remote")))
     shutil.copyfile(ROOT / "dvc.yaml", repo.root / "dvc.yaml")
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["train"].update(TINY)
+    params["train"] = params_dict(with_options(load_params(ROOT / "params.yaml"), **TINY))
     (repo.root / "params.yaml").write_text(yaml.safe_dump(params))
     _run(repo.root, "git", "add", "dvc.yaml", "params.yaml")
     _run(repo.root, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "pipeline")

@@ -106,3 +106,41 @@ def test_label_studio_killed_mid_sync_then_a_rerun_loses_and_doubles_nothing(tmp
     assert len(rows) == 6 and len({r.ls_task_id for r in rows}) == 6 and {r.ls_task_id for r in rows} == set(labeled)
     assert version_dataset(loop).version.tag == "dataset-v1"
     assert version_dataset(loop).version is None  # nothing new: no second version
+
+
+def test_dvc_repro_at_a_dataset_tag_replays_the_registered_model(two_cycles, tmp_path):
+    """`git checkout dataset-vN && dvc pull && dvc repro` in a clone of the loop's workspace trains the very weights
+    the loop registered for that version (warm start from the champion included)."""
+    import json
+    import os
+    import subprocess
+    from pathlib import Path
+
+    from flows.evaluation import checkpoint
+    from ml.checkpoint import weights_sha256
+
+    cfg, loop, project_id, reports = two_cycles
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PATH": f"{root / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+
+    def sh(cwd, *args):
+        done = subprocess.run(list(args), cwd=cwd, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+
+    clone = tmp_path / "clone"
+    sh(tmp_path, "git", "clone", "-q", str(loop.workspace), str(clone))
+    sh(clone, "git", "checkout", "-q", "dataset-v2")
+    sh(clone, sys.executable, "-m", "dvc", "remote", "modify", "--local", "storage", "url",
+       str(loop.workspace / ".grainloop" / "dvc-remote"))
+    sh(clone, sys.executable, "-m", "dvc", "pull", "-q")
+    record = json.loads((clone / "training.json").read_text())
+    assert record["dataset"] == "dataset-v2" and record["epochs_run"] >= 1
+    assert record["warm_start_from"] == reports[0].champion  # the champion after cycle 1, if any
+    assert (clone / "models" / "warm-start.pt.dvc").exists() == (reports[0].champion is not None)
+    sh(clone, sys.executable, "-m", "dvc", "repro")
+
+    client = mlflow_client(loop.tracking)
+    registered = next(v for v in client.search_model_versions(f"name='{loop.tracking.model_name}'")
+                      if v.tags["grainloop.dataset"] == "dataset-v2")
+    logged = checkpoint(loop.tracking, registered.version, tmp_path / "registered")
+    assert weights_sha256(clone / "artifacts" / "model" / "model.pt") == weights_sha256(logged)

@@ -11,12 +11,13 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from flows.promotion import CHAMPION, PREVIOUS, PromotionRule, RollbackError, promote, rollback
+from flows.promotion import PromotionRule, RollbackError, promote, rollback
 from flows.registry import RunTags, log_trained, train_and_log
-from flows.tracking import TrackingConfig, configure
+from flows.tracking import CHAMPION, PREVIOUS, TAG_EVAL_DATASET, TrackingConfig, configure
 from grainloop import model_commands
 from dataset.spec import dataset_spec
 from ml import runs
+from ml.train_options import train_config
 from foundation.schema import binary_schema
 from ml.checkpoint import load_model
 from tests.helpers import random_model_file
@@ -40,7 +41,7 @@ def tracking(project) -> TrackingConfig:
 def trained(tracking, project, synthetic_dataset):
     """One tiny epoch through run_training, logged while a Label Studio token sits in the environment."""
     spec = runs.TrainSpec([synthetic_dataset / "images"], synthetic_dataset / "masks", "class", binary_schema())
-    cfg = runs.train_config(epochs=1, augment=False, **TINY)
+    cfg = train_config(epochs=1, augment=False, **TINY)
     data_dvc = project / "data.dvc"
     data_dvc.write_text("outs:\n- md5: 0123456789abcdef0123456789abcdef.dir\n  path: data\n")
     with pytest.MonkeyPatch.context() as mp:
@@ -92,7 +93,7 @@ def _aliases(client, name) -> dict:
 def test_promotion_refusal_promotion_and_rollback(tracking, tmp_path):
     cfg = replace(tracking, model_name="promotion-test")
     client = mlflow.MlflowClient(cfg.tracking_uri, cfg.tracking_uri)
-    train_cfg = runs.train_config(epochs=1, **TINY)
+    train_cfg = train_config(epochs=1, **TINY)
     finals = [{"mean_fg_iou": 0.60, "iou/grain": 0.60, "iou/background": 0.90},
               {"mean_fg_iou": 0.55, "iou/grain": 0.55, "iou/background": 0.90},  # worse: refused
               {"mean_fg_iou": 0.70, "iou/grain": 0.70, "iou/background": 0.91}]  # better: promoted
@@ -128,7 +129,7 @@ def test_promotion_refusal_promotion_and_rollback(tracking, tmp_path):
 
 def test_metrics_from_another_test_split_are_not_compared(tracking, tmp_path):
     cfg = replace(tracking, model_name="split-test")
-    train_cfg = runs.train_config(epochs=1, **TINY)
+    train_cfg = train_config(epochs=1, **TINY)
     a = log_trained(cfg, random_model_file(tmp_path / "a.pt", 0), train_cfg, {"mean_fg_iou": 0.6},
                     tags=RunTags("dataset-v1"))
     b = log_trained(cfg, random_model_file(tmp_path / "b.pt", 1), train_cfg, {"mean_fg_iou": 0.9},
@@ -157,7 +158,7 @@ def test_cli_promote_and_rollback(trained, project, monkeypatch):
 def test_promotion_evaluates_both_on_the_newest_test_split(tracking, tmp_path, synthetic_dataset):
     """A trained model against a deliberately worse one (random weights), both judged on dataset-v1's test split."""
     from dataset.commit import checkout_version, commit_version
-    from flows.evaluation import EVAL_TAG, EvalTarget
+    from flows.evaluation import EvalTarget
     from dataset.versioning import RemoteConfig, VersionConfig, init
     from dataset.store import Incoming, add_items
 
@@ -171,8 +172,8 @@ def test_promotion_evaluates_both_on_the_newest_test_split(tracking, tmp_path, s
     target = EvalTarget(checkout_version(repo, tag, tmp_path / "eval"), tag)
     cfg = replace(tracking, model_name="split-eval")
     spec = dataset_spec(repo.data_dir)
-    good = train_and_log(cfg, spec, runs.train_config(epochs=3, lr=3e-3, **TINY), tmp_path / "good").version
-    bad = log_trained(cfg, random_model_file(tmp_path / "bad.pt", 5), runs.train_config(epochs=1, **TINY), {}).version
+    good = train_and_log(cfg, spec, train_config(epochs=3, lr=3e-3, **TINY), tmp_path / "good").version
+    bad = log_trained(cfg, random_model_file(tmp_path / "bad.pt", 5), train_config(epochs=1, **TINY), {}).version
     rule = replace(RULE, minimums={"mean_fg_iou": 0.0})
     assert promote(cfg, good, rule, target).promote
     refused = promote(cfg, bad, rule, target)
@@ -181,7 +182,7 @@ def test_promotion_evaluates_both_on_the_newest_test_split(tracking, tmp_path, s
     evals = client.search_runs([client.get_experiment_by_name(cfg.experiment).experiment_id],
                                "tags.`grainloop.kind` = 'evaluation'")
     assert {r.data.tags["grainloop.version"] for r in evals} >= {good, bad}
-    assert all(r.data.tags[EVAL_TAG] == tag for r in evals)
+    assert all(r.data.tags[TAG_EVAL_DATASET] == tag for r in evals)
     assert "plots/confusion_matrix.png" in [f.path for f in client.list_artifacts(evals[0].info.run_id, "plots")]
     promote(cfg, bad, rule, target)  # asked again: the recorded evaluations are reused
     again = client.search_runs([client.get_experiment_by_name(cfg.experiment).experiment_id],

@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 
 from ml import runs
+
+from ml.train_options import train_config
 from foundation.schema import binary_schema
 from ml.checkpoint import load_model
 from ml.data import find_samples, load_samples
@@ -29,7 +31,7 @@ def test_load_instance_maps_and_banners(emps_subset):
 @pytest.mark.slow
 def test_short_training_on_real_images(emps_subset, tmp_path):
     spec = runs.TrainSpec([emps_subset / "images"], emps_subset / "segmaps", "instance", binary_schema(), 0.34)
-    cfg = runs.train_config(epochs=2, patch=128, patches_per_epoch=32, batch_size=8,
+    cfg = train_config(epochs=2, patch=128, patches_per_epoch=32, batch_size=8,
                             decoder_channels=(64, 32, 16, 16, 16), threads=2)
     result = runs.run_training(spec, cfg, tmp_path)
     model, artifact = load_model(result.model_path)

@@ -7,12 +7,12 @@ import pytest
 
 from flows.demo import DemoConfig, loop_config
 from flows.loop_config import load_loop_config, save_loop_config
-from ml import runs
+from ml.train_options import train_config
 from foundation.schema import LabelSchema
 
 
 def _loop(tmp_path: Path):
-    cfg = DemoConfig(tmp_path / "demo", tmp_path / "images", tmp_path / "masks", runs.train_config(epochs=2),
+    cfg = DemoConfig(tmp_path / "demo", tmp_path / "images", tmp_path / "masks", train_config(epochs=2),
                      strategy="kcenter", min_iou=0.4)
     return loop_config(cfg, LabelSchema.load("schemas/phases.yaml"))
 

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 from skimage.draw import disk, ellipse
 
+from foundation.instrument import PixelSize
 from foundation.schema import LabelClass, LabelSchema
 from ml.instances import Instances, instances_from_class_map, instances_from_instance_map
 from ml.morphometry import GrainImage, dropped_rows, measure, feret_diameters, outlines
-from ml.pixelsize import PixelSize
 from ml.synthetic import SyntheticConfig, generate
 
 UNKNOWN = PixelSize(None)

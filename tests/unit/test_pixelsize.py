@@ -4,7 +4,7 @@ import pytest
 import tifffile
 from PIL import Image
 
-from ml.pixelsize import PixelSize, read_pixel_size, resolve_pixel_size, to_micrometres
+from foundation.instrument import PixelSize, read_pixel_size, resolve_pixel_size, to_micrometres
 
 IMAGE = np.zeros((16, 16), np.uint8)
 

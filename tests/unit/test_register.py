@@ -112,11 +112,12 @@ def test_stacked_files_load_as_input_channels(stacked_dataset):
 
 def test_stacked_channels_train_and_predict_through_the_usual_code(stacked_dataset, tmp_path):
     from ml import runs
+    from ml.train_options import train_config
     from ml.checkpoint import load_model
     from ml.predict import PredictConfig, predict_image
 
     spec = runs.TrainSpec([stacked_dataset / "images"], stacked_dataset / "masks", "class", binary_schema(), 0.34)
-    cfg = runs.train_config(epochs=1, patch=32, patches_per_epoch=4, batch_size=2, decoder_channels=(16, 8, 8, 8, 8))
+    cfg = train_config(epochs=1, patch=32, patches_per_epoch=4, batch_size=2, decoder_channels=(16, 8, 8, 8, 8))
     result = runs.run_training(spec, cfg, tmp_path / "run")
     model, artifact = load_model(result.model_path)
     assert artifact.model_config.in_channels == 2

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from ml import runs
+from ml.train_options import train_config
 from foundation.schema import binary_schema
 from ml.checkpoint import load_model
 from ml.data import find_samples, load_samples, split_samples
@@ -31,7 +31,7 @@ def _samples(dataset):
 def test_train_save_reload_predict_evaluate(synthetic_dataset, tmp_path):
     samples = _samples(synthetic_dataset)
     tr, va = split_samples(samples, 0.25)
-    cfg = runs.train_config(epochs=2, **TINY)
+    cfg = train_config(epochs=2, **TINY)
     seen = []
     result = train(cfg, binary_schema(), tr, va, tmp_path, callbacks=[seen.append])
     assert [r.epoch for r in seen] == [1, 2] and result.stopped == "epochs"
@@ -58,7 +58,7 @@ def test_patches_are_reproducible_per_epoch_and_balanced(synthetic_dataset):
 
 def test_same_seed_same_weights(synthetic_dataset, tmp_path):
     samples = _samples(synthetic_dataset)
-    cfg = runs.train_config(epochs=1, **TINY)
+    cfg = train_config(epochs=1, **TINY)
     w = [train(cfg, binary_schema(), samples, [], tmp_path / str(i)).model_path for i in range(2)]
     a, b = (torch.load(p, weights_only=True)["state_dict"] for p in w)
     assert all(torch.equal(a[k], b[k]) for k in a)
