@@ -9,17 +9,21 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks._cli import parse_args
 from labeling.server import ServerConfig, free_port, start, stop
 from labeling.settings import load_settings
 
 
-def arguments(description: str) -> argparse.Namespace:
+SMOKE = {"tasks": 6, "height": 96, "width": 128}
+
+
+def arguments(description: str, argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--tasks", type=int, default=1000)
     parser.add_argument("--height", type=int, default=768)
     parser.add_argument("--width", type=int, default=1024)
     parser.add_argument("--settings", type=Path, help="reuse this server (settings file); default: start one")
-    return parser.parse_args()
+    return parse_args(parser, SMOKE, argv)
 
 
 @contextmanager

@@ -8,8 +8,8 @@ Wasserstein distances to the ground-truth distribution and the instance metrics 
 count error). Grains cut by the image border or banner are left out of the distributions (``--include-cut``
 keeps them); every grain is either measured or counted as dropped (below ``--min-area``).
 
-Usage: PYTHONPATH=. .venv/bin/python benchmarks/emps_sizes.py [--model runs/emps-benchmark/model.pt]
-       [--data ../shared/data/emps] [--masks segmaps] [--val-fraction 0.2] [--min-area 10] [--limit N]
+Usage: bin/bench emps_sizes [--model runs/emps-benchmark/model.pt] [--data ../shared/data/emps] [--masks segmaps]
+       [--val-fraction 0.2] [--min-area 10] [--limit N] [--smoke]
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmarks._cli import parse_args
 from grainloop.analytics_commands import predicted_instances
 from ml.banner import detect_banner
 from ml.data import find_samples, split_of
@@ -28,10 +29,11 @@ from ml.instance_metrics import InstanceMetrics
 from ml.instances import InstanceConfig, instances_from_instance_map
 from ml.io import read_channels, read_mask
 from ml.morphometry import GrainImage, measure
-from ml.pixelsize import PixelSize
+from foundation.instrument import PixelSize
 
 ROOT = Path(__file__).resolve().parents[1]
 UNKNOWN = PixelSize(None, "unknown (EMPS PNG)")
+SMOKE = {"limit": 6, "threads": 1}
 
 
 def truth_tables(files, min_area: int) -> tuple[pd.DataFrame, dict[str, np.ndarray], int, int]:
@@ -66,7 +68,7 @@ def _line(name: str, table: pd.DataFrame, include_cut: bool) -> str:
             f"area-weighted D50 {s['d50_area']:.1f} px")
 
 
-def main() -> None:
+def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "emps")
     ap.add_argument("--masks", default="segmaps", help="instance-map folder under --data")
@@ -75,7 +77,8 @@ def main() -> None:
     ap.add_argument("--min-area", type=int, default=10)
     ap.add_argument("--include-cut", action="store_true")
     ap.add_argument("--limit", type=int, help="first N images only (a quick check)")
-    args = ap.parse_args()
+    ap.add_argument("--threads", type=int, help="torch threads for --model (default: torch's)")
+    args = parse_args(ap, SMOKE, argv)
     if not (args.data / "images").is_dir():
         raise SystemExit(f"no images at {args.data / 'images'}")
     start = time.perf_counter()
@@ -88,8 +91,14 @@ def main() -> None:
           f"({'kept' if args.include_cut else 'left out of the distributions'})")
     print(_line("GT, all images", truth, args.include_cut))
     print(_line("GT, validation split", val_truth, args.include_cut))
-    if args.model:
+    if args.model and not val_ids:
+        print("model: no validation images among these, nothing predicted")
+    elif args.model:
         val_files = [f for f in files if f.id in val_ids]
+        if args.threads:
+            import torch
+
+            torch.set_num_threads(args.threads)
         pred, inst_metrics = predicted_table(args.model, val_files, maps, InstanceConfig(min_area=args.min_area))
         print(_line("model, validation split", pred, args.include_cut))
         d = size_distribution_error(sized_grains(pred, args.include_cut)["ecd_px"],

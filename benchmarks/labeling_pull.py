@@ -1,7 +1,7 @@
 """Pull of N annotated tasks (1024x768 brush masks) into mask files + provenance, against the raw SDK
 list-and-decode of the same tasks in the same run. Prints the throughput ratio (goal >= 0.8).
 
-    PYTHONPATH=. .venv/bin/python benchmarks/labeling_pull.py [--tasks 1000] [--settings .grainloop/labelstudio.json]
+    bin/bench labeling_pull [--tasks 1000] [--settings .grainloop/labelstudio.json] [--smoke]
 """
 from __future__ import annotations
 
@@ -41,8 +41,8 @@ def raw_list_and_decode(conn: Connection, project_id: int) -> int:
     return decoded
 
 
-def main() -> None:
-    args = arguments(__doc__)
+def main(argv=None) -> None:
+    args = arguments(__doc__, argv)
     with server(args.settings) as settings, Connection.open(settings) as conn, tempfile.TemporaryDirectory() as out:
         project = seed_project(conn, args.tasks, args.height, args.width)
         t0 = time.perf_counter()

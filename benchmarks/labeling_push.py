@@ -2,7 +2,7 @@
 payload in the same run. Prints the throughput ratio (goal >= 0.8). Encoding masks to RLE is timed apart:
 it is the same work for any client.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/labeling_push.py [--tasks 1000] [--settings .grainloop/labelstudio.json]
+    bin/bench labeling_push [--tasks 1000] [--settings .grainloop/labelstudio.json] [--smoke]
 """
 from __future__ import annotations
 
@@ -24,8 +24,8 @@ def project_with_tasks(conn: Connection, n: int):
     return project, list(answer.task_ids)
 
 
-def main() -> None:
-    args = arguments(__doc__)
+def main(argv=None) -> None:
+    args = arguments(__doc__, argv)
     masks = grain_masks(20, args.height, args.width)
     with server(args.settings) as settings, Connection.open(settings) as conn:
         raw_project, raw_ids = project_with_tasks(conn, args.tasks)

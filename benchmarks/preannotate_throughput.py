@@ -6,7 +6,7 @@ brush-RLE encoding, bulk push with the replace check, project model_version, sco
 Raw: read, preprocess (the same one), one forward pass and argmax per image, the same payload, and one
 `import_predictions` of the whole payload into a second project holding the same tasks.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/preannotate_throughput.py [--tasks 500] [--size 256]
+    bin/bench preannotate_throughput [--tasks 500] [--size 256] [--settings .grainloop/labelstudio.json] [--smoke]
 """
 from __future__ import annotations
 
@@ -22,45 +22,55 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
-def arguments() -> argparse.Namespace:
+SMOKE = {"tasks": 4, "size": 128, "train_epochs": 1, "threads": 1}
+
+
+def arguments(argv=None) -> argparse.Namespace:
+    from benchmarks._cli import parse_args
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=500)
     parser.add_argument("--size", type=int, default=256, help="side of the square synthetic images")
     parser.add_argument("--threads", type=int, default=2)
-    return parser.parse_args()
+    parser.add_argument("--train-epochs", type=int, default=3, help="epochs of the small model that predicts")
+    parser.add_argument("--settings", type=Path,
+                        help="reuse this server (settings file; its work folder goes under the server's document "
+                             "root); default: start one")
+    return parse_args(parser, SMOKE, argv)
 
 
-def sample(root: Path, n: int, size: int) -> tuple[Path, Path]:
+def sample(root: Path, n: int, size: int, epochs: int = 3) -> tuple[Path, Path]:
     """n synthetic images for the tasks, and a small trained model (so masks look like grains, not noise)."""
     from ml import runs
+    from ml.train_options import train_config
     from foundation.schema import binary_schema
     from ml.synthetic import SyntheticConfig, write_dataset
 
     write_dataset(root / "tasks", n, SyntheticConfig(height=size, width=size), seed=1)
     write_dataset(root / "train", 8, SyntheticConfig(height=size, width=size), seed=2)
-    cfg = runs.train_config(decoder_channels=(64, 32, 16, 16, 16), epochs=3, restart_epochs=3, patch=128,
+    cfg = train_config(decoder_channels=(64, 32, 16, 16, 16), epochs=epochs, restart_epochs=epochs, patch=128,
                             patches_per_epoch=48, batch_size=8, lr=3e-3)
     spec = runs.TrainSpec([root / "train" / "images"], root / "train" / "masks", "class", binary_schema())
     return root / "tasks" / "images", runs.run_training(spec, cfg, root / "model").model_path
 
 
-def loop(root: Path, settings_file: Path, images: Path, title: str):
+def loop(root: Path, settings_file: Path, images: Path, title: str, document_root: Path | None = None):
     from flows.loop_config import LabelingTarget, LoopConfig
     from flows.tracking import TrackingConfig
-    from ml import runs
+    from ml.train_options import train_config
     from foundation.schema import binary_schema
 
-    target = LabelingTarget(settings_file, title, images, root)
+    target = LabelingTarget(settings_file, title, images, document_root or root)
     return LoopConfig(root / "workspace", target, binary_schema(), TrackingConfig.for_project(root / "workspace"),
-                      runs.train_config(), strategy="entropy")
+                      train_config(), strategy="entropy")
 
 
 def crown(cfg, model_file: Path) -> None:
     from flows.registry import log_trained
-    from flows.tracking import client
+    from flows.tracking import CHAMPION, client
 
     version = log_trained(cfg.tracking, model_file, cfg.train, {}).version
-    client(cfg.tracking).set_registered_model_alias(cfg.tracking.model_name, "champion", version)
+    client(cfg.tracking).set_registered_model_alias(cfg.tracking.model_name, CHAMPION, version)
 
 
 def raw_push(conn, project, model_file: Path, images: Path, tasks: list[dict]) -> dict[str, float]:
@@ -90,8 +100,8 @@ def raw_push(conn, project, model_file: Path, images: Path, tasks: list[dict]) -
     return {"inference": t1 - t0, "encode": t2 - t1, "push": t3 - t2, "total": t3 - t0}
 
 
-def main() -> None:
-    args = arguments()
+def main(argv=None) -> None:
+    args = arguments(argv)
     import torch
 
     torch.set_num_threads(args.threads)
@@ -103,19 +113,19 @@ def main() -> None:
     from labeling.settings import save_settings
     from prefect.testing.utilities import prefect_test_harness
 
-    with tempfile.TemporaryDirectory() as tmp, server(None, document_root=Path(tmp)) as settings, \
+    with server(args.settings) as settings, tempfile.TemporaryDirectory(dir=settings.document_root) as tmp, \
             prefect_test_harness(server_startup_timeout=120):
-        root = Path(tmp)
-        images, model_file = sample(root, args.tasks, args.size)
+        root, docroot = Path(tmp), Path(settings.document_root)
+        images, model_file = sample(root, args.tasks, args.size, args.train_epochs)
         settings_file = root / "labelstudio.json"
         save_settings(settings, settings_file)
-        cfg = loop(root, settings_file, images, f"bench preannotate {uuid.uuid4().hex[:6]}")
+        cfg = loop(root, settings_file, images, f"bench preannotate {uuid.uuid4().hex[:6]}", docroot)
         crown(cfg, model_file)
         with Connection.open(settings) as conn:
             ours = ensure_project(conn.sdk, ProjectSpec(cfg.labeling.project_title, cfg.schema))
             raw = ensure_project(conn.sdk, ProjectSpec(cfg.labeling.project_title + " raw", cfg.schema))
             for project in (ours, raw):
-                import_folder(conn, project, ImportConfig(images, root))
+                import_folder(conn, project, ImportConfig(images, docroot))
             raw_tasks = list(iter_tasks(conn, raw.id, page_size=1000))
             before = raw_push(conn, raw, model_file, images, raw_tasks)
             t0 = time.perf_counter()

@@ -8,8 +8,8 @@ for a resnet18 model on 2 CPU cores: ``--arch tiny`` (three small convolutions, 
 whole pipeline at full size in minutes; ``--height`` keeps the full width (what memory scales with) and
 runs a real model on fewer window rows:
 
-    python benchmarks/predict_memory.py --size 20000 --arch tiny
-    python benchmarks/predict_memory.py --size 20000 --height 1536 --arch linknet --encoder resnet18
+    bin/bench predict_memory --size 20000 --arch tiny
+    bin/bench predict_memory --size 20000 --height 1536 --arch linknet --encoder resnet18
 """
 from __future__ import annotations
 
@@ -25,11 +25,14 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks._cli import parse_args as _parse
+
 REPO = Path(__file__).resolve().parents[1]
 TILE = 256
+SMOKE = {"size": 512, "arch": "tiny", "tile": 128, "overlap": 16, "batch": 2, "threads": 1}
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--size", type=int, default=20000, help="image side in pixels")
     p.add_argument("--height", type=int, default=None, help="image height (default: --size)")
@@ -43,7 +46,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--no-uncertainty", action="store_true", help="skip the entropy TIFF")
     p.add_argument("--workdir", type=Path, default=None, help="default: a temporary folder, removed afterwards")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
-    return p.parse_args()
+    return _parse(p, SMOKE, argv)
 
 
 def _tiles(height: int, width: int, banner_rows: int, seed: int = 0):
@@ -101,8 +104,8 @@ def run_child(spec: dict) -> dict:
 
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     start, sampled, peak_at = time.perf_counter(), 0, 0.0
-    proc = subprocess.Popen([sys.executable, __file__, "--child", json.dumps(spec)], env=env,
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-P", "-m", "benchmarks.predict_memory", "--child", json.dumps(spec)],
+                            env=env, stdout=subprocess.PIPE, text=True)
     watch = psutil.Process(proc.pid)
     while proc.poll() is None:
         try:

@@ -6,7 +6,7 @@ runs (``ml.predict.window_batches``, prepared beforehand) is timed through ``mod
 is timed on the same image. Goal: ratio <= 1.15 for a 4096 x 4096 image. As a cross-check on a shared,
 busy machine, the forward calls made inside the predict pass are also timed (a thin wrapper).
 
-    python benchmarks/predict_overhead.py --size 4096 --tile 512 --overlap 64 --batch 4
+    bin/bench predict_overhead --size 4096 --tile 512 --overlap 64 --batch 4
 """
 from __future__ import annotations
 
@@ -17,8 +17,12 @@ import time
 import numpy as np
 import torch
 
+from benchmarks._cli import parse_args as _parse
 
-def parse_args() -> argparse.Namespace:
+SMOKE = {"size": 256, "tile": 128, "overlap": 16, "batch": 2, "threads": 1}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--size", type=int, default=4096, help="image side in pixels")
     p.add_argument("--tile", type=int, default=512)
@@ -27,7 +31,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--window", default="hann")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
-    return p.parse_args()
+    return _parse(p, SMOKE, argv)
 
 
 def structured_noise(size: int, seed: int) -> np.ndarray:

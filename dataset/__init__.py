@@ -1,9 +1,10 @@
-"""A dataset version on disk: images, masks, a manifest with provenance, frozen splits; validation and releases.
+"""The dataset-version stage, end to end: pulled records become rows of a dataset on disk, which is validated,
+split (frozen), versioned with DVC and git, replayed (the pipeline beside each version) and released.
 
 Layout of ``data/``::
 
     images/<id>.<ext>      masks/<id>.png (class maps)      instances/<id>.png (where grains are instances)
     manifest.csv           schema.yaml
 
-Pure file logic only: versioning with DVC and git lives in flows/.
+May import ``ml/`` (instances, image I/O, mask checks); ``ml/`` never imports it.
 """

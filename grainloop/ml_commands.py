@@ -4,12 +4,12 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Optional, TypeVar
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 
-from grainloop.options import load_schema, parse_floats, parse_ints
+from grainloop.options import Opt, load_schema, parse_floats, parse_ints
 
 console = Console(stderr=True)
 app = typer.Typer(no_args_is_help=True)
@@ -22,14 +22,11 @@ Dataset = Annotated[Optional[Path], typer.Option(help="a dataset version folder 
                                                       "replace --images/--masks")]
 MaskKind = Annotated[str, typer.Option(help="'class' maps or 'instance' maps (grain k > 0)")]
 SchemaOpt = Annotated[Optional[Path], typer.Option("--schema", help="label schema YAML (default: grain/background)")]
-T = TypeVar("T")
-Opt = Annotated[Optional[T], typer.Option()]  # a training option: None keeps the config's value
 
 
 def _spec(images, masks, dataset, mask_kind, schema, splits=None, **kw):
     from dataset.spec import dataset_spec
     from ml import runs
-    from ml.train_options import train_config
 
     if dataset:
         return dataset_spec(dataset, schema, splits, **kw)

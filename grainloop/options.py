@@ -1,10 +1,15 @@
-"""Parsers of command-line option values shared by the CLI's command modules."""
+"""Option types and parsers of command-line values shared by the CLI's command modules."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional, TypeVar
+
+import typer
 
 from foundation.schema import LabelSchema, binary_schema
+
+T = TypeVar("T")
+Opt = Annotated[Optional[T], typer.Option()]  # a training option: None keeps TrainConfig's value (ml/train.py)
 
 
 def load_schema(path: Optional[Path]) -> LabelSchema:

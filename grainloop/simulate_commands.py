@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from grainloop.ml_commands import Images, Masks, MaskKind, SchemaOpt
-from grainloop.options import load_schema, parse_floats, parse_ints
+from grainloop.options import Opt, load_schema, parse_floats, parse_ints
 from ml.sampling import STRATEGIES
 
 console = Console(stderr=True)
@@ -36,16 +36,17 @@ def simulate(
     rounds: int = 4, seed: int = 0, test_fraction: float = 0.2,
     full: Annotated[bool, typer.Option(help="also train on every training image (the 100% reference)")] = True,
     warm_start: bool = True, keep_models: bool = False, reach: float = 0.95,
-    arch: str = "unet", encoder: str = "resnet18",
+    arch: Opt[str] = None, encoder: Opt[str] = None,
     decoder_channels: Annotated[Optional[str], typer.Option(help="e.g. 128,64,32,16,8")] = None,
-    encoder_weights: Optional[str] = None, epochs: Annotated[int, typer.Option(help="epochs per round")] = 10,
+    encoder_weights: Opt[str] = None, epochs: Annotated[int, typer.Option(help="epochs per round")] = 10,
     minutes_per_round: Annotated[Optional[float], typer.Option(help="training time budget per round")] = None,
-    patch: int = 256, patches_per_epoch: int = 256, batch_size: int = 8, lr: float = 1e-3,
+    patch: Opt[int] = None, patches_per_epoch: Opt[int] = None, batch_size: Opt[int] = None, lr: Opt[float] = None,
     restart_epochs: Annotated[Optional[int], typer.Option(help="cosine cycle (default: --epochs, one a round)")] = None,
-    loss: str = "dice_focal", class_weights: Optional[str] = None, downsample: int = 1, balanced: bool = True,
-    augment: bool = True, patience: int = 8, threads: Optional[int] = None, device: Device = "cpu",
+    loss: Opt[str] = None, class_weights: Opt[str] = None, downsample: Opt[int] = None, balanced: Opt[bool] = None,
+    augment: Opt[bool] = None, patience: Opt[int] = None, threads: Opt[int] = None, device: Device = "cpu",
 ) -> None:
-    """Train, score the unlabeled pool, label a batch, repeat: one campaign per strategy, same seeds."""
+    """Train, score the unlabeled pool, label a batch, repeat: one campaign per strategy, same seeds.
+    Training options left out keep TrainConfig's defaults (ml/train.py)."""
     from ml.train_options import train_config
     from ml.data import find_samples, load_samples
     from ml.simulate import SimulateConfig, simulate as run_simulation

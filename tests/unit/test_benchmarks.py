@@ -1,0 +1,91 @@
+"""Every benchmark runs through its documented entry (`bin/bench NAME`) in a smoke run: tiny sizes, a few steps,
+exit 0 and its figure lines printed. Times are never asserted. The Label Studio ones run against the session
+server in tests/integration/test_labeling_benchmarks.py. The EMPS benchmarks run on a synthetic folder laid out
+like EMPS (images/, segmaps/ instance maps), so they need no real data."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import random_model_file, run_bench
+
+ROOT = Path(__file__).resolve().parents[2]
+UNIT = {"predict_overhead", "predict_memory", "train_pipeline", "emps_sizes", "emps_train", "simulate_emps"}
+WITH_SERVER = {"labeling_pull", "labeling_push", "preannotate_throughput"}  # tests/integration
+NUMBER = r"-?\d+(\.\d+)?"
+
+
+def _benchmarks() -> set[str]:
+    return {p.stem for p in (ROOT / "benchmarks").iterdir()
+            if p.suffix in (".py", ".sh") and not p.name.startswith("_")}
+
+
+def _emps_like(synthetic: Path, tmp_path: Path) -> Path:
+    """The synthetic dataset as EMPS lays itself out: images/ and segmaps/ (instance maps)."""
+    out = tmp_path / "emps"
+    out.mkdir()
+    (out / "images").symlink_to(synthetic / "images")
+    (out / "segmaps").symlink_to(synthetic / "instances")
+    return out
+
+
+def test_every_benchmark_is_listed_documented_and_smoked():
+    found = _benchmarks()
+    assert found == UNIT | WITH_SERVER, "give a new benchmark a smoke test here (or in tests/integration)"
+    listing = run_bench()
+    docs = (ROOT / "docs" / "benchmarks.md").read_text()
+    for name in found:
+        assert re.search(rf"^  {name} ", listing, re.M), name
+        assert f"bin/bench {name}" in docs, f"docs/benchmarks.md does not give `bin/bench {name}`"
+
+
+def test_unknown_benchmark_is_refused():
+    import subprocess
+
+    done = subprocess.run([str(ROOT / "bin" / "bench"), "no_such_benchmark"], capture_output=True, text=True)
+    assert done.returncode == 2 and "no benchmark" in done.stderr
+
+
+def test_predict_overhead():
+    out = run_bench("predict_overhead", "--smoke")
+    assert re.search(rf"^ratio: {NUMBER} \(goal <= 1.15\)$", out, re.M), out
+    assert re.search(r"^\| 256 \| 128 \| 16 \| 2 \| \d+ \|", out, re.M), out
+
+
+def test_predict_memory():
+    out = run_bench("predict_memory", "--smoke")
+    assert re.search(rf"^peak RSS \(getrusage\): {NUMBER} GB", out, re.M), out
+    assert re.search(r"^\| 512x512 \| tiny \| \d+ \|", out, re.M), out
+
+
+def test_train_pipeline():
+    out = run_bench("train_pipeline", "--smoke")
+    assert re.search(rf"^raw fwd\+bwd\+step: {NUMBER} img/s; .* ratio {NUMBER} \(goal >= 0.85\)", out, re.M), out
+
+
+def test_emps_sizes_with_a_model(synthetic_dataset, tmp_path):
+    model = random_model_file(tmp_path / "model.pt")
+    out = run_bench("emps_sizes", "--smoke", "--data", str(synthetic_dataset), "--masks", "instances",
+                    "--val-fraction", "0.5", "--model", str(model))
+    assert re.search(r"^6 images \([1-9]\d* validation\); \d+ ground-truth grains", out, re.M), out
+    for name in ("GT, all images", "GT, validation split", "model, validation split"):
+        assert re.search(rf"^{name}: \d+ grains, ECD D10/D50/D90 {NUMBER}/{NUMBER}/{NUMBER} px", out, re.M), out
+    assert re.search(rf"^model vs GT \(validation\): KS {NUMBER}, Wasserstein {NUMBER} px; F1@0.5", out, re.M), out
+
+
+@pytest.mark.slow
+def test_emps_train(synthetic_dataset, tmp_path):
+    out = run_bench("emps_train", "--smoke", str(tmp_path / "run"),
+                    env={"EMPS_DIR": str(_emps_like(synthetic_dataset, tmp_path))})
+    assert re.search(rf"^EMPS validation particle IoU {NUMBER} \(epoch 1, stopped: epochs", out, re.M), out
+    assert (tmp_path / "run" / "model.pt").exists()
+
+
+@pytest.mark.slow
+def test_simulate_emps(synthetic_dataset, tmp_path):
+    out = run_bench("simulate_emps", "--smoke", env={"EMPS_DIR": str(_emps_like(synthetic_dataset, tmp_path))})
+    assert re.search(rf"^EMPS full-data test IoU {NUMBER} with \d+ labeled images$", out, re.M), out
+    for strategy in ("random", "kcenter"):
+        assert re.search(rf"^{strategy}: (\d+ labeled images to reach|95% not reached)", out, re.M), out
