@@ -108,9 +108,9 @@ def test_label_studio_killed_mid_sync_then_a_rerun_loses_and_doubles_nothing(tmp
     assert version_dataset(loop).version is None  # nothing new: no second version
 
 
-def test_dvc_repro_at_a_dataset_tag_replays_the_registered_model(two_cycles, tmp_path):
-    """`git checkout dataset-vN && dvc pull && dvc repro` in a clone of the loop's workspace trains the very weights
-    the loop registered for that version (warm start from the champion included)."""
+def _replayed_weights(loop, tag: str, tmp_path) -> tuple[dict, str, str]:
+    """`git checkout TAG && dvc pull && dvc repro` in a clone of the loop's workspace: (training record, digest of
+    the replayed weights, digest of the registered model's weights for that tag)."""
     import json
     import os
     import subprocess
@@ -119,7 +119,6 @@ def test_dvc_repro_at_a_dataset_tag_replays_the_registered_model(two_cycles, tmp
     from flows.evaluation import checkpoint
     from ml.checkpoint import weights_sha256
 
-    cfg, loop, project_id, reports = two_cycles
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PATH": f"{root / 'bin'}{os.pathsep}{os.environ['PATH']}"}
 
@@ -129,18 +128,45 @@ def test_dvc_repro_at_a_dataset_tag_replays_the_registered_model(two_cycles, tmp
 
     clone = tmp_path / "clone"
     sh(tmp_path, "git", "clone", "-q", str(loop.workspace), str(clone))
-    sh(clone, "git", "checkout", "-q", "dataset-v2")
+    sh(clone, "git", "checkout", "-q", tag)
     sh(clone, sys.executable, "-m", "dvc", "remote", "modify", "--local", "storage", "url",
        str(loop.workspace / ".grainloop" / "dvc-remote"))
     sh(clone, sys.executable, "-m", "dvc", "pull", "-q")
     record = json.loads((clone / "training.json").read_text())
-    assert record["dataset"] == "dataset-v2" and record["epochs_run"] >= 1
-    assert record["warm_start_from"] == reports[0].champion  # the champion after cycle 1, if any
-    assert (clone / "models" / "warm-start.pt.dvc").exists() == (reports[0].champion is not None)
+    record["has_warm_start_file"] = (clone / "models" / "warm-start.pt.dvc").exists()
     sh(clone, sys.executable, "-m", "dvc", "repro")
-
     client = mlflow_client(loop.tracking)
     registered = next(v for v in client.search_model_versions(f"name='{loop.tracking.model_name}'")
-                      if v.tags["grainloop.dataset"] == "dataset-v2")
+                      if v.tags["grainloop.dataset"] == tag)
     logged = checkpoint(loop.tracking, registered.version, tmp_path / "registered")
-    assert weights_sha256(clone / "artifacts" / "model" / "model.pt") == weights_sha256(logged)
+    return record, weights_sha256(clone / "artifacts" / "model" / "model.pt"), weights_sha256(logged)
+
+
+def test_dvc_repro_at_a_dataset_tag_replays_the_registered_model(two_cycles, tmp_path):
+    """`git checkout dataset-vN && dvc pull && dvc repro` in a clone of the loop's workspace trains the very weights
+    the loop registered for that version (warm start from the champion included)."""
+    cfg, loop, project_id, reports = two_cycles
+    record, replayed, registered = _replayed_weights(loop, "dataset-v2", tmp_path)
+    assert record["dataset"] == "dataset-v2" and record["epochs_run"] >= 1
+    assert record["warm_start_from"] == reports[0].champion  # the champion after cycle 1, if any
+    assert record["has_warm_start_file"] == (reports[0].champion is not None)
+    assert replayed == registered
+
+
+def test_a_training_stopped_by_its_time_budget_replays_by_the_epochs_it_ran(tmp_path, sample, server, prefect_api):
+    from flows.annotator import SimulatedAnnotator
+    from flows.cycle import version_dataset
+    from flows.sync import sync_annotations
+    from flows.train import train
+
+    cfg, loop, project_id = demo_setup(tmp_path / "budget", sample, server)
+    loop = replace(loop, train=replace(loop.train, max_minutes=1e-4))  # stops after the first epoch, whatever it took
+    with Connection.open(server.settings) as conn:
+        SimulatedAnnotator(cfg.truth, loop.schema).annotate(conn, project_id, 6)
+    sync_annotations(loop)
+    version = version_dataset(loop).version
+    train(loop, version)
+    record, replayed, registered = _replayed_weights(loop, version.tag, tmp_path)
+    assert record["stopped"] == "time_budget" and record["epochs_run"] == 1 and record["configured_epochs"] == 3
+    assert record["budget_minutes"] == 1e-4 and record["warm_start_from"] is None
+    assert replayed == registered
