@@ -9,15 +9,15 @@ commit (data.dvc is unchanged), so ``git checkout dataset-vN && dvc pull && dvc 
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Optional
 
 import yaml
 
+from dataset.lock import workspace_lock
 from dataset.versioning import VersionConfig, VersioningError, dvc, git, identity, run
-from foundation.atomic import write_atomic
+from foundation.atomic import copy_atomic, write_atomic
 from foundation.digest import sha256_file
 from ml.predict import PredictConfig
 from ml.train import TrainConfig
@@ -97,7 +97,7 @@ def write_workspace_files(cfg: VersionConfig, train: TrainConfig, record: Traini
     tracked = root / f"{WARM_START}.dvc"
     if warm_start is not None:
         (root / WARM_START).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(warm_start, root / WARM_START)
+        copy_atomic(warm_start, root / WARM_START)
         dvc(cfg, "add", "-q", WARM_START)
         dvc(cfg, "push", "-q", str(tracked.relative_to(root)))
         paths += [str(tracked.relative_to(root)), str((root / WARM_START).parent.relative_to(root) / ".gitignore")]
@@ -121,7 +121,14 @@ def init_pipeline(cfg: VersionConfig, train: TrainConfig) -> None:
 def record_training(cfg: VersionConfig, train: TrainConfig, record: TrainingRecord,
                     warm_start: Optional[Path] = None) -> Optional[str]:
     """Commit the replayable pipeline for ``record.dataset`` and move its tag there; return that commit (None
-    when a newer dataset version is already on top, so the record cannot go with this one). Idempotent."""
+    when a newer dataset version is already on top, so the record cannot go with this one). Idempotent; holds the
+    workspace's writer lock."""
+    with workspace_lock(cfg.root):
+        return _record_training(cfg, train, record, warm_start)
+
+
+def _record_training(cfg: VersionConfig, train: TrainConfig, record: TrainingRecord,
+                     warm_start: Optional[Path]) -> Optional[str]:
     tag = record.dataset
     if not _replayable_at_head(cfg, tag):
         return None

@@ -1,7 +1,6 @@
 """Adding images with masks to a dataset folder: new rows get a frozen split, changed masks update in place."""
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
@@ -10,6 +9,7 @@ import numpy as np
 import yaml
 from rich.progress import track
 
+from foundation.atomic import copy_atomic, write_atomic
 from foundation.schema import LabelSchema
 from dataset.manifest import SCHEMA, ManifestRow, read_manifest, sha256_file, write_manifest
 from dataset.splits import SplitConfig, assign
@@ -30,6 +30,7 @@ class Incoming:
     instances: Optional[Path] = None
     group: str = ""
     provenance: dict = field(default_factory=dict)
+    refused: str = ""  # why the item cannot be added at all (e.g. a path from Label Studio leaving its folder)
 
 
 @dataclass
@@ -53,8 +54,7 @@ def ensure_schema(data_dir: Path, schema: LabelSchema) -> None:
             raise ValueError(f"{data_dir} uses label schema {current.name!r} ({current.hash}), not {schema.name!r} "
                              f"({schema.hash}); version another schema in another dataset")
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(schema.to_dict(), sort_keys=True))
+    write_atomic(path, yaml.safe_dump(schema.to_dict(), sort_keys=True))
 
 
 def _checked_masks(item: Incoming, schema: LabelSchema) -> tuple[np.ndarray, Optional[np.ndarray]]:
@@ -85,7 +85,7 @@ def _row(item: Incoming, sha: str, split: str, group: str, schema: LabelSchema) 
 def _write_files(data_dir: Path, row: ManifestRow, item: Incoming, mask, instances) -> None:
     (data_dir / row.image).parent.mkdir(parents=True, exist_ok=True)
     if not (data_dir / row.image).exists() or sha256_file(data_dir / row.image) != row.sha256:
-        shutil.copyfile(item.image, data_dir / row.image)
+        copy_atomic(item.image, data_dir / row.image)  # masks too: a killed write leaves the old file
     write_mask(data_dir / row.mask, mask.astype(np.uint8))
     if instances is not None:
         write_mask(data_dir / row.instances, instances)
@@ -106,6 +106,9 @@ class _Adder:
         self.report = AddReport()
 
     def add(self, item: Incoming) -> None:
+        if item.refused:
+            self.report.skipped.append((item.id, item.refused))
+            return
         try:
             mask, instances = _checked_masks(item, self.schema)
         except (ImageReadError, MaskValueError) as exc:

@@ -9,6 +9,7 @@ from typing import Sequence
 from rich.progress import track
 
 from foundation.schema import LabelSchema
+from dataset.dropped import DROPPED, read_dropped
 from dataset.manifest import SPLITS, ManifestRow, read_manifest, sha256_file
 from ml.io import ImageReadError, read_image, read_mask
 from ml.targets import MaskValueError, check_mask_values
@@ -79,11 +80,20 @@ def _orphans(data_dir: Path, rows: Sequence[ManifestRow]) -> list[Problem]:
     return [Problem(p, "file not in the manifest") for p in sorted(found - listed)]
 
 
+def _history(data_dir: Path) -> list[Problem]:
+    """dropped.csv (rows earlier syncs removed, dataset/dropped.py) must be readable; its rows are not data."""
+    try:
+        read_dropped(data_dir)
+    except (ValueError, OSError, UnicodeDecodeError) as exc:
+        return [Problem(DROPPED, str(exc))]
+    return []
+
+
 def validate(data_dir: Path, schema: LabelSchema, progress: bool = False) -> list[ManifestRow]:
     """The manifest's rows if the folder is a valid dataset, else DatasetInvalid listing every problem."""
     data_dir = Path(data_dir)
     rows = read_manifest(data_dir)
-    problems = check_rows(rows, schema) + _orphans(data_dir, rows)
+    problems = check_rows(rows, schema) + _orphans(data_dir, rows) + _history(data_dir)
     for row in track(rows, description="validating", disable=not progress):
         problems += _check_files(data_dir, row, schema)
     if problems:

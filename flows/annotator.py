@@ -7,12 +7,14 @@ correcting it, so the edit cost is measured.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from foundation.schema import LabelSchema
 from labeling.api import Connection, iter_tasks
 from labeling.regions import mask_to_results
+from labeling.tiles import TileBox
 from ml.io import read_mask
 
 SIMULATED = "simulated annotator (ground truth)"
@@ -32,14 +34,18 @@ class SimulatedAnnotator:
         preds = task.get("predictions") or []
         return max(preds, key=lambda p: p.get("score") or 0.0)["id"] if preds else None
 
-    def annotate(self, conn: Connection, project_id: int, n: int) -> list[int]:
-        """Submit ground truth for the n highest-ranked unannotated tasks; returns their ids."""
+    def annotate(self, conn: Connection, project_id: int, n: int,
+                 where: Callable[[dict], bool] | None = None) -> list[int]:
+        """Submit ground truth for the n highest-ranked unannotated tasks (those ``where`` accepts, if given);
+        returns their ids. A tile task gets its tile's crop of the truth."""
         open_tasks = [t for t in iter_tasks(conn, project_id, page_size=1000, all_fields=True)
-                      if not t.get("total_annotations")]
+                      if not t.get("total_annotations") and (where is None or where(t))]
         done = []
         for task in sorted(open_tasks, key=self._priority)[:n]:
             mask = read_mask(self.truth / Path(task["data"]["source"]).with_suffix(".png"))
             mask = (mask > 0) if self.instances else mask
+            if task["data"].get("tile"):  # one tile of a large image: its crop of the truth
+                mask = TileBox(**task["data"]["tile"]).crop(mask)
             result = mask_to_results(mask.astype("uint8"), self.schema, polygon_above=-1)
             conn.sdk.annotations.create(task["id"], result=result, lead_time=0.0,
                                         parent_prediction=self._parent(task), ground_truth=False)

@@ -1,6 +1,6 @@
 """The active-learning cycle: sync -> version -> train -> evaluate and promote -> preannotate.
 
-Each flow skips what has nothing new to do and is safe to run again, so a cycle that failed part-way is rerun
+Each step skips what has nothing new to do and is safe to run again, so a cycle that failed part-way is rerun
 from the top and picks up where it stopped: a dataset version is made once (DVC hash), a dataset tag is trained
 once (a registered version tagged with it), a version is judged once, and pre-annotations replace their own
 model_version. Only one cycle runs at a time (a lock file in the workspace); a second waits or says so.
@@ -19,13 +19,14 @@ from prefect import flow
 
 from dataset.commit import CommitResult, commit_version
 from flows.evaluation import EvalTarget
-from flows.loop_config import LoopConfig
+from flows.loop_config import LoopConfig, load_loop_config, save_loop_config
 from flows.preannotate import PreannotateReport, champion, preannotate
 from flows.promotion import Decision, promote
 from flows.sync import SyncReport, sync_annotations
 from flows.train import dataset_folder, train
 from flows.tracking import TAG_PROMOTION, client as make_client
 from dataset.versioning import Version, latest
+from foundation.atomic import write_atomic
 
 
 class CycleBusy(RuntimeError):
@@ -72,20 +73,34 @@ def cycle_lock(cfg: LoopConfig, wait: bool = False) -> Iterator[None]:
         yield
 
 
+CYCLE_FILE = "cycle.json"  # in the state folder: the configuration a cycle flow run was given by path
+
+
 def _pending_file(cfg: LoopConfig) -> Path:
     return cfg.state_dir / "pending-annotations"
 
 
-def add_pending(cfg: LoopConfig, n: int) -> int:
-    """Images added or changed in data/ since the last dataset version (kept on disk across cycles)."""
+def read_pending(cfg: LoopConfig) -> int:
+    """The pending count on disk (0 when absent). An unreadable count (empty or garbled) is taken as the threshold:
+    the version step runs, which makes no version when nothing changed, so no annotation waits forever."""
     path = _pending_file(cfg)
-    total = (int(path.read_text()) if path.exists() else 0) + n
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(str(total))
+    try:
+        count = int(path.read_text()) if path.exists() else 0
+        if count < 0:
+            raise ValueError(count)
+    except (ValueError, OSError, UnicodeDecodeError):
+        return cfg.min_new_annotations
+    return count
+
+
+def add_pending(cfg: LoopConfig, n: int) -> int:
+    """Images added or changed in data/ since the last dataset version (kept on disk across cycles, written
+    atomically: a crash leaves the old count)."""
+    total = read_pending(cfg) + n
+    write_atomic(_pending_file(cfg), str(total))
     return total
 
 
-@flow(name="version_dataset")
 def version_dataset(cfg: LoopConfig) -> CommitResult:
     """dataset-vN from data/ (nothing new: no version); the pending count starts again from zero."""
     result = commit_version(cfg.versions)
@@ -93,22 +108,40 @@ def version_dataset(cfg: LoopConfig) -> CommitResult:
     return result
 
 
-@flow(name="evaluate_and_promote")
 def evaluate_and_promote(cfg: LoopConfig, model_version: str, version: Version) -> Optional[Decision]:
     """Judge the challenger against the champion on the version's test split (once per model version)."""
     mv = make_client(cfg.tracking).get_model_version(cfg.tracking.model_name, model_version)
-    if mv.tags.get(TAG_PROMOTION) or champion(cfg) == model_version:
+    if mv.tags.get(TAG_PROMOTION):  # judged and carried out (a champion without it: a promotion that died part-way)
         return None
     return promote(cfg.tracking, model_version, cfg.rule, EvalTarget(dataset_folder(cfg, version), version.tag))
 
 
 @flow(name="cycle")
-def cycle(cfg: LoopConfig, wait: bool = False) -> CycleReport:
+def cycle_flow(config: str, wait: bool = False) -> CycleReport:
+    """One turn of the loop saved at ``config``. Prefect stores and shows a flow's parameters, so they are a path
+    and a flag, never the store URI or a token; the steps are plain functions inside this one flow run, each timed."""
+    return run_cycle(load_loop_config(Path(config)), wait)
+
+
+def cycle(config: "LoopConfig | str | Path", wait: bool = False) -> CycleReport:
+    """One cycle as a Prefect flow run (``cycle_flow``) of the configuration saved at ``config``; a LoopConfig is
+    saved first (``.grainloop/cycle.json``) and must come back equal from the file (its store is the one every
+    entry point finds: MLFLOW_TRACKING_URI, else the workspace's), so the run is the one asked for."""
+    if isinstance(config, LoopConfig):
+        path = save_loop_config(config, config.state_dir / CYCLE_FILE)
+        if load_loop_config(path) != config:
+            raise ValueError(f"this loop configuration does not round-trip through {path} (a tracking store other "
+                             "than MLFLOW_TRACKING_URI or the workspace's?): save it and run the saved file")
+        config = path
+    return cycle_flow(str(Path(config).resolve()), wait)
+
+
+def run_cycle(cfg: LoopConfig, wait: bool = False) -> CycleReport:
     """One turn of the loop; each step skips when it has nothing new to do."""
     seconds: dict[str, float] = {}
     with cycle_lock(cfg, wait):
         synced = _timed(seconds, "sync_annotations", sync_annotations, cfg)
-        pending = add_pending(cfg, synced.added + synced.updated)
+        pending = add_pending(cfg, synced.added + synced.updated + len(synced.dropped))
         committed = _timed(seconds, "version_dataset", version_dataset, cfg) \
             if pending >= cfg.min_new_annotations else None
         newest = latest(cfg.versions)

@@ -14,6 +14,8 @@ from flows.registry import CHECKPOINT, log_files, numeric
 from flows.tracking import (KIND_EVALUATION, TAG_EVAL_DATASET, TAG_KIND, TAG_SPLIT, TAG_VERSION, TrackingConfig,
                             client as make_client, eval_run_tag, lib, tracked_run)
 from dataset.spec import dataset_spec
+from foundation.atomic import write_atomic
+from foundation.digest import sha256_file
 from ml.runs import run_evaluation
 from ml.checkpoint import load_model
 from ml.predict import PredictConfig
@@ -34,15 +36,33 @@ class EvalTarget:
 
 def checkpoint(tracking: TrackingConfig, version: str, dest: Path) -> Path:
     """The grainloop checkpoint (weights, schema, preprocessing) of a registered version, under dest/RUN_ID.
-    A run's artifacts never change, so one already there is reused; a download lands whole or not at all."""
+    A run's artifacts never change, so one already there is reused if it still has the sha256 recorded beside it
+    at download; a missing record, a mismatch (a corrupt or truncated file) or an unreadable file downloads it
+    again. A download lands whole or not at all."""
     client = make_client(tracking)
     mv = client.get_model_version(tracking.model_name, str(version))
     found = Path(dest) / mv.run_id / CHECKPOINT
-    if not found.exists():
+    if not cached_intact(found):
         found.parent.mkdir(parents=True, exist_ok=True)
+        _digest_file(found).unlink(missing_ok=True)
         with tempfile.TemporaryDirectory(dir=found.parent) as tmp:
-            os.replace(client.download_artifacts(mv.run_id, CHECKPOINT, tmp), found)
+            got = Path(client.download_artifacts(mv.run_id, CHECKPOINT, tmp))
+            digest = sha256_file(got)
+            os.replace(got, found)
+        write_atomic(_digest_file(found), digest)
     return found
+
+
+def _digest_file(path: Path) -> Path:
+    return path.with_name(f"{path.name}.sha256")
+
+
+def cached_intact(path: Path) -> bool:
+    """Whether a cached download is still what was downloaded (its sha256 matches the one recorded beside it)."""
+    try:
+        return path.is_file() and sha256_file(path) == _digest_file(path).read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def _recorded(client, tracking: TrackingConfig, version: str, target: EvalTarget) -> dict | None:

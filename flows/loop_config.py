@@ -9,6 +9,7 @@ from typing import Optional
 from flows.promotion import PromotionRule
 from flows.tracking import STATE_DIR, TrackingConfig
 from dataset.versioning import VersionConfig
+from foundation.atomic import write_atomic
 from foundation.schema import LabelSchema
 from ml.config import from_dict, to_dict
 from ml.train import TrainConfig
@@ -65,10 +66,7 @@ def save_loop_config(cfg: LoopConfig, path: Path) -> Path:
     password never lands in the file."""
     data = to_dict(cfg)
     data["tracking"] = {"experiment": cfg.tracking.experiment, "model_name": cfg.tracking.model_name}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, sort_keys=True))
-    return path
+    return write_atomic(path, json.dumps(data, indent=2, sort_keys=True))
 
 
 def load_loop_config(path: Path) -> LoopConfig:

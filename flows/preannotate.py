@@ -23,6 +23,7 @@ from flows.evaluation import checkpoint
 from flows.loop_config import LoopConfig
 from flows.tracking import (CHAMPION, KIND_PREANNOTATION, TAG_KIND, TAG_MODEL_VERSION, TAG_STRATEGY, alias_version,
                             client as make_client, lib, tracked_run)
+from foundation.atomic import write_atomic
 from labeling.api import Connection
 from labeling.projects import ProjectSpec, ensure_project
 from labeling.push import (PushConfig, PushReport, image_predictions, order_by_score, push_predictions,
@@ -95,8 +96,7 @@ def _ranking_csv(ranking) -> str:
 
 def record_ranking(cfg: LoopConfig, model_version: str, ranking) -> None:
     path, text = cfg.state_dir / "rankings" / f"{model_version.replace('/', '_')}.csv", _ranking_csv(ranking)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    write_atomic(path, text)
     tags = {TAG_KIND: KIND_PREANNOTATION, TAG_MODEL_VERSION: model_version, TAG_STRATEGY: cfg.strategy}
     with tracked_run(cfg.tracking, f"preannotate {model_version}", tags):
         lib().log_text(text, "ranking.csv")
@@ -145,7 +145,6 @@ def _predict(cfg: LoopConfig, model_file: Path, sources: list[str]) -> list[tupl
     return run(model_file, [cfg.labeling.images / s for s in sources], sources, cfg.strategy, cfg.preannotate_batch)
 
 
-@flow(name="preannotate")
 def preannotate(cfg: LoopConfig) -> PreannotateReport:
     """Champion predictions and active-learning scores on the unannotated tasks, pushed to Label Studio."""
     version = champion(cfg)

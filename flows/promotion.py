@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Optional
@@ -17,12 +19,13 @@ import yaml
 from flows.evaluation import EvalTarget, evaluate_version
 from flows.tracking import (CHALLENGER, CHAMPION, CLASS_IOU_PREFIX, FINAL_PREFIX, KIND_PROMOTION, KIND_ROLLBACK,
                             OUTCOME_TAGS, PREVIOUS, SCORE, SIZE_ERROR, TAG_CHAMPION_BEFORE, TAG_CHAMPION_HISTORY,
-                            TAG_EVAL_DATASET, TAG_KIND, TAG_MODEL, TAG_OUTCOME, TAG_REASONS, TAG_VERSION,
+                            TAG_EVAL_DATASET, TAG_KIND, TAG_MODEL, TAG_OUTCOME, TAG_PROMOTION, TAG_REASONS, TAG_VERSION,
                             TrackingConfig, alias_version, client as make_client, lib, tracked_run)
 from ml.config import from_dict, to_dict
 
 EPS = 1e-12
 COLUMNS = ["check", "metric", "challenger", "champion", "delta", "limit", "passed"]
+OUTCOME = {True: "promoted", False: "refused"}  # a promotion decision's outcome, by Decision.promote
 
 
 @dataclass(frozen=True)
@@ -124,20 +127,50 @@ def _table_csv(rows) -> str:
     return buffer.getvalue()
 
 
-def record(tracking: TrackingConfig, kind: str, decision: Decision, version: str, champion: Optional[str],
-           outcome: Optional[str] = None) -> str:
-    """A run holding the decision (tags, decision.json, comparison.csv); the version is tagged with its outcome."""
-    mlflow, outcome = lib(), outcome or ("promoted" if decision.promote else "refused")
+def record_decision(tracking: TrackingConfig, kind: str, decision: Decision, version: str, champion: Optional[str],
+                    outcome: Optional[str] = None) -> str:
+    """A run holding the decision (tags, decision.json, comparison.csv); its id."""
+    mlflow = lib()
     tags = {TAG_KIND: kind, TAG_MODEL: tracking.model_name, TAG_VERSION: version,
-            TAG_CHAMPION_BEFORE: champion or "none", TAG_OUTCOME: outcome,
+            TAG_CHAMPION_BEFORE: champion or "none", TAG_OUTCOME: outcome or OUTCOME[decision.promote],
             TAG_REASONS: "; ".join(decision.reasons)[:4000]}
     with tracked_run(tracking, f"{kind} v{version}", tags) as run:
         mlflow.log_dict(to_dict(decision), "decision.json")
         mlflow.log_text(_table_csv(decision.rows), "comparison.csv")
-    c, (outcome_tag, run_tag) = make_client(tracking), OUTCOME_TAGS[kind]
-    c.set_model_version_tag(tracking.model_name, version, outcome_tag, outcome)
-    c.set_model_version_tag(tracking.model_name, version, run_tag, run.info.run_id)
     return run.info.run_id
+
+
+def mark(tracking: TrackingConfig, kind: str, version: str, outcome: str, run_id: str) -> None:
+    """The version's outcome tags, set last: once they are there, the decision has been carried out."""
+    c, (outcome_tag, run_tag) = make_client(tracking), OUTCOME_TAGS[kind]
+    c.set_model_version_tag(tracking.model_name, version, run_tag, run_id)
+    c.set_model_version_tag(tracking.model_name, version, outcome_tag, outcome)
+
+
+def record(tracking: TrackingConfig, kind: str, decision: Decision, version: str, champion: Optional[str],
+           outcome: Optional[str] = None) -> str:
+    """A run holding the decision (tags, decision.json, comparison.csv); the version is tagged with its outcome."""
+    run_id = record_decision(tracking, kind, decision, version, champion, outcome)
+    mark(tracking, kind, version, outcome or OUTCOME[decision.promote], run_id)
+    return run_id
+
+
+def _pending(client, tracking: TrackingConfig, version: str, champion: Optional[str]):
+    """(run id, decision, champion before) of a promotion decision recorded for the version by an attempt that
+    died before carrying it out (the version has no outcome tag yet); None when there is none, or the champion
+    has changed since."""
+    experiment = client.get_experiment_by_name(tracking.experiment)
+    runs = client.search_runs([experiment.experiment_id], f"tags.`{TAG_KIND}` = '{KIND_PROMOTION}' and "
+                              f"tags.`{TAG_MODEL}` = '{tracking.model_name}' and tags.`{TAG_VERSION}` = '{version}' "
+                              "and attributes.status = 'FINISHED'", order_by=["attributes.start_time ASC"]) \
+        if experiment else []
+    before = runs[0].data.tags.get(TAG_CHAMPION_BEFORE, "none") if runs else "none"
+    before = None if before == "none" else before
+    if not runs or champion not in (before, version):
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        saved = json.loads(Path(client.download_artifacts(runs[0].info.run_id, "decision.json", tmp)).read_text())
+    return runs[0].info.run_id, Decision(saved["promote"], tuple(saved["reasons"]), tuple(saved["rows"])), before
 
 
 def _compare_on(tracking: TrackingConfig, challenger, champion, rule: PromotionRule, target: EvalTarget) -> Decision:
@@ -160,11 +193,14 @@ def _v(version) -> Optional[str]:
     return None if version is None else str(version.version)
 
 
-def _crown(client, name: str, version: str, champion) -> None:
-    client.set_registered_model_tag(name, TAG_CHAMPION_HISTORY, ",".join([*_history(client, name), version]))
+def _crown(client, name: str, version: str, champion: Optional[str]) -> None:
+    """Move ``champion`` to version (and ``previous-champion`` to the one before); safe to run again."""
+    history = _history(client, name)
+    if history[-1:] != [version]:
+        client.set_registered_model_tag(name, TAG_CHAMPION_HISTORY, ",".join([*history, version]))
     client.set_registered_model_alias(name, CHAMPION, version)
-    if champion is not None:
-        client.set_registered_model_alias(name, PREVIOUS, _v(champion))
+    if champion is not None and champion != version:
+        client.set_registered_model_alias(name, PREVIOUS, champion)
     if _v(alias_version(client, name, CHALLENGER)) == version:  # no longer a challenger
         client.delete_registered_model_alias(name, CHALLENGER)
 
@@ -173,16 +209,24 @@ def promote(tracking: TrackingConfig, version: int | str, rule: PromotionRule,
             target: Optional[EvalTarget] = None) -> Decision:
     """Judge a registered version against the champion with the rule; move ``champion`` only if it passes.
     With a target (the newest dataset version's test split) both are evaluated on it; without one, the
-    metrics recorded on their training runs are compared, and must come from the same dataset."""
+    metrics recorded on their training runs are compared, and must come from the same dataset. The decision is
+    recorded first and the version tagged with its outcome last, so a rerun after a crash in between carries out
+    the recorded decision instead of judging again."""
     client, name = make_client(tracking), tracking.model_name
     challenger, champion = client.get_model_version(name, str(version)), alias_version(client, name, CHAMPION)
-    if _v(champion) == _v(challenger):
-        return Decision(False, (f"version {_v(challenger)} is already the champion",), ())
-    decision = (_compare_on(tracking, challenger, champion, rule, target) if target
-                else _compare(client, challenger, champion, rule))
-    record(tracking, KIND_PROMOTION, decision, _v(challenger), _v(champion))
+    pending = None if challenger.tags.get(TAG_PROMOTION) else _pending(client, tracking, _v(challenger), _v(champion))
+    if pending:
+        run_id, decision, before = pending
+    else:
+        if _v(champion) == _v(challenger):
+            return Decision(False, (f"version {_v(challenger)} is already the champion",), ())
+        decision = (_compare_on(tracking, challenger, champion, rule, target) if target
+                    else _compare(client, challenger, champion, rule))
+        before = _v(champion)
+        run_id = record_decision(tracking, KIND_PROMOTION, decision, _v(challenger), before)
     if decision.promote:
-        _crown(client, name, _v(challenger), champion)
+        _crown(client, name, _v(challenger), before)
+    mark(tracking, KIND_PROMOTION, _v(challenger), OUTCOME[decision.promote], run_id)
     return decision
 
 

@@ -19,9 +19,9 @@ from typing import Callable, Mapping, Optional, Sequence
 import numpy as np
 import torch
 
-from flows.tracking import (CHALLENGER, FINAL_PREFIX, KIND_TRAINING, TAG_DATA_DVC_MD5, TAG_DATASET, TAG_EVAL_DATASET,
-                            TAG_GIT_SHA, TAG_KIND, TAG_SCHEMA_HASH, VAL_PREFIX, TrackingConfig, client as make_client,
-                            configure, lib)
+from flows.tracking import (CHALLENGER, CHAMPION, FINAL_PREFIX, KIND_TRAINING, LINEAGE_TAGS, TAG_DATA_DVC_MD5,
+                            TAG_DATASET, TAG_EVAL_DATASET, TAG_GIT_SHA, TAG_KIND, TAG_PROMOTION, TAG_SCHEMA_HASH,
+                            VAL_PREFIX, TrackingConfig, alias_version, client as make_client, configure, lib)
 from dataset.versioning import md5_of
 from ml.runs import TrainSpec, run_evaluation, run_training, split_files
 from ml.checkpoint import ModelArtifact, load_model
@@ -148,6 +148,51 @@ def log_trained(tracking: TrackingConfig, model_path: Path, cfg: TrainConfig, fi
     configure(tracking)
     with lib().start_run(run_name=run_name):
         return finish_run(tracking, model_path, cfg, final, files, tags)
+
+
+def _training_runs(client, tracking: TrackingConfig, dataset: str) -> dict[str, dict]:
+    """run id -> tags of the training runs on a dataset tag (tagged before their model is logged)."""
+    experiment = client.get_experiment_by_name(tracking.experiment)
+    if experiment is None:
+        return {}
+    runs = client.search_runs([experiment.experiment_id], f"tags.`{TAG_KIND}` = '{KIND_TRAINING}' and "
+                                                          f"tags.`{TAG_DATASET}` = '{dataset}'")
+    return {r.info.run_id: r.data.tags for r in runs}
+
+
+def _complete(client, tracking: TrackingConfig, mv, run_tags: Optional[Mapping[str, str]]) -> None:
+    """Finish a registration that died part-way: the run's lineage tags onto the version, then ``challenger`` as
+    finish_run would have moved it (unless the version was judged or is the champion since, or a newer version
+    holds it)."""
+    name, version = tracking.model_name, str(mv.version)
+    keys = (*LINEAGE_TAGS, TAG_EVAL_DATASET, TAG_KIND)
+    for key, value in (run_tags or {}).items():
+        if key in keys and mv.tags.get(key) != value:
+            client.set_model_version_tag(name, version, key, value)
+    champion, challenger = alias_version(client, name, CHAMPION), alias_version(client, name, CHALLENGER)
+    if (challenger is None or int(challenger.version) < int(version)) and not mv.tags.get(TAG_PROMOTION) \
+            and (champion is None or str(champion.version) != version):
+        client.set_registered_model_alias(name, CHALLENGER, version)
+
+
+def registered_version(tracking: TrackingConfig, dataset: str) -> Optional[str]:
+    """The version registered for a dataset tag: by the version's own tag, or, when its registration died before
+    the version was tagged, by its training run's tags (set before the model is logged). A half-finished
+    registration is completed, so a rerun finds it and registers no second version."""
+    from mlflow.exceptions import MlflowException
+
+    client, name = make_client(tracking), tracking.model_name
+    try:
+        found = client.search_model_versions(f"name='{name}'")
+    except MlflowException:
+        return None
+    runs = _training_runs(client, tracking, dataset) if found else {}
+    mine = [v for v in found if v.tags.get(TAG_DATASET) == dataset or v.run_id in runs]
+    if not mine:
+        return None
+    mv = max(mine, key=lambda v: int(v.version))
+    _complete(client, tracking, mv, runs.get(mv.run_id))
+    return str(mv.version)
 
 
 def test_evaluation(spec: TrainSpec, model_path: Path, out: Path, split: str = "test"):

@@ -18,7 +18,7 @@ from typing import Optional
 
 from prefect import flow
 
-from flows.cycle import CycleReport, cycle
+from flows.cycle import CycleReport, run_cycle
 from flows.loop_config import LoopConfig, load_loop_config
 from flows.webhook import TOKEN_HEADER, ReceiverConfig, WebhookReceiver, deployment_trigger
 from labeling.api import Connection
@@ -33,7 +33,9 @@ DEPLOYMENT = "loop"
 def summary(report: CycleReport) -> dict:
     """What a cycle did, as plain JSON (a flow run's result)."""
     decision = report.decision
-    return {"synced": report.sync.added + report.sync.updated, "dataset": report.dataset,
+    return {"synced": report.sync.added + report.sync.updated, "dropped": [list(d) for d in report.sync.dropped],
+            "waiting": [f"{w['source']}: {w['annotated']} of {w['tiles']} tiles" for w in report.sync.waiting],
+            "dataset": report.dataset,
             "new_version": report.new_version, "trained": report.trained,
             "promoted": bool(decision and decision.promote), "champion": report.champion,
             "preannotated": report.preannotate.tasks, "seconds": dict(report.seconds)}
@@ -42,7 +44,7 @@ def summary(report: CycleReport) -> dict:
 @flow(name=FLOW_NAME)
 def loop_cycle(config: str, wait: bool = True) -> dict:
     """One cycle of the loop saved at ``config``; a run that finds another cycle in progress waits for it."""
-    return summary(cycle(load_loop_config(Path(config)), wait))
+    return summary(run_cycle(load_loop_config(Path(config)), wait))  # one flow run: its steps are functions
 
 
 @dataclass(frozen=True)

@@ -3,13 +3,17 @@
 The pull (labeling/) writes masks and per-task records; its store hands them over as typed ``PullRecord``s, which
 the dataset package turns into rows with their provenance (dataset/rows.py). Both steps
 are idempotent, so a sync that fails part-way (a server going down) is simply run again.
+
+A tiled image becomes a row once all its tiles are annotated; until then the report lists it as waiting (with
+its tile count). An image Label Studio no longer backs (annotation deleted or skipped, task invalid) loses its
+row, and data/dropped.csv records that the next dataset version dropped it and why (measured on Label Studio
+1.23.2: deleting an annotation moves the task's updated_at, so the incremental pull sees it).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 
-from prefect import flow, task
+from prefect import task
 
 from flows.loop_config import LoopConfig
 from labeling.api import Connection
@@ -17,8 +21,11 @@ from labeling.projects import ProjectSpec, ensure_project
 from labeling.pull import PullConfig, pull
 from labeling.pullstore import PullStore
 from labeling.settings import load_settings
-from dataset.rows import pulled_items
+from dataset.dropped import drop_items
+from dataset.rows import pulled_items, withdrawals
 from dataset.store import AddReport, add_items
+from dataset.versioning import TAG_PREFIX, latest
+from labeling.tiled import waiting
 
 
 @dataclass(frozen=True)
@@ -27,6 +34,8 @@ class SyncReport:
     added: int
     updated: int
     skipped: list[tuple[str, str]]
+    dropped: list[tuple[str, str]] = field(default_factory=list)  # (id, reason): rows removed from data/
+    waiting: list[dict] = field(default_factory=list)  # tiled images with tiles still unannotated
 
 
 @task(retries=3, retry_delay_seconds=3, name="pull annotations")
@@ -38,15 +47,19 @@ def pull_annotations(cfg: LoopConfig):
 
 
 @task(name="add to data/")
-def ingest(cfg: LoopConfig) -> AddReport:
-    records = PullStore(cfg.pull_dir, cfg.schema).records()
+def ingest(cfg: LoopConfig) -> tuple[AddReport, list[tuple[str, str]], list[dict]]:
+    """Add every pulled mask to data/, drop the rows Label Studio no longer backs; (added, dropped, waiting)."""
+    records = PullStore(cfg.pull_dir, cfg.schema).image_records()
     items = pulled_items(records, cfg.pull_dir, cfg.labeling.images)
-    return add_items(cfg.versions.data_dir, items, cfg.schema)
+    added = add_items(cfg.versions.data_dir, items, cfg.schema)
+    last = latest(cfg.versions)
+    dropped = drop_items(cfg.versions.data_dir, withdrawals(records), f"{TAG_PREFIX}{(last.number if last else 0) + 1}")
+    return added, [(d.id, d.reason) for d in dropped], waiting(records)
 
 
-@flow(name="sync_annotations")
 def sync_annotations(cfg: LoopConfig) -> SyncReport:
-    """Pull what changed in Label Studio, then bring every pulled mask into data/ (idempotent)."""
+    """Pull what changed in Label Studio, then bring every pulled mask into data/ (idempotent). A step of the
+    cycle flow, not a flow itself: a flow's parameters are stored by Prefect, and this configuration holds URIs."""
     report = pull_annotations(cfg)
-    added = ingest(cfg)
-    return SyncReport(report.tasks, len(added.added), len(added.updated), added.skipped)
+    added, dropped, pending = ingest(cfg)
+    return SyncReport(report.tasks, len(added.added), len(added.updated), added.skipped, dropped, pending)

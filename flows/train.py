@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
-from prefect import flow, task
+from prefect import task
 
 from dataset.commit import checkout_version
 from dataset.pipeline import TrainingRecord, record_training
@@ -19,8 +19,8 @@ from dataset.spec import dataset_spec
 from dataset.versioning import Version
 from flows.evaluation import EvalTarget, checkpoint, record_evaluation
 from flows.loop_config import LoopConfig
-from flows.registry import RunTags, train_and_log
-from flows.tracking import CHAMPION, TAG_DATASET, TAG_SCHEMA_HASH, alias_version, client as make_client
+from flows.registry import RunTags, registered_version, train_and_log
+from flows.tracking import CHAMPION, TAG_SCHEMA_HASH, alias_version, client as make_client
 from ml.train import TrainResult
 
 
@@ -31,11 +31,9 @@ def dataset_folder(cfg: LoopConfig, version: Version) -> Path:
 
 
 def registered_for(cfg: LoopConfig, dataset: str) -> Optional[str]:
-    """The registered version already trained on this dataset tag (so a rerun does not train twice)."""
-    client = make_client(cfg.tracking)
-    found = [v for v in client.search_model_versions(f"name='{cfg.tracking.model_name}'")
-             if v.tags.get(TAG_DATASET) == dataset]
-    return str(max(int(v.version) for v in found)) if found else None
+    """The registered version already trained on this dataset tag (so a rerun does not train twice), also when
+    its registration died before the version was tagged (flows/registry.py completes it)."""
+    return registered_version(cfg.tracking, dataset)
 
 
 def warm_start(cfg: LoopConfig) -> tuple[Optional[str], Optional[Path]]:
@@ -56,7 +54,6 @@ def recorder(cfg: LoopConfig, version: Version, tags: RunTags, start: tuple[Opti
     return on_trained
 
 
-@flow(name="train")
 def train(cfg: LoopConfig, version: Version) -> str:
     """Train on a dataset version (warm start from a matching champion), log and register a challenger."""
     if (done := registered_for(cfg, version.tag)) is not None:

@@ -32,6 +32,32 @@ class ReceiverConfig:
     path: str = "/webhook"
     debounce_s: float = 30.0  # quiet time after the last event before the trigger fires
     actions: tuple[str, ...] = ACTIONS
+    max_body: int = 1 << 20  # bytes: a larger body is refused (413) unread
+    read_timeout_s: float = 30.0  # a client that stops sending is dropped
+
+
+class BodyError(ValueError):
+    """A request body refused before it is read: ``status`` is the HTTP answer."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def content_length(values: list[str], limit: int) -> int:
+    """The body length the Content-Length header(s) announce. No header: 0. Not a plain decimal number (negative,
+    signed, garbage), or two that differ: BodyError 400; over ``limit``: BodyError 413."""
+    found = {v.strip() for v in values}
+    if not found:
+        return 0
+    if len(found) > 1:
+        raise BodyError(400, "conflicting Content-Length headers")
+    text = found.pop()
+    if not (text.isascii() and text.isdigit()):
+        raise BodyError(400, f"bad Content-Length {text[:40]!r}")
+    if int(text) > limit:
+        raise BodyError(413, f"the body is over {limit} bytes")
+    return int(text)
 
 
 class Debouncer:
@@ -67,21 +93,31 @@ class Debouncer:
 
 def _handler(receiver: "WebhookReceiver") -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        timeout = receiver.cfg.read_timeout_s
+
         def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
-            self._answer(*receiver.accept(self.path, self.headers.get(TOKEN_HEADER), self._body()))
+            try:
+                if self.headers.get("Transfer-Encoding"):
+                    raise BodyError(411, "send a Content-Length, not a chunked body")
+                body = self.rfile.read(content_length(self.headers.get_all("Content-Length") or [],
+                                                      receiver.cfg.max_body))
+            except BodyError as exc:
+                self.close_connection = True  # the unread body must not be taken for the next request
+                self._answer(exc.status, {"error": str(exc)})
+                return
+            self._answer(*receiver.accept(self.path, self.headers.get(TOKEN_HEADER), body))
 
         def do_GET(self) -> None:  # noqa: N802
             ok = self.path == "/health"
             self._answer(200 if ok else 404, {"status": "UP", "triggered": receiver.debouncer.fired} if ok else {})
-
-        def _body(self) -> bytes:
-            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
         def _answer(self, code: int, body: dict) -> None:
             data = json.dumps(body).encode()
             self.send_response(code)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
+            if self.close_connection:
+                self.send_header("Connection", "close")
             self.end_headers()
             self.wfile.write(data)
 

@@ -31,3 +31,12 @@ def write_atomic(path: Path | str, data: bytes | str, mode: Optional[int] = None
         with open(tmp, "wb") as f:  # opened after atomic_path set the mode, so a secret is never world-readable
             f.write(data.encode() if isinstance(data, str) else data)
     return Path(path)
+
+
+def copy_atomic(src: Path | str, dst: Path | str) -> Path:
+    """Copy ``src`` to ``dst`` atomically (a killed copy leaves the old ``dst``, or none); return ``dst``."""
+    import shutil
+
+    with atomic_path(dst) as tmp:
+        shutil.copyfile(src, tmp)
+    return Path(dst)

@@ -51,6 +51,10 @@ class PullRecord:
     agreement: Mapping[str, Optional[float]] = field(default_factory=dict)  # per class, between annotators
     provenance: tuple[AnnotationRow, ...] = ()
     quarantine: tuple[Quarantined, ...] = ()
+    tile_count: int = 0  # a tiled image's number of tiles (on each tile's record and on the image's)
+    tiles_annotated: int = 0  # an image assembled from tiles: how many of its tiles have a mask
+    task_ids: tuple[int, ...] = ()  # an image assembled from tiles: every tile task (task_id is the first)
+    reason: Optional[str] = None  # why there is no mask: annotation deleted, skipped, invalid, waiting for tiles
 
     @property
     def chosen_rows(self) -> tuple[AnnotationRow, ...]:
@@ -71,7 +75,10 @@ class PullRecord:
                    mask=data.get("mask"), chosen=tuple(data.get("chosen") or ()),
                    agreement=dict(data.get("agreement") or {}),
                    provenance=tuple(_known(AnnotationRow, row) for row in data.get("provenance") or ()),
-                   quarantine=tuple(_known(Quarantined, q) for q in data.get("quarantine") or ()))
+                   quarantine=tuple(_known(Quarantined, q) for q in data.get("quarantine") or ()),
+                   tile_count=int(data.get("tile_count") or 0), tiles_annotated=int(data.get("tiles_annotated") or 0),
+                   task_ids=tuple(data.get("task_ids") or ()),
+                   reason=data.get("reason"))
 
 
 def _known(cls, row: Mapping[str, Any]):

@@ -30,7 +30,8 @@ def cycle(config: ConfigOpt = Path("runs/demo/loop.json"),
     from flows.serve import summary
 
     try:
-        report = run_cycle(load_loop_config(config), wait)
+        load_loop_config(config)  # a missing or bad file fails here, before a flow run is made
+        report = run_cycle(str(config.resolve()), wait)  # the flow's parameter is the path, never the URIs
     except (CycleBusy, FileNotFoundError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None

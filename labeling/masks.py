@@ -15,6 +15,23 @@ class BadRegion(ValueError):
     """A region that cannot become a mask: the reason is the message."""
 
 
+MAX_PIXELS = 1 << 28  # an image size from task data or a result beyond this is refused, not allocated
+
+
+def image_dims(height, width, what: str = "image size") -> tuple[int, int]:
+    """(height, width) as positive ints from untrusted data (ints, integral floats or digit strings)."""
+    def whole(v) -> int | None:
+        if isinstance(v, float) and v.is_integer():
+            return int(v)
+        if isinstance(v, str) and v.strip().isdigit():
+            return int(v)
+        return v if isinstance(v, int) and not isinstance(v, bool) else None
+    h, w = whole(height), whole(width)
+    if h is None or w is None or h < 1 or w < 1 or h * w > MAX_PIXELS:
+        raise BadRegion(f"{what} is not a usable image size: {height!r} x {width!r}"[:300])
+    return h, w
+
+
 def mask_to_rle(mask: np.ndarray) -> list[int]:
     """RLE of a 2-D boolean (or 0/non-0) mask, as Label Studio stores brush strokes."""
     if mask.ndim != 2:
@@ -24,6 +41,16 @@ def mask_to_rle(mask: np.ndarray) -> list[int]:
 
 def rle_to_mask(rle: list[int], height: int, width: int) -> np.ndarray:
     """The boolean mask of a brush RLE; BadRegion if it does not decode to height x width pixels."""
+    try:
+        data = np.asarray(rle) if isinstance(rle, list) else None
+    except (ValueError, TypeError):  # ragged lists
+        data = None
+    if data is None or data.ndim != 1 or data.size < 4 or data.dtype.kind not in "iu" \
+            or data.min() < 0 or data.max() > 255:
+        raise BadRegion(f"brush RLE is not a list of bytes ({type(rle).__name__})")
+    declared = int.from_bytes(bytes(data[:4].tolist()), "big")  # the RLE's own count of values, read first
+    if declared != height * width * 4:
+        raise BadRegion(f"brush RLE holds {declared // 4} pixels, the image has {height}x{width} = {height * width}")
     try:
         flat = decode_rle(rle)
     except Exception as e:  # the SDK decoder raises bare errors on truncated input

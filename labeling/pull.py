@@ -4,7 +4,9 @@ The watermark is the ``updated_at`` of the last task written (plus the ids of th
 instant). Pages are read oldest update first, always from the watermark (keyset paging), and the watermark
 moves only after a page's masks and records are on disk: a pull killed half-way (or a server that dies under
 it) resumes where it stopped on the next run, losing nothing and writing nothing twice. A pull with nothing new
-writes nothing. A task pulled again is recomputed from all its current annotations.
+writes nothing. A task pulled again is recomputed from all its current annotations; a deleted annotation moves
+the task's updated_at (Label Studio 1.23.2, measured), so the task comes back without it. A task deleted from
+the project is found by listing the project's task ids once per pull; its record keeps no mask.
 """
 from __future__ import annotations
 
@@ -13,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from foundation.schema import LabelSchema
-from labeling.api import Connection, filter_item, filters, task_page, to_server_time
+from labeling.api import Connection, filter_item, filters, iter_tasks, task_page, to_server_time
 from labeling.policy import check_policy
 from labeling.projects import ProjectRef
 from labeling.pullstore import PullStore
-from labeling.pulltask import process_task
+from labeling.pulltask import TaskResult, process_task
 
 
 @dataclass(frozen=True)
@@ -75,17 +77,46 @@ def pull(conn: Connection, project: ProjectRef, config: PullConfig,
             on_page(page)
         if len(tasks) < config.page_size:
             break
+    if gone := deleted_tasks(conn, project.id, store):
+        state = {**state, "reports_stale": True}
+        store.save_state(state)  # before the records change: a crash in between still rebuilds the reports
+        for task_id in gone:
+            store.forget(task_id)
     if state.get("reports_stale"):
         report.provenance_rows, _ = store.rebuild_reports()
         store.save_state({**state, "reports_stale": False})
     return report
 
 
+def deleted_tasks(conn: Connection, project_id: int, store: PullStore) -> list[int]:
+    """Tasks pulled before and deleted in Label Studio since (no watermark sees a deletion): one listing of the
+    project's task ids per pull. Their records then lose the mask, with the reason (``PullStore.forget``)."""
+    known = store.live_task_ids()
+    if not known:
+        return []
+    return sorted(known - {int(t["id"]) for t in iter_tasks(conn, project_id, page_size=1000)})
+
+
 def _write_page(tasks: list[dict], store: PullStore, schema: LabelSchema, config: PullConfig,
                 report: PullReport) -> None:
     for task in tasks:
         result = process_task(task, schema, config.policy, config.document_root)
-        report.masks += store.save(result) is not None
+        try:
+            written = store.save(result)
+        except OSError:
+            raise  # the disk, not the task: the pull stops and the next one resumes here
+        except Exception as e:  # the task's data (a source leaving the folder, a malformed tile): quarantined
+            result = refused(result, e)
+            written = store.save(result)
+        report.masks += written is not None
         report.quarantined.extend(result.quarantine)
         report.tasks += 1
+
+
+def refused(result: TaskResult, error: Exception) -> TaskResult:
+    """The task as a record only, with the reason: nothing of its data is used as a path any more."""
+    out = TaskResult(result.task_id, result.data, cancelled=result.cancelled)
+    out.bad(None, f"task data refused ({type(error).__name__}: {error})")
+    out.data = {}
+    return out
 

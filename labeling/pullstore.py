@@ -16,11 +16,14 @@ import numpy as np
 from PIL import Image
 
 from foundation.atomic import atomic_path, write_atomic
+from foundation.paths import PathEscape, component, inside
 from foundation.pullrecord import PullRecord
 from foundation.schema import LabelSchema
 from labeling.pulltask import TaskResult
+from labeling.tiled import image_records, waiting
 from labeling.tiles import TileBox, TilingConfig, merge_tiles, tile_boxes
 
+TASK_DELETED = "task deleted in Label Studio"
 PROVENANCE_FIELDS = ("task_id", "annotation_id", "annotator", "lead_time", "created_at", "updated_at",
                      "parent_prediction", "prediction_model_version", "edit_iou", "chosen", "policy", "schema_hash",
                      "source", "tile", "mask")
@@ -58,15 +61,23 @@ class PullStore:
         write_json(self.out / "state.json", state)
 
     def mask_path(self, result: TaskResult) -> Path:
-        source = result.data.get("source")
-        return self.out / "masks" / (str(Path(source).with_suffix(".png")) if source else f"task-{result.task_id}.png")
+        """masks/<source>.png; PathEscape if the task's source (server data) would leave masks/."""
+        source, masks = result.data.get("source"), self.out / "masks"
+        if not source:
+            return masks / f"task-{result.task_id}.png"
+        inside(masks, source)  # the source itself first: with_suffix below needs a name
+        return inside(masks, str(Path(source).with_suffix(".png")))
 
     def tile_path(self, result: TaskResult) -> Path:
+        """tiles/<sha256>/<box>.png; PathEscape if the sha256 or the box (server data) is not a plain name."""
         box = TileBox(**result.data["tile"])
-        return self.out / "tiles" / result.data.get("sha256", str(result.task_id)) / f"{box.key}.png"
+        folder = component(result.data.get("sha256", str(result.task_id)))
+        return inside(self.out / "tiles", f"{folder}/{component(f'{box.key}.png')}")
 
     def save(self, result: TaskResult) -> str | None:
-        """Write the task's mask (or remove a stale one) and its record; return the mask's relative path."""
+        """Write the task's mask (or remove a stale one) and its record; return the mask's relative path.
+        PathEscape, before anything is written, if the task's data would put a file outside the pull folder."""
+        self.mask_path(result)
         if result.data.get("tile"):
             written = self._save_tile(result)
         else:
@@ -99,7 +110,8 @@ class PullStore:
     def _record(self, result: TaskResult, mask: str | None) -> dict:
         extra = {"source": result.data.get("source"), "tile": result.data.get("tile"), "mask": mask}
         record = {"task_id": result.task_id, **extra, "chosen": result.chosen, "agreement": result.agreement,
-                  "provenance": [{**row, **extra} for row in result.provenance], "quarantine": result.quarantine}
+                  "provenance": [{**row, **extra} for row in result.provenance], "quarantine": result.quarantine,
+                  "tile_count": _tile_count(result.data), "reason": None if mask else _no_mask(result)}
         return PullRecord.from_dict(record).to_dict()
 
     def records(self) -> list[PullRecord]:
@@ -108,9 +120,41 @@ class PullStore:
         paths = sorted(folder.glob("*.json"), key=lambda p: int(p.stem)) if folder.exists() else []
         return [PullRecord.from_dict(json.loads(p.read_text())) for p in paths]
 
+    def full_mask(self, tile: PullRecord) -> str | None:
+        """The assembled mask of a tile record's image, relative to the pull folder, if it is there."""
+        try:
+            path = self.mask_path(TaskResult(tile.task_id, {"source": tile.source}))
+        except PathEscape:  # a record written before sources were checked
+            return None
+        return str(path.relative_to(self.out)) if path.exists() else None
+
+    def live_task_ids(self) -> set[int]:
+        """Tasks with a record that is not marked deleted (the ones to look for on the server)."""
+        return {r.task_id for r in self.records() if r.reason != TASK_DELETED}
+
+    def forget(self, task_id: int, reason: str = TASK_DELETED) -> None:
+        """A task deleted in Label Studio: its masks go, its record stays with no mask and the reason (so the
+        dataset stage drops its row), and a tiled image's assembled mask goes too."""
+        path = self.out / "records" / f"{task_id}.json"
+        old = PullRecord.from_dict(json.loads(path.read_text()))
+        if old.tile:
+            full = self.full_mask(old)
+            if full:
+                (self.out / full).unlink(missing_ok=True)
+        if old.mask:
+            (self.out / old.mask).unlink(missing_ok=True)
+        new = PullRecord(old.task_id, old.source, old.tile, None, tile_count=old.tile_count, reason=reason)
+        write_json(path, new.to_dict())
+
+    def image_records(self) -> list[PullRecord]:
+        """One record per image: a tiled image's tile records merged (labeling/tiled.py)."""
+        return image_records(self.records(), self.full_mask)
+
     def rebuild_reports(self) -> tuple[int, int]:
-        """provenance.csv, agreement.csv and quarantine.json from the records; (#provenance rows, #quarantined)."""
+        """provenance.csv, agreement.csv, quarantine.json and waiting.json (tiled images not yet complete) from the
+        records; (#provenance rows, #quarantined)."""
         records = self.records()
+        write_json(self.out / "waiting.json", waiting(image_records(records, self.full_mask)))
         rows = [asdict(row) for r in records for row in r.provenance]
         self._csv("provenance.csv", PROVENANCE_FIELDS, rows)
         names = self.schema.class_names[1:]
@@ -126,3 +170,18 @@ class PullStore:
             writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
             writer.writeheader()
             writer.writerows({k: json.dumps(v) if isinstance(v, dict) else v for k, v in row.items()} for row in rows)
+
+
+def _tile_count(data: dict) -> int:
+    if not data.get("tile"):
+        return 0
+    return len(tile_boxes(int(data["height"]), int(data["width"]), TilingConfig(**data["tiling"])))
+
+
+def _no_mask(result: TaskResult) -> str:
+    """Why a pulled task has no mask (the dataset stage drops the image's row with this reason)."""
+    if result.quarantine:
+        return "invalid: " + "; ".join(str(q.get("reason")) for q in result.quarantine)
+    if result.cancelled:
+        return "annotation skipped (cancelled)"
+    return "annotation deleted (no annotation left in Label Studio)"

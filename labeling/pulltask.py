@@ -12,9 +12,10 @@ from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 
+from foundation.paths import PathEscape, inside
 from foundation.schema import LabelSchema
 from foundation.semimage import ImageReadError, image_size
-from labeling.masks import BadRegion
+from labeling.masks import BadRegion, image_dims
 from labeling.policy import Candidate, agreement, choose, mean_iou
 from labeling.regions import results_to_mask
 
@@ -28,10 +29,12 @@ class TaskResult:
     provenance: list[dict] = field(default_factory=list)
     agreement: dict[str, float | None] = field(default_factory=dict)
     quarantine: list[dict] = field(default_factory=list)
+    cancelled: int = 0  # skipped (cancelled) annotations, not data
 
     def bad(self, annotation_id: int | None, reason: str) -> None:
-        self.quarantine.append({"task_id": self.task_id, "annotation_id": annotation_id, "reason": reason,
-                                "source": self.data.get("source")})
+        source = self.data.get("source")
+        self.quarantine.append({"task_id": self.task_id, "annotation_id": annotation_id, "reason": reason[:500],
+                                "source": source if isinstance(source, str) else repr(source)[:200]})
 
 
 def image_path(data: dict, document_root: Path | None) -> Path | None:
@@ -40,33 +43,39 @@ def image_path(data: dict, document_root: Path | None) -> Path | None:
     if document_root is None or not url.startswith("/data/local-files/"):
         return None
     rel = parse_qs(urlparse(url).query).get("d", [""])[0]
-    return document_root / rel
+    try:
+        return inside(document_root, rel)
+    except PathEscape as e:
+        raise BadRegion(f"image URL leaves the document root: {e}") from None
 
 
 def task_size(task: dict, document_root: Path | None) -> tuple[int, int] | None:
     """(height, width) of the task's image: from the file when it can be checked, else from the task data."""
-    data = task.get("data", {})
+    data = task.get("data") or {}
     path = image_path(data, document_root)
     if path is not None:
         try:
             return image_size(path)
         except ImageReadError as e:
             raise BadRegion(f"image no longer loads: {e}") from None
-    tile = data.get("tile") or {}
+    tile = data.get("tile") if isinstance(data.get("tile"), dict) else {}
     height, width = tile.get("height", data.get("height")), tile.get("width", data.get("width"))
-    return (int(height), int(width)) if height and width else None
+    return image_dims(height, width, "the task's size") if height and width else None
 
 
-def result_size(annotation: dict) -> tuple[int, int]:
-    for r in annotation.get("result") or []:
-        if r.get("original_height") and r.get("original_width"):
-            return int(r["original_height"]), int(r["original_width"])
+def result_size(results: list) -> tuple[int, int]:
+    for r in results:
+        if isinstance(r, dict) and r.get("original_height") and r.get("original_width"):
+            return image_dims(r["original_height"], r["original_width"], "original_height/width")
     raise BadRegion("image size unknown (no task size, no original_width/height)")
 
 
 def decode(annotation: dict, schema: LabelSchema, size: tuple[int, int] | None) -> np.ndarray:
-    height, width = size or result_size(annotation)
-    return results_to_mask(annotation.get("result") or [], schema, height, width)
+    results = annotation.get("result")
+    if not isinstance(results, list):
+        raise BadRegion(f"result is not a list ({type(results).__name__})")
+    height, width = size or result_size(results)
+    return results_to_mask(results, schema, height, width)
 
 
 def annotator(annotation: dict) -> str:
@@ -101,20 +110,31 @@ def provenance_row(task_id: int, c: Candidate, pred: dict | None, schema: LabelS
 
 
 def process_task(task: dict, schema: LabelSchema, policy: str, document_root: Path | None) -> TaskResult:
-    """Decode, choose and describe one task's annotations; never raises for bad annotations."""
-    result = TaskResult(int(task["id"]), task.get("data", {}))
+    """Decode, choose and describe one task's annotations; never raises for what the task holds: a bad annotation
+    is quarantined, and so is the whole task (with the exception's type) if anything else in it fails."""
+    data = task.get("data")
+    result = TaskResult(int(task["id"]), data if isinstance(data, dict) else {})
+    try:
+        _process(task, result, schema, policy, document_root)
+    except Exception as e:  # the last line of defence: one task's data never stops the pull
+        result = TaskResult(result.task_id, result.data, cancelled=result.cancelled)
+        result.bad(None, f"task not processed ({type(e).__name__}: {e})")
+    return result
+
+
+def _process(task: dict, result: TaskResult, schema: LabelSchema, policy: str, document_root: Path | None) -> None:
     annotations = [a for a in task.get("annotations") or [] if not a.get("was_cancelled")]
+    result.cancelled = len(task.get("annotations") or []) - len(annotations)
     if not annotations:
-        return result
+        return
     try:
         size = task_size(task, document_root)
     except BadRegion as e:
         result.bad(None, str(e))
-        return result
+        return
     candidates = _candidates(annotations, schema, size, result)
     if candidates:
         _describe(result, candidates, task.get("predictions") or [], schema, policy)
-    return result
 
 
 def _candidates(annotations: list[dict], schema: LabelSchema, size, result: TaskResult) -> list[Candidate]:
@@ -124,6 +144,13 @@ def _candidates(annotations: list[dict], schema: LabelSchema, size, result: Task
             good.append(Candidate(a, decode(a, schema, size)))
         except BadRegion as e:
             result.bad(a.get("id"), str(e))
+        except Exception as e:  # anything the checks missed still stops at this annotation
+            result.bad(a.get("id"), f"annotation not decoded ({type(e).__name__}: {e})")
+    shapes = sorted({c.mask.shape for c in good})
+    if len(shapes) > 1:  # no task size to tell which is right: none of them is
+        for c in good:
+            result.bad(c.annotation.get("id"), f"the task's annotations disagree on the image size {shapes}")
+        return []
     return good
 
 

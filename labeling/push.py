@@ -20,6 +20,7 @@ from labeling.regions import mask_to_results
 from labeling.tiles import TileBox
 
 SCORE_VIEW = "grainloop: by score"
+LISTED_LIMIT = 500  # Label Studio cuts the Data Manager's text columns at this many characters
 
 
 @dataclass(frozen=True)
@@ -74,12 +75,36 @@ def _post(conn: Connection, project_id: int, body: list[dict]) -> int:
     return int((answer or {}).get("created", 0))
 
 
+def listed_versions(task: dict) -> set[str] | None:
+    """The model_versions of a task's predictions from the Data Manager's column (comma-joined, quotes dropped);
+    None when it is missing, empty or cut at the server's 500-character limit (its last name may be a prefix)."""
+    column = task.get("predictions_model_versions")
+    if not isinstance(column, str) or len(column) >= LISTED_LIMIT:
+        return None
+    return {v.strip() for v in column.split(",") if v.strip()} or None
+
+
+def holds_version(task: dict, model_version: str) -> bool | None:
+    """Whether the task holds a prediction of exactly this model_version (``@v1`` is not ``@v10``); None: the
+    column cannot tell."""
+    versions = listed_versions(task)
+    return None if versions is None else model_version in versions
+
+
 def tasks_with_version(conn: Connection, project_id: int, model_version: str) -> set[int]:
-    """Ids of tasks holding predictions whose model_version contains this one (a superset: substring match)."""
+    """Ids of tasks holding predictions of exactly this model_version. The server's filter matches substrings
+    (``@v1`` finds ``@v10``), so it only narrows the search; each candidate is then checked by exact name."""
     query = {"filters": filters(filter_item("predictions_model_versions", "contains", "List", [model_version]))}
     if task_page(conn, project_id, query, 1, all_fields=False)["total"] == 0:
         return set()
-    return {t["id"] for t in iter_tasks(conn, project_id, query, page_size=1000)}
+    found = set()
+    for t in iter_tasks(conn, project_id, query, page_size=1000):
+        exact = holds_version(t, model_version)
+        if exact is None:  # the column was cut: ask for the task's predictions
+            exact = any(p.model_version == model_version for p in conn.sdk.predictions.list(task=t["id"]))
+        if exact:
+            found.add(t["id"])
+    return found
 
 
 def old_prediction_ids(conn: Connection, task_ids: set[int], model_version: str) -> list[int]:

@@ -20,9 +20,16 @@ from labeling.masks import (WHOLE, BadRegion, Box, mask_to_rle, percent_points, 
 KINDS = {RESULT_TYPES[BRUSH]: "brushlabels", RESULT_TYPES[POLYGON]: "polygonlabels"}
 
 
+def _value(result: dict) -> dict:
+    value = result.get("value")
+    if not isinstance(value, dict):
+        raise BadRegion(f"a region's value is not an object ({type(value).__name__})")
+    return value
+
+
 def region_pixels(result: dict, height: int, width: int) -> tuple[Box, np.ndarray]:
     """(box, the box's pixels) of one region: a polygon's bounding box, or the whole image for a brush."""
-    kind, value = result.get("type"), result.get("value") or {}
+    kind, value = result.get("type"), _value(result)
     if kind == RESULT_TYPES[BRUSH]:
         if value.get("format", "rle") != "rle" or "rle" not in value:
             raise BadRegion("brush region without RLE")
@@ -33,9 +40,9 @@ def region_pixels(result: dict, height: int, width: int) -> tuple[Box, np.ndarra
 
 
 def region_value(result: dict, schema: LabelSchema) -> int:
-    labels = (result.get("value") or {}).get(KINDS.get(result.get("type"), ""), [])
-    if len(labels) != 1:
-        raise BadRegion(f"a region needs exactly one label, got {labels}")
+    labels = _value(result).get(KINDS.get(result.get("type"), ""), [])
+    if not isinstance(labels, list) or len(labels) != 1 or not isinstance(labels[0], str):
+        raise BadRegion(f"a region needs exactly one label, got {labels!r}"[:300])
     try:
         return schema.value_of(labels[0])
     except KeyError:
@@ -47,10 +54,13 @@ def results_to_mask(results: list, schema: LabelSchema, height: int, width: int)
     """The class mask of one annotation's (or prediction's) result list; BadRegion if anything is wrong."""
     if not results:
         raise BadRegion("empty result (nothing labelled)")
+    if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
+        raise BadRegion("a result is not a list of objects")
+    regions = [r for r in results if isinstance(r.get("type"), str) and r["type"] in KINDS]
+    if not regions:  # other controls (text, choices) carry no pixels
+        raise BadRegion(f"no labelled region (result types {sorted({str(r.get('type')) for r in results})})"[:300])
     mask = np.zeros((height, width), dtype=np.uint8)
-    for result in results:
-        if result.get("type") not in KINDS:
-            continue  # other controls (text, choices) carry no pixels
+    for result in regions:
         value = region_value(result, schema)
         box, pixels = region_pixels(result, height, width)
         mask[box][pixels] = value

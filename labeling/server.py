@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 
+from foundation.atomic import write_atomic
 from labeling.settings import LabelStudioSettings
 
 VERSION = "1.23.2"
@@ -131,10 +132,8 @@ def credentials(data_dir: Path, username: str) -> Credentials:
     if path.exists():
         return Credentials(**json.loads(path.read_text()))
     creds = Credentials(username, secrets.token_urlsafe(18), secrets.token_hex(20))
-    data_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump({"username": creds.username, "password": creds.password, "token": creds.token}, f)
+    write_atomic(path, json.dumps({"username": creds.username, "password": creds.password, "token": creds.token}),
+                 mode=0o600)  # a killed write leaves no half file that would stop every later start
     return creds
 
 
@@ -168,12 +167,24 @@ def start(config: ServerConfig) -> LabelStudioSettings:
     return LabelStudioSettings(config.url, creds.token, proc.pid, config.data_dir, config.document_root)
 
 
+def make_private(data_dir: Path) -> None:
+    """The data folder holds the SQLite database (users, tokens) and the log: owner-only (0700), and the files
+    already in it at the top level (a database made before this rule) 0600."""
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(data_dir, 0o700)
+    for path in data_dir.iterdir():
+        if path.is_file() and not path.is_symlink():
+            os.chmod(path, 0o600)
+
+
 def _spawn(venv: Path, config: ServerConfig, creds: Credentials) -> subprocess.Popen:
     cmd = [str(venv / "bin" / "label-studio"), "start", "--no-browser", "--internal-host", config.host,
            "-p", str(config.port), "--data-dir", str(config.data_dir)]
-    log = (config.data_dir / "server.log").open("ab")
-    return subprocess.Popen(cmd, env=server_env(config, creds), stdout=log, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, start_new_session=True, cwd=config.data_dir)
+    make_private(config.data_dir)
+    log = os.fdopen(os.open(config.data_dir / "server.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
+    with log:  # the child keeps its own descriptor; umask 077: the database and every file it makes are owner-only
+        return subprocess.Popen(cmd, env=server_env(config, creds), stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True, cwd=config.data_dir, umask=0o077)
 
 
 def _wait_healthy(config: ServerConfig, proc: subprocess.Popen) -> None:

@@ -13,6 +13,7 @@ import numpy as np
 import tifffile
 from PIL import Image
 
+from foundation.atomic import atomic_path
 from foundation.semimage import ImageReadError, is_image, is_tiff, read_pixels
 from foundation.semimage import IMAGE_SUFFIXES, TIFF_SUFFIXES  # noqa: F401  (re-exported: ml.runs uses them)
 
@@ -68,12 +69,13 @@ def read_mask(path: Path | str) -> np.ndarray:
 def write_mask(path: Path | str, mask: np.ndarray) -> Path:
     """Write a class or instance map losslessly (PNG up to 16 bits, else TIFF)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if is_tiff(path):
-        tifffile.imwrite(path, mask, compression="zlib")
-    else:
-        dtype = np.uint8 if mask.max(initial=0) < 256 else np.uint16
-        Image.fromarray(mask.astype(dtype)).save(path)
+    with atomic_path(path) as tmp:  # a killed write leaves the old mask, never half of one
+        if is_tiff(path):
+            tifffile.imwrite(tmp, mask, compression="zlib")
+        else:
+            dtype = np.uint8 if mask.max(initial=0) < 256 else np.uint16
+            kind = Image.registered_extensions().get(path.suffix.lower(), "PNG")  # the temp name has no suffix
+            Image.fromarray(mask.astype(dtype)).save(tmp, format=kind)
     return path
 
 

@@ -10,6 +10,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
+from foundation.atomic import atomic_path, write_atomic
 from foundation.schema import LabelSchema
 from ml.metrics import MEAN_FG_IOU
 
@@ -23,15 +24,15 @@ def _clean(value):
 
 
 def write_json(path: Path, data: dict) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({k: _clean(v) for k, v in data.items()}, indent=2, sort_keys=True, default=str))
-    return path
+    """Written atomically (temp and rename): a killed write leaves the old file."""
+    return write_atomic(path, json.dumps({k: _clean(v) for k, v in data.items()}, indent=2, sort_keys=True,
+                                         default=str))
 
 
 def write_rows(path: Path, rows: Sequence[dict]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """A CSV of the rows (columns in order of first appearance), written atomically."""
     keys = list(dict.fromkeys(k for r in rows for k in r))
-    with path.open("w", newline="") as f:
+    with atomic_path(path) as tmp, tmp.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=keys)
         writer.writeheader()
         writer.writerows({k: _clean(v) for k, v in r.items()} for r in rows)

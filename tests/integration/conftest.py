@@ -76,3 +76,14 @@ def sample(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("loop-sample")
     write_dataset(out, 16, SyntheticConfig(height=96, width=128), seed=11)
     return out
+
+
+@pytest.fixture()
+def repo(tmp_path):
+    """An empty git + DVC repository with a local remote, for dataset versions."""
+    from dataset.versioning import RemoteConfig, VersionConfig, init
+
+    cfg = VersionConfig(tmp_path / "repo")
+    cfg.root.mkdir()
+    init(cfg, RemoteConfig(url=str(tmp_path / "remote")))
+    return cfg

@@ -11,7 +11,7 @@ import pytest
 
 import dataset.commit as dataset_commit
 from dataset.commit import checkout_version, commit_version
-from dataset.versioning import RemoteConfig, VersionConfig, VersioningError, init, versions
+from dataset.versioning import VersionConfig, VersioningError, versions
 from foundation.schema import binary_schema
 from dataset.coco import masks_from_annotations
 from dataset.manifest import read_manifest, sha256_file
@@ -30,14 +30,6 @@ def _git(repo: Path, *args: str) -> str:
 
 def _items(folder: Path) -> list:
     return synthetic_items(folder, {"source": "synthetic"})
-
-
-@pytest.fixture()
-def repo(tmp_path) -> VersionConfig:
-    cfg = VersionConfig(tmp_path / "repo")
-    cfg.root.mkdir()
-    init(cfg, RemoteConfig(url=str(tmp_path / "remote")))
-    return cfg
 
 
 def test_versions_push_and_pull_in_a_fresh_clone(repo, tmp_path, synthetic_dataset):

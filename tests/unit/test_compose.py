@@ -14,7 +14,7 @@ import yaml
 
 DOCKER = Path(__file__).resolve().parents[2] / "docker"
 BASE, GPU, ENV_EXAMPLE = DOCKER / "compose.yaml", DOCKER / "compose.gpu.yaml", DOCKER / ".env.example"
-SERVICES = {"postgres", "minio", "minio-init", "labelstudio", "mlflow", "prefect", "worker"}
+SERVICES = {"secrets-check", "postgres", "minio", "minio-init", "labelstudio", "mlflow", "prefect", "worker"}
 VARIABLE = re.compile(r"(?<!\$)\$\{([A-Za-z_]\w*)([^}]*)\}")  # $${...} is a literal $ for the container shell
 SECRET = re.compile(r"PASSWORD|SECRET|TOKEN", re.I)
 FLAGS = {"", "true", "false"}  # e.g. LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN: "true" names no secret
@@ -52,7 +52,7 @@ def test_compose_files_are_valid_with_the_example_env(files, tmp_path):
     assert result.returncode == 0, result.stderr
     services = json.loads(result.stdout)["services"]
     assert set(services) == SERVICES
-    long_running = SERVICES - {"minio-init"}
+    long_running = SERVICES - {"minio-init", "secrets-check"}
     assert all(services[s].get("healthcheck", {}).get("test") for s in long_running)
     assert services["worker"]["build"]["dockerfile"] == "docker/worker.Dockerfile"
     if GPU in files:
@@ -84,3 +84,36 @@ def test_secrets_are_required_from_the_environment_never_written():
     assert not re.search(r"://[^\s/@:]+:[^\s/@]+@", text), "a URI carries a password"
     placeholders = [v for k, v in _example().items() if SECRET.search(k)]
     assert placeholders and not [v for v in placeholders if v in text]
+
+
+def _check_secrets(env_file: Path, home: Path) -> subprocess.CompletedProcess:
+    """docker/check-secrets.sh run as compose would run the `secrets-check` service: its arguments and the
+    environment compose resolves for it from env_file."""
+    result = _config(env_file, BASE, home=home)
+    assert result.returncode == 0, result.stderr
+    service = json.loads(result.stdout)["services"]["secrets-check"]
+    assert service["entrypoint"] == ["/bin/sh", "/check-secrets.sh"]
+    return subprocess.run(["/bin/sh", str(DOCKER / "check-secrets.sh"), *service["command"]], capture_output=True,
+                          text=True, env={"PATH": "/usr/bin:/bin", **service["environment"]}, timeout=30)
+
+
+def test_the_example_placeholders_stop_the_stack_and_real_secrets_pass(tmp_path):
+    refused = _check_secrets(ENV_EXAMPLE, tmp_path)
+    assert refused.returncode == 1
+    secrets = {name for name, _ in _uses() if SECRET.search(name)}
+    assert secrets and all(f"{name}(placeholder)" in refused.stderr for name in secrets)
+    real = tmp_path / "real.env"
+    real.write_text("".join(f"{k}={'x9' * 12 if SECRET.search(k) else v}\n" for k, v in _example().items()))
+    assert _check_secrets(real, tmp_path).returncode == 0
+    short = tmp_path / "short.env"
+    short.write_text(real.read_text().replace(f"LABEL_STUDIO_USER_TOKEN={'x9' * 12}", "LABEL_STUDIO_USER_TOKEN=abc"))
+    assert "LABEL_STUDIO_USER_TOKEN(under 12 characters)" in _check_secrets(short, tmp_path).stderr
+
+
+def test_every_service_waits_for_the_secrets_check():
+    services = yaml.safe_load(BASE.read_text())["services"]
+    for root in ("postgres", "minio"):  # every other service depends on one of these
+        assert services[root]["depends_on"]["secrets-check"] == {"condition": "service_completed_successfully"}
+    for name, spec in services.items():
+        if name not in {"secrets-check", "postgres", "minio"}:
+            assert set(spec.get("depends_on") or {}) & {"postgres", "minio", "prefect"}, name

@@ -79,3 +79,42 @@ def test_without_a_secret_any_caller_on_the_host_is_accepted(monkeypatch):
         assert _post(rec.url, json.dumps({"action": "ANNOTATION_CREATED"}).encode())[0] == 200
     finally:
         rec.stop()
+
+
+def _raw(url: str, head: str, body: bytes = b"") -> tuple[int, float]:
+    """Send a hand-made POST (any Content-Length, true or not); (status, seconds to the answer)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    t0 = time.monotonic()
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as s:
+        s.sendall(f"POST {parts.path} HTTP/1.1\r\nHost: x\r\n{head}\r\n".encode() + body)
+        answer = s.recv(4096).decode("latin-1")
+    return int(answer.split()[1]), time.monotonic() - t0
+
+
+@pytest.mark.parametrize("head, status", [
+    ("Content-Length: -1\r\n", 400),  # read to EOF before: the request hung until the client gave up
+    ("Content-Length: +5\r\n", 400),
+    ("Content-Length: 5x\r\n", 400),
+    ("Content-Length: 2\r\nContent-Length: 3\r\n", 400),
+    (f"Content-Length: {(1 << 20) + 1}\r\n", 413),  # announced, never sent: refused before reading
+    ("Content-Length: 99999999999999999999\r\n", 413),
+    ("Transfer-Encoding: chunked\r\n", 411),
+])
+def test_bad_or_oversized_bodies_are_refused_without_reading_them(receiver, head, status):
+    rec, calls = receiver
+    assert _raw(rec.url, f"{TOKEN_HEADER}: s3cret-value\r\n{head}")[0] == status
+    assert calls == [] and rec.debouncer._count == 0
+
+
+def test_a_body_over_the_limit_is_refused_and_one_at_the_limit_is_read():
+    rec = WebhookReceiver(ReceiverConfig(port=0, debounce_s=10, max_body=64), lambda n: None, secret="")
+    rec.start()
+    try:
+        event = json.dumps({"action": "ANNOTATION_CREATED"}).encode().ljust(64)
+        assert _raw(rec.url, f"Content-Length: {len(event)}\r\n", event)[0] == 200
+        assert _raw(rec.url, f"Content-Length: {len(event) + 1}\r\n", event + b" ")[0] == 413
+    finally:
+        rec.stop()
