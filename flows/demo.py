@@ -108,6 +108,8 @@ def run_cycles(cfg: DemoConfig, loop: LoopConfig, settings: LabelStudioSettings,
 def describe(k: int, r: CycleReport) -> str:
     verdict = "promoted" if r.decision and r.decision.promote else "refused" if r.decision else "not judged"
     dropped = f" (dropped {len(r.sync.dropped)})" if r.sync.dropped else ""
+    if r.sync.quarantined:
+        dropped += f" ({len(r.sync.quarantined)} quarantined: see {r.sync.report})"
     return (f"cycle {k}: synced {r.sync.added} new{dropped}, dataset {r.dataset}, trained version {r.trained} ({verdict}), "
             f"champion {f'v{r.champion}' if r.champion else 'none yet'}, pre-annotated {r.preannotate.tasks} task(s) "
             f"{r.preannotate.skipped or ''}").rstrip()

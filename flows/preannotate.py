@@ -24,6 +24,7 @@ from flows.loop_config import LoopConfig
 from flows.tracking import (CHAMPION, KIND_PREANNOTATION, TAG_KIND, TAG_MODEL_VERSION, TAG_STRATEGY, alias_version,
                             client as make_client, lib, tracked_run)
 from foundation.atomic import write_atomic
+from foundation.paths import PathEscape, inside
 from labeling.api import Connection
 from labeling.projects import ProjectSpec, ensure_project
 from labeling.push import (PushConfig, PushReport, image_predictions, order_by_score, push_predictions,
@@ -145,6 +146,18 @@ def _predict(cfg: LoopConfig, model_file: Path, sources: list[str]) -> list[tupl
     return run(model_file, [cfg.labeling.images / s for s in sources], sources, cfg.strategy, cfg.preannotate_batch)
 
 
+def inside_images(images: Path, groups: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    """The task groups whose ``source`` (server data, untrusted) names a file inside the imported folder."""
+    kept = {}
+    for source, tasks in groups.items():
+        try:
+            inside(images, source)
+        except PathEscape:
+            continue  # the pull quarantines such a task; it gets no prediction either
+        kept[source] = tasks
+    return kept
+
+
 def preannotate(cfg: LoopConfig) -> PreannotateReport:
     """Champion predictions and active-learning scores on the unannotated tasks, pushed to Label Studio."""
     version = champion(cfg)
@@ -152,6 +165,7 @@ def preannotate(cfg: LoopConfig) -> PreannotateReport:
         return PreannotateReport(None, 0, 0, 0, skipped="no champion yet")
     model_version = f"{cfg.tracking.model_name}@v{version}"
     project, groups = pending(cfg, model_version)
+    groups = inside_images(cfg.labeling.images, groups)
     if not groups:
         return PreannotateReport(model_version, 0, 0, 0, skipped="every unannotated task already has it")
     model_file = checkpoint(cfg.tracking, version, cfg.state_dir / "champion")

@@ -35,6 +35,7 @@ def summary(report: CycleReport) -> dict:
     decision = report.decision
     return {"synced": report.sync.added + report.sync.updated, "dropped": [list(d) for d in report.sync.dropped],
             "waiting": [f"{w['source']}: {w['annotated']} of {w['tiles']} tiles" for w in report.sync.waiting],
+            "quarantined": [f"task {q.get('task_id')}: {q.get('reason')}" for q in report.sync.quarantined],
             "dataset": report.dataset,
             "new_version": report.new_version, "trained": report.trained,
             "promoted": bool(decision and decision.promote), "champion": report.champion,

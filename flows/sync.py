@@ -12,6 +12,8 @@ row, and data/dropped.csv records that the next dataset version dropped it and w
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
 
 from prefect import task
 
@@ -19,7 +21,7 @@ from flows.loop_config import LoopConfig
 from labeling.api import Connection
 from labeling.projects import ProjectSpec, ensure_project
 from labeling.pull import PullConfig, pull
-from labeling.pullstore import PullStore
+from labeling.pullstore import QUARANTINE, PullStore
 from labeling.settings import load_settings
 from dataset.dropped import drop_items
 from dataset.rows import pulled_items, withdrawals
@@ -36,6 +38,8 @@ class SyncReport:
     skipped: list[tuple[str, str]]
     dropped: list[tuple[str, str]] = field(default_factory=list)  # (id, reason): rows removed from data/
     waiting: list[dict] = field(default_factory=list)  # tiled images with tiles still unannotated
+    quarantined: list[dict] = field(default_factory=list)  # this pull's refused annotations or tasks, with reasons
+    report: Optional[Path] = None  # the pull's quarantine.json: every refusal still standing
 
 
 @task(retries=3, retry_delay_seconds=3, name="pull annotations")
@@ -62,4 +66,5 @@ def sync_annotations(cfg: LoopConfig) -> SyncReport:
     cycle flow, not a flow itself: a flow's parameters are stored by Prefect, and this configuration holds URIs."""
     report = pull_annotations(cfg)
     added, dropped, pending = ingest(cfg)
-    return SyncReport(report.tasks, len(added.added), len(added.updated), added.skipped, dropped, pending)
+    return SyncReport(report.tasks, len(added.added), len(added.updated), added.skipped, dropped, pending,
+                      report.quarantined, cfg.pull_dir / QUARANTINE)

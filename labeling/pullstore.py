@@ -27,6 +27,7 @@ TASK_DELETED = "task deleted in Label Studio"
 PROVENANCE_FIELDS = ("task_id", "annotation_id", "annotator", "lead_time", "created_at", "updated_at",
                      "parent_prediction", "prediction_model_version", "edit_iou", "chosen", "policy", "schema_hash",
                      "source", "tile", "mask")
+QUARANTINE = "quarantine.json"  # the refused annotations and tasks of a pull folder, with their reasons
 
 
 def write_json(path: Path, value: Any) -> None:
@@ -162,7 +163,7 @@ class PullStore:
                  for r in records if r.agreement]
         self._csv("agreement.csv", ("task_id", "annotations", *names), agree)
         quarantine = [asdict(q) for r in records for q in r.quarantine]
-        write_json(self.out / "quarantine.json", quarantine)
+        write_json(self.out / QUARANTINE, quarantine)
         return len(rows), len(quarantine)
 
     def _csv(self, name: str, fields: tuple[str, ...], rows: list[dict]) -> None:

@@ -187,3 +187,13 @@ def test_anything_else_stops_at_the_annotation_or_the_task(monkeypatch):
     weird = process_task({"id": 2, "data": ["not", "a", "dict"], "annotations": [{"id": 3, "result": []}]},
                          SCHEMA, "latest", None)
     assert weird.quarantine and weird.mask is None
+
+
+def test_preannotate_predicts_no_image_outside_the_imported_folder(tmp_path):
+    from flows.preannotate import inside_images
+
+    images = tmp_path / "images"
+    images.mkdir()
+    groups = {"a.png": [{"id": 1}], "../../etc/passwd": [{"id": 2}], "/etc/passwd": [{"id": 3}],
+              "%2e%2e/x.png": [{"id": 4}], "sub/b.png": [{"id": 5}]}
+    assert sorted(inside_images(images, groups)) == ["a.png", "sub/b.png"]
