@@ -24,6 +24,7 @@ from labeling.pull import PullConfig, pull
 from labeling.pullstore import QUARANTINE, PullStore
 from labeling.settings import load_settings
 from dataset.dropped import drop_items
+from dataset.lock import workspace_lock
 from dataset.rows import pulled_items, withdrawals
 from dataset.store import AddReport, add_items
 from dataset.versioning import TAG_PREFIX, latest
@@ -55,9 +56,11 @@ def ingest(cfg: LoopConfig) -> tuple[AddReport, list[tuple[str, str]], list[dict
     """Add every pulled mask to data/, drop the rows Label Studio no longer backs; (added, dropped, waiting)."""
     records = PullStore(cfg.pull_dir, cfg.schema).image_records()
     items = pulled_items(records, cfg.pull_dir, cfg.labeling.images)
-    added = add_items(cfg.versions.data_dir, items, cfg.schema)
-    last = latest(cfg.versions)
-    dropped = drop_items(cfg.versions.data_dir, withdrawals(records), f"{TAG_PREFIX}{(last.number if last else 0) + 1}")
+    with workspace_lock(cfg.workspace):  # one writer of data/ at a time: `grainloop dataset import` takes it too
+        added = add_items(cfg.versions.data_dir, items, cfg.schema)
+        last = latest(cfg.versions)
+        dropped = drop_items(cfg.versions.data_dir, withdrawals(records),
+                             f"{TAG_PREFIX}{(last.number if last else 0) + 1}")
     return added, [(d.id, d.reason) for d in dropped], waiting(records)
 
 

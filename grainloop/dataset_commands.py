@@ -60,6 +60,7 @@ def import_(
 ) -> None:
     """Add images with masks to the dataset folder (frozen splits; bad pairs are listed and skipped)."""
     from ml.data import check_mask_kind, find_samples
+    from dataset.lock import workspace_lock
     from dataset.store import Incoming, add_items
 
     kind = {"class": lambda f: (f.mask, None), "instance": lambda f: (None, f.mask)}
@@ -69,8 +70,9 @@ def import_(
         _fail(exc)
     items = [Incoming(f.id, f.images[0], *kind[mask_kind](f), provenance={"source": source or str(images)})
              for f in find_samples([images], masks)]
-    report = add_items(_cfg(repo, data).data_dir, items, LabelSchema.load(schema) if schema else binary_schema(),
-                       progress=True)
+    with workspace_lock(repo):  # the loop's sync may be writing data/ too
+        report = add_items(_cfg(repo, data).data_dir, items, LabelSchema.load(schema) if schema else binary_schema(),
+                           progress=True)
     for item_id, reason in report.skipped:
         console.print(f"[yellow]skipped {item_id}[/]: {reason}")
     console.print(f"added {len(report.added)}, updated {len(report.updated)}, unchanged {len(report.unchanged)}, "

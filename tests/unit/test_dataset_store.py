@@ -112,3 +112,28 @@ def test_coco_polygons_and_rle_give_the_masks_back(seed):
     assert any(isinstance(a["segmentation"], dict) for a in anns)
     assert any(isinstance(a["segmentation"], list) for a in anns)
     assert len(np.unique(inst)) - 1 == len(anns)
+
+
+def test_dataset_import_waits_for_the_workspace_lock(tmp_path, synthetic_dataset):
+    """`grainloop dataset import` and the loop's sync write data/ under the one workspace lock."""
+    import subprocess
+    import sys
+
+    from typer.testing import CliRunner
+
+    from grainloop.cli import app
+
+    released = tmp_path / "released"
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from pathlib import Path; from dataset.lock import workspace_lock\n"
+        f"with workspace_lock(Path({str(tmp_path)!r})):\n"
+        "    print('held', flush=True); time.sleep(2)\n"
+        f"    Path({str(released)!r}).touch()\n")], stdout=subprocess.PIPE, text=True,
+        cwd=Path(__file__).resolve().parents[2])
+    assert holder.stdout.readline().strip() == "held"
+    done = CliRunner().invoke(app, ["dataset", "import", "--repo", str(tmp_path), "--images",
+                                    str(synthetic_dataset / "images"), "--masks", str(synthetic_dataset / "masks")])
+    assert done.exit_code == 0, done.output
+    assert released.exists()  # the import ran only once the other writer had finished
+    assert holder.wait(timeout=30) == 0
+    assert len(read_manifest(tmp_path / "data")) == len(list((synthetic_dataset / "images").iterdir()))
