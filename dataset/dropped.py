@@ -96,5 +96,6 @@ def drop_items(data_dir: Path, withdrawals: Sequence[Withdrawal], version: str,
     new = [_entry(row, version, reason, at) for row, reason in gone if (row.id, version, reason) not in seen]
     if new:
         write_dropped(data_dir, history + new)
-    write_manifest(data_dir, [r for i, r in rows.items() if i not in {row.id for row, _ in gone}])
+    removed = {row.id for row, _ in gone}
+    write_manifest(data_dir, [r for i, r in rows.items() if i not in removed])
     return new

@@ -16,7 +16,7 @@ from typing import Optional
 import yaml
 
 from dataset.lock import workspace_lock
-from dataset.versioning import VersionConfig, VersioningError, dvc, git, identity, run
+from dataset.versioning import VersionConfig, dvc, git, identity, run
 from foundation.atomic import copy_atomic, write_atomic
 from foundation.digest import sha256_file
 from ml.predict import PredictConfig
@@ -143,6 +143,4 @@ def _record_training(cfg: VersionConfig, train: TrainConfig, record: TrainingRec
     if git(cfg, "rev-list", "-n", "1", tag) != head:
         message = git(cfg, "tag", "-l", "--format=%(contents)", tag)
         git(cfg, *identity(cfg), "tag", "-f", "-a", tag, "-m", f"{message.strip()}\n\nTraining record: {RECORD}")
-    if not head:
-        raise VersioningError(f"no commit in {cfg.root}")
     return head

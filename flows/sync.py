@@ -51,6 +51,12 @@ def pull_annotations(cfg: LoopConfig):
         return pull(conn, project, PullConfig(cfg.pull_dir, lab.policy, lab.document_root))
 
 
+def next_tag(cfg: LoopConfig) -> str:
+    """The tag the next dataset version will get: drops are recorded under it."""
+    last = latest(cfg.versions)
+    return f"{TAG_PREFIX}{(last.number if last else 0) + 1}"
+
+
 @task(name="add to data/")
 def ingest(cfg: LoopConfig) -> tuple[AddReport, list[tuple[str, str]], list[dict]]:
     """Add every pulled mask to data/, drop the rows Label Studio no longer backs; (added, dropped, waiting)."""
@@ -58,9 +64,8 @@ def ingest(cfg: LoopConfig) -> tuple[AddReport, list[tuple[str, str]], list[dict
     items = pulled_items(records, cfg.pull_dir, cfg.labeling.images)
     with workspace_lock(cfg.workspace):  # one writer of data/ at a time: `grainloop dataset import` takes it too
         added = add_items(cfg.versions.data_dir, items, cfg.schema)
-        last = latest(cfg.versions)
-        dropped = drop_items(cfg.versions.data_dir, withdrawals(records),
-                             f"{TAG_PREFIX}{(last.number if last else 0) + 1}")
+        gone = withdrawals(records)
+        dropped = drop_items(cfg.versions.data_dir, gone, next_tag(cfg)) if gone else []  # no git calls otherwise
     return added, [(d.id, d.reason) for d in dropped], waiting(records)
 
 

@@ -9,7 +9,6 @@ no mask and says it is waiting, with how many of its tiles are annotated: never 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import replace
 from typing import Optional
 
 from foundation.pullrecord import PullRecord
@@ -50,7 +49,7 @@ def image_records(records: Iterable[PullRecord], full_mask: Callable[[PullRecord
         if record.tile and record.source:
             if record.source not in groups:
                 groups[record.source] = []
-                out.append(replace(record))  # a placeholder, at the first tile's position
+                out.append(record)  # a placeholder, at the first tile's position
             groups[record.source].append(record)
         else:
             out.append(record)
