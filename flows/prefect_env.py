@@ -28,8 +28,11 @@ def telemetry_off() -> None:
         os.environ.setdefault(key, value)
 
 
-def prefect_env(state: Path) -> None:
-    """Point PREFECT_HOME into ``state`` (created now: Prefect cannot start without it) unless already set."""
+def prefect_env(state: Path, api_url: str | None = None) -> None:
+    """Point PREFECT_HOME into ``state`` (created now: Prefect cannot start without it) unless already set, and
+    PREFECT_API_URL at ``api_url`` (the loop's Prefect server) unless the environment names one."""
+    if api_url:
+        os.environ.setdefault("PREFECT_API_URL", api_url)
     home = Path(os.environ.setdefault("PREFECT_HOME", str(Path(state).resolve() / "prefect")))
     home.mkdir(parents=True, exist_ok=True)
     for key, value in DEFAULTS:

@@ -2,29 +2,24 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from flows.prefect_env import prefect_env
+from grainloop.options import ConfigOpt, loop_file, loop_prefect
 
 app = typer.Typer()
 
-ConfigOpt = Annotated[Path, typer.Option(help="the saved loop configuration (the demo writes runs/demo/loop.json)")]
-
-
-def _state(config: Path) -> Path:
-    return config.resolve().parent
 
 
 @app.command()
-def cycle(config: ConfigOpt = Path("runs/demo/loop.json"),
+def cycle(config: ConfigOpt = None,
           wait: Annotated[bool, typer.Option(help="wait for a cycle already running instead of exiting")] = False,
           ) -> None:
     """One cycle: sync annotations, version the dataset, train, evaluate and promote, pre-annotate.
     Each step skips what has nothing new to do; a second cycle at the same time waits (--wait) or exits."""
-    prefect_env(_state(config))
+    config = loop_file(config)
+    loop_prefect(config)
     from flows.cycle import CycleBusy, cycle as run_cycle
     from flows.loop_config import load_loop_config
     from flows.serve import summary
@@ -40,7 +35,7 @@ def cycle(config: ConfigOpt = Path("runs/demo/loop.json"),
 
 @app.command()
 def serve(
-    config: ConfigOpt = Path("runs/demo/loop.json"),
+    config: ConfigOpt = None,
     interval: Annotated[Optional[float], typer.Option(help="minutes between scheduled cycles (none: on demand)")] = None,
     webhook: Annotated[bool, typer.Option(help="also receive Label Studio annotation webhooks")] = False,
     webhook_port: Annotated[int, typer.Option(help="the receiver's port on 127.0.0.1")] = 8765,
@@ -51,7 +46,8 @@ def serve(
     loop's Label Studio project). A schedule, and runs asked for from other processes, need a Prefect server
     (`grainloop prefect up`, then PREFECT_API_URL); the webhook alone works in no-server mode. Blocks until
     interrupted."""
-    prefect_env(_state(config))
+    config = loop_file(config)
+    loop_prefect(config)
     from flows.serve import ServeConfig, serve as run_serve
     from flows.webhook import ReceiverConfig
 
