@@ -57,3 +57,30 @@ def status(settings: SettingsOpt = None) -> None:
     typer.echo(current.describe())
     if not (current.running and current.healthy):
         raise typer.Exit(1)
+
+
+user_app = typer.Typer(no_args_is_help=True, help="Annotator accounts on the Label Studio server.")
+app.add_typer(user_app, name="user")
+
+
+@user_app.command("add")
+def user_add(
+    email: str,
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
+                                          envvar="GRAINLOOP_USER_PASSWORD",
+                                          help="the account's password (asked for; or GRAINLOOP_USER_PASSWORD)")],
+    first_name: str = "", last_name: str = "",
+    settings: SettingsOpt = None,
+) -> None:
+    """An annotator account in the admin's organisation (sees its projects); an existing one is kept as it is."""
+    from labeling.api import Connection, LabelStudioError
+    from labeling.settings import load_settings
+    from labeling.users import ensure_user
+
+    try:
+        with Connection.open(load_settings(_settings_file(settings))) as conn:
+            user_id = ensure_user(conn, email, password, first_name, last_name)
+    except (LabelStudioError, RuntimeError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{email}: user {user_id} (log in at {conn.settings.url}/user/login/)")
