@@ -193,7 +193,7 @@ def _v(version) -> Optional[str]:
     return None if version is None else str(version.version)
 
 
-def _crown(client, name: str, version: str, champion: Optional[str]) -> None:
+def crown(client, name: str, version: str, champion: Optional[str]) -> None:
     """Move ``champion`` to version (and ``previous-champion`` to the one before); safe to run again."""
     history = _history(client, name)
     if history[-1:] != [version]:
@@ -225,7 +225,7 @@ def promote(tracking: TrackingConfig, version: int | str, rule: PromotionRule,
         before = _v(champion)
         run_id = record_decision(tracking, KIND_PROMOTION, decision, _v(challenger), before)
     if decision.promote:
-        _crown(client, name, _v(challenger), before)
+        crown(client, name, _v(challenger), before)
     mark(tracking, KIND_PROMOTION, _v(challenger), OUTCOME[decision.promote], run_id)
     return decision
 

@@ -33,6 +33,7 @@ CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous-champion"
 # checks (SIZE_ERROR, imported above), and the prefixes runs record them under
 SCORE = MEAN_FG_IOU
 FINAL_PREFIX, VAL_PREFIX, CLASS_IOU_PREFIX = "final/", "val/", "iou/"
+SOURCE_PREFIX = "source/"  # an adopted model's metrics as its checkpoint recorded them (its own validation)
 
 # tag keys on runs and model versions
 TAG_KIND = "grainloop.kind"  # what a run is: one of the KIND_ values
@@ -53,10 +54,14 @@ TAG_PROMOTION, TAG_PROMOTION_RUN = "grainloop.promotion", "grainloop.promotion_r
 TAG_ROLLBACK, TAG_ROLLBACK_RUN = "grainloop.rollback", "grainloop.rollback_run"
 TAG_CHAMPION_HISTORY = "grainloop.champion_history"  # registered-model tag: champions in order, comma-separated
 TAG_EVAL_PREFIX = "grainloop.eval."  # + dataset.split: the evaluation run of a version on that split
+TAG_SOURCE = "grainloop.source"  # on a version the lab chose as champion: what it chose (a model file, a URI, a seed)
+TAG_SOURCE_PREFIX = "grainloop.source."  # + a lineage tag's short name: an adopted model's own lineage (its own loop)
+TAG_WEIGHTS_SHA256 = "grainloop.weights_sha256"  # on an adopted version: ml.checkpoint.weights_sha256 of its weights
 LINEAGE_TAGS = (TAG_DATASET, TAG_DATA_DVC_MD5, TAG_GIT_SHA, TAG_SCHEMA_HASH)
 
 KIND_TRAINING, KIND_EVALUATION, KIND_PREANNOTATION, KIND_DEMO = "training", "evaluation", "preannotation", "demo"
-KIND_PROMOTION, KIND_ROLLBACK = "promotion", "rollback"
+KIND_PROMOTION, KIND_ROLLBACK, KIND_ADOPTION = "promotion", "rollback", "adoption"
+CHOSEN = "chosen"  # TAG_PROMOTION of a version the lab made champion itself: the rule did not judge it
 OUTCOME_TAGS = {KIND_PROMOTION: (TAG_PROMOTION, TAG_PROMOTION_RUN), KIND_ROLLBACK: (TAG_ROLLBACK, TAG_ROLLBACK_RUN)}
 
 
