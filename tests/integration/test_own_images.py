@@ -1,0 +1,114 @@
+"""The README's "Your own images" steps, followed exactly: Label Studio up (the session's server, started the way
+`grainloop labelstudio up` starts it), `grainloop init` on a folder of unlabelled images, annotations submitted
+through the API under two annotator accounts (made through Label Studio's own API), `grainloop cycle` -> a
+dataset version, a champion and its predictions on the open tasks; `grainloop status` shows it; `grainloop add`
+brings a new image in, pre-annotated; init run again changes nothing on the server."""
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from dataset.manifest import read_manifest
+from dataset.versioning import versions
+from flows.loop_config import load_loop_config
+from flows.tracking import CHAMPION, alias_version, client as mlflow_client
+from foundation.schema import binary_schema
+from grainloop.cli import app
+from labeling.api import Connection, iter_tasks
+from labeling.regions import mask_to_results
+from labeling.users import user_token
+from ml.io import read_mask
+
+pytestmark = pytest.mark.slow
+TINY = {"train.decoder_channels": "[16, 16, 16, 16, 16]", "train.epochs": "3", "train.restart_epochs": "3",
+        "train.patch": "64", "train.patches_per_epoch": "16", "train.batch_size": "4", "train.lr": "0.003",
+        "rule.minimums.mean_fg_iou": "0.0"}  # a tiny model: the rule's minimum would refuse it
+ANNOTATORS = ("ana@lab.test", "ben@lab.test")
+
+
+def grainloop(*args: str) -> str:
+    result = CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def _tasks(server, project_id: int) -> list[dict]:
+    with Connection.open(server.settings) as conn:
+        return list(iter_tasks(conn, project_id, page_size=1000, all_fields=True))
+
+
+def _annotate(server, project_id: int, masks: Path, per_annotator: int) -> None:
+    """Each annotator logs in with their own token and submits masks for tasks nobody has done."""
+    from label_studio_sdk.client import LabelStudio
+
+    for email in ANNOTATORS:  # the README's `grainloop labelstudio user add EMAIL`
+        assert email in grainloop("labelstudio", "user", "add", email, "--password", "annotate-me-2026")
+    todo = iter(t for t in _tasks(server, project_id) if not t["total_annotations"])
+    for email in ANNOTATORS:
+        ls = LabelStudio(base_url=server.settings.url, api_key=user_token(server.settings.url, email, "annotate-me-2026"))
+        for task in [next(todo) for _ in range(per_annotator)]:
+            mask = read_mask(masks / Path(task["data"]["source"]).with_suffix(".png"))
+            ls.annotations.create(task["id"], result=mask_to_results(mask, binary_schema(), polygon_above=-1),
+                                  lead_time=20.0)
+
+
+@pytest.fixture()
+def lab(tmp_path, server, sample, monkeypatch):
+    """A lab's folder of unlabelled images inside Label Studio's document root, and the settings `up` wrote."""
+    images = server.config.document_root / f"lab-{uuid.uuid4().hex[:6]}" / "images"
+    images.mkdir(parents=True)
+    for path in sorted((sample / "images").iterdir())[:12]:
+        shutil.copy(path, images / path.name)
+    monkeypatch.setenv("GRAINLOOP_LS_SETTINGS", str(server.settings_file))
+    monkeypatch.chdir(tmp_path)
+    return images
+
+
+def test_a_lab_loop_from_init_to_first_champion(lab, server, sample, prefect_api):
+    title = f"lab {lab.parent.name}"
+    out = grainloop("init", "--images", lab, "--schema", "grains", "--project", title,
+                    "--specimen-pattern", r"^(syn_\d+)", "--pixel-size-um", "0.02")
+    assert "12 new task(s)" in out and "no champion yet" in out
+    config = Path("loop/loop.json")  # init's default, which every loop verb reads
+    for key, value in TINY.items():
+        grainloop("config", "set", key, value)
+    loop = load_loop_config(config)
+    assert loop.train.epochs == 3 and loop.samples.pixel_size_um == 0.02
+    project_id = next(p.id for p in loop_projects(server, title))
+
+    _annotate(server, project_id, sample / "masks", per_annotator=4)
+    printed = grainloop("cycle")
+    summary = json.loads(printed[printed.index("\n{") + 1:] if not printed.startswith("{") else printed)
+    assert summary["dataset"] == "dataset-v1"
+    assert [v.tag for v in versions(loop.versions)] == ["dataset-v1"]
+    rows = read_manifest(loop.versions.data_dir)
+    assert {a for r in rows for a in r.annotators} == set(ANNOTATORS)  # both accounts, by name
+    assert all(r.pixel_size_um == 0.5 for r in rows)  # the TIFF's own metadata wins over the fallback
+    assert all(r.group == f"specimen:{Path(r.source).stem}" for r in rows)  # the file-name pattern's group
+    champion = alias_version(mlflow_client(loop.tracking), loop.tracking.model_name, CHAMPION)
+    assert champion is not None
+    model_version = f"{loop.tracking.model_name}@v{champion.version}"
+    open_tasks = [t for t in _tasks(server, project_id) if not t["total_annotations"]]
+    assert len(open_tasks) == 4
+    assert all(any(p["model_version"] == model_version for p in t["predictions"]) for t in open_tasks)
+
+    new = lab.parent / "new-batch"
+    new.mkdir()
+    shutil.copy(sorted((sample / "images").iterdir())[12], new / "late.tif")
+    assert "1 new task(s)" in grainloop("add", new)
+    late = [t for t in _tasks(server, project_id) if t["data"]["source"].endswith("late.tif")]
+    assert len(late) == 1 and any(p["model_version"] == model_version for p in late[0]["predictions"])
+
+    again = grainloop("init", "--images", lab, "--schema", "grains", "--project", title)
+    assert "0 new task(s)" in again and len(_tasks(server, project_id)) == 13
+    assert load_loop_config(config) == loop  # the saved settings stand
+
+
+def loop_projects(server, title: str):
+    with Connection.open(server.settings) as conn:
+        return [p for p in conn.sdk.projects.list() if p.title == title]
