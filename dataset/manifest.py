@@ -14,6 +14,7 @@ from foundation.digest import sha256_file  # noqa: F401  (re-exported: the manif
 MANIFEST = "manifest.csv"
 SCHEMA = "schema.yaml"
 SPLITS = ("train", "val", "test")
+CHANNELS = "channels"  # data/channels/cK/: further detector channels of each image, when the loop has them
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class ManifestRow:
     instrument: str = ""
     agreement: Optional[float] = None
     edit_cost: Optional[float] = None
+    channels: tuple[str, ...] = ()  # further detector channels of the image (channels/cK/...), in order
     extra: dict = field(default_factory=dict, compare=False, repr=False)
 
 

@@ -6,10 +6,11 @@ gaps, and the manifest row says which it was through its instrument column.
 """
 from __future__ import annotations
 
+import glob
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Iterable, Optional, Sequence
 
 from dataset.store import Incoming
 from foundation.instrument import read_instrument
@@ -65,3 +66,32 @@ def describe(item: Incoming, cfg: SampleConfig) -> Incoming:
 
 def describe_all(items: Iterable[Incoming], cfg: SampleConfig) -> list[Incoming]:
     return [describe(i, cfg) for i in items]
+
+
+def channel_files(image: Path, images: Path, channels: Sequence[Path]) -> Optional[tuple[Path, ...]]:
+    """The image's other detector channels: the file at the same relative path in each channel folder (any
+    image suffix); None when one is missing."""
+    rel = Path(image).resolve().relative_to(Path(images).resolve())
+    found = []
+    for folder in channels:
+        same = Path(folder) / rel
+        match = same if same.is_file() else next(iter(sorted(same.parent.glob(f"{glob.escape(same.stem)}.*"))), None)
+        if match is None:
+            return None
+        found.append(match)
+    return tuple(found)
+
+
+def attach_channels(items: Iterable[Incoming], images: Path, channels: Sequence[Path]) -> list[Incoming]:
+    """Items with their channel files; an item missing one is refused with the folder it is missing from."""
+    if not channels:
+        return list(items)
+    out = []
+    for item in items:
+        if item.refused:
+            out.append(item)
+            continue
+        found = channel_files(item.image, images, channels)
+        out.append(replace(item, channels=found) if found else
+                   replace(item, refused=f"no file for {item.image.name} in every channel folder ({', '.join(map(str, channels))})"))
+    return out

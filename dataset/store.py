@@ -11,9 +11,9 @@ from rich.progress import track
 
 from foundation.atomic import copy_atomic, write_atomic
 from foundation.schema import LabelSchema
-from dataset.manifest import SCHEMA, ManifestRow, read_manifest, sha256_file, write_manifest
+from dataset.manifest import CHANNELS, SCHEMA, ManifestRow, read_manifest, sha256_file, write_manifest
 from dataset.splits import SplitConfig, assign
-from ml.io import ImageReadError, read_image, read_mask, write_mask
+from ml.io import ImageReadError, read_channels, read_mask, write_mask
 from ml.targets import MaskValueError, check_mask_values
 
 PROVENANCE = ("source", "ls_task_id", "ls_annotation_ids", "annotators", "updated_at", "pixel_size_um",
@@ -31,6 +31,7 @@ class Incoming:
     group: str = ""
     provenance: dict = field(default_factory=dict)
     refused: str = ""  # why the item cannot be added at all (e.g. a path from Label Studio leaving its folder)
+    channels: tuple[Path, ...] = ()  # the same field seen by further detectors (or neighbouring slices), in order
 
 
 @dataclass
@@ -58,7 +59,7 @@ def ensure_schema(data_dir: Path, schema: LabelSchema) -> None:
 
 
 def _checked_masks(item: Incoming, schema: LabelSchema) -> tuple[np.ndarray, Optional[np.ndarray]]:
-    shape = read_image(item.image).shape[1:]
+    shape = read_channels([item.image, *item.channels]).shape[1:]  # channels of another size are refused
     instances = read_mask(item.instances) if item.instances else None
     if item.mask is None and instances is None:
         raise ImageReadError(item.image, "neither a class map nor an instance map was given")
@@ -77,15 +78,19 @@ def _row(item: Incoming, sha: str, split: str, group: str, schema: LabelSchema) 
     for k in ("ls_annotation_ids", "annotators"):
         if k in prov:
             prov[k] = tuple(prov[k])
+    channels = tuple(f"{CHANNELS}/c{k}/{item.id}{p.suffix.lower()}" for k, p in enumerate(item.channels, start=1))
     return ManifestRow(id=item.id, image=f"images/{item.id}{item.image.suffix.lower()}", mask=f"masks/{item.id}.png",
                        instances=f"instances/{item.id}.png" if item.instances else "", sha256=sha, split=split,
-                       group=group, schema_hash=schema.hash, **prov)
+                       group=group, schema_hash=schema.hash, channels=channels, **prov)
 
 
 def _write_files(data_dir: Path, row: ManifestRow, item: Incoming, mask, instances) -> None:
     (data_dir / row.image).parent.mkdir(parents=True, exist_ok=True)
     if not (data_dir / row.image).exists() or sha256_file(data_dir / row.image) != row.sha256:
         copy_atomic(item.image, data_dir / row.image)  # masks too: a killed write leaves the old file
+    for source, dest in zip(item.channels, row.channels):
+        (data_dir / dest).parent.mkdir(parents=True, exist_ok=True)
+        copy_atomic(source, data_dir / dest)
     write_mask(data_dir / row.mask, mask.astype(np.uint8))
     if instances is not None:
         write_mask(data_dir / row.instances, instances)

@@ -10,8 +10,8 @@ from rich.progress import track
 
 from foundation.schema import LabelSchema
 from dataset.dropped import DROPPED, read_dropped
-from dataset.manifest import SPLITS, ManifestRow, read_manifest, sha256_file
-from ml.io import ImageReadError, read_image, read_mask
+from dataset.manifest import CHANNELS, SPLITS, ManifestRow, read_manifest, sha256_file
+from ml.io import ImageReadError, read_channels, read_mask
 from ml.targets import MaskValueError, check_mask_values
 
 
@@ -53,6 +53,8 @@ def check_rows(rows: Sequence[ManifestRow], schema: LabelSchema) -> list[Problem
     """Manifest-level checks: unique ids and images, no image or group in two splits, known splits, one schema."""
     problems = _duplicates(rows, "id", "id") + _duplicates(rows, "sha256", "image sha256")
     problems += _split_leaks(rows, "sha256") + _split_leaks(rows, "group")
+    problems += [Problem(r.id, f"{len(r.channels) + 1} channels; the dataset's images have {len(rows[0].channels) + 1}")
+                 for r in rows if len(r.channels) != len(rows[0].channels)]
     problems += [Problem(r.id, f"unknown split {r.split!r}; valid: {', '.join(SPLITS)}") for r in rows if r.split not in SPLITS]
     return problems + [Problem(r.id, f"label schema {r.schema_hash} differs from the dataset's {schema.hash}")
                        for r in rows if r.schema_hash != schema.hash]
@@ -62,7 +64,7 @@ def _check_files(data_dir: Path, row: ManifestRow, schema: LabelSchema) -> list[
     try:
         if sha256_file(data_dir / row.image) != row.sha256:
             return [Problem(row.image, "sha256 differs from the manifest")]
-        shape = read_image(data_dir / row.image).shape[1:]
+        shape = read_channels([data_dir / p for p in (row.image, *row.channels)]).shape[1:]
         mask = read_mask(data_dir / row.mask)
         check_mask_values(mask, schema, row.mask)
         masks = [mask] + ([read_mask(data_dir / row.instances)] if row.instances else [])
@@ -74,8 +76,8 @@ def _check_files(data_dir: Path, row: ManifestRow, schema: LabelSchema) -> list[
 
 
 def _orphans(data_dir: Path, rows: Sequence[ManifestRow]) -> list[Problem]:
-    listed = {p for r in rows for p in (r.image, r.mask, r.instances) if p}
-    found = {p.relative_to(data_dir).as_posix() for sub in ("images", "masks", "instances")
+    listed = {p for r in rows for p in (r.image, r.mask, r.instances, *r.channels) if p}
+    found = {p.relative_to(data_dir).as_posix() for sub in ("images", "masks", "instances", CHANNELS)
              for p in (data_dir / sub).rglob("*") if p.is_file()}
     return [Problem(p, "file not in the manifest") for p in sorted(found - listed)]
 

@@ -54,7 +54,7 @@ class Services:
 
 @dataclass(frozen=True)
 class InitConfig:
-    images: Path  # the folder of SEM images annotated in Label Studio
+    images: Path  # the folder of SEM images annotated in Label Studio (the first detector channel)
     schema: LabelSchema
     out: Path = Path("loop")  # loop.json and the workspace
     project_title: str = "grainloop"
@@ -68,10 +68,14 @@ class InitConfig:
     start_model: Optional[str] = None  # a grainloop model file or an MLflow model URI: the first champion
     labeled: Optional[tuple[Path, Path]] = None  # (images, masks) of an existing labelled set: dataset-v1
     mask_kind: str = "class"  # of the labelled set's masks
+    channels: tuple[Path, ...] = ()  # further detector channels (or slices): the same relative paths in each
 
     def __post_init__(self) -> None:
         if self.start_model and self.labeled:
             raise InitError("give --start-model or --labeled, not both: each makes the first champion")
+        missing = [str(c) for c in self.channels if not Path(c).is_dir()]
+        if missing:
+            raise InitError(f"channel folder(s) {', '.join(missing)} do not exist")
 
     @property
     def loop_file(self) -> Path:
@@ -136,7 +140,8 @@ def tracking(cfg: InitConfig, workspace: Path) -> TrackingConfig:
 
 def loop_config(cfg: InitConfig, settings_file: Path, docroot: Path) -> LoopConfig:
     workspace = (cfg.out / WORKSPACE).resolve()
-    target = LabelingTarget(settings_file, cfg.project_title, cfg.images.resolve(), docroot, tiling=cfg.tiling)
+    target = LabelingTarget(settings_file, cfg.project_title, cfg.images.resolve(), docroot, tiling=cfg.tiling,
+                            channels=tuple(c.resolve() for c in cfg.channels))
     return LoopConfig(workspace, target, cfg.schema, tracking(cfg, workspace), cfg.train, cfg.rule, cfg.strategy,
                       cfg.min_new_annotations, samples=cfg.samples, prefect_api_url=cfg.services.prefect_api_url)
 
@@ -156,7 +161,7 @@ def first_champion(cfg: InitConfig, loop: LoopConfig) -> Optional[str]:
 
         adopt_model(loop, cfg.start_model)
     elif cfg.labeled:
-        from flows.adopt import seed_labeled
+        from flows.seed import seed_labeled
 
         seed_labeled(loop, cfg.labeled[0], cfg.labeled[1], cfg.mask_kind)
     return champion(loop)

@@ -29,6 +29,7 @@ class LabelingTarget:
     document_root: Path
     policy: str = "latest"
     tiling: TilingConfig = field(default_factory=TilingConfig)  # images larger than this are imported as tiles
+    channels: tuple[Path, ...] = ()  # further detector channels: folders with the images' relative paths
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 from rich.progress import track
 
+from dataset.samples import channel_files
 from flows.evaluation import checkpoint
 from flows.loop_config import LoopConfig
 from flows.tracking import (CHAMPION, KIND_PREANNOTATION, TAG_KIND, TAG_MODEL_VERSION, TAG_STRATEGY, alias_version,
@@ -67,13 +68,15 @@ def cached_model(model_file: Path):
 
 
 @task(name="predict and score", retries=1)
-def predict_batch(model_file: Path, paths: Sequence[Path], ids: Sequence[str], strategy_name: str) -> list[tuple]:
-    """(id, class map, candidate summary) of each image, with the strategy's score inside the summary."""
+def predict_batch(model_file: Path, paths: Sequence[Path | Sequence[Path]], ids: Sequence[str],
+                  strategy_name: str) -> list[tuple]:
+    """(id, class map, candidate summary) of each image (a path, or its channels' paths), with the strategy's
+    score inside the summary."""
     model, artifact = cached_model(model_file)
     strategy = get_strategy(strategy_name)
     out = []
     for path, image_id in zip(paths, ids):
-        image = read_channels([path])
+        image = read_channels([path] if isinstance(path, (str, Path)) else list(path))
         c = candidate(model, image, fit(image, artifact.preprocess), image_id, PredictConfig(),
                       tta="tta" in strategy.needs, embed="embedding" in strategy.needs)
         labels = class_map_from_prediction(np.argmax(c.probs, axis=0).astype(np.uint8), artifact.schema)
@@ -121,7 +124,7 @@ def push(cfg: LoopConfig, project, model_version: str, items: list) -> PushRepor
 
 
 @flow(name="predict images", task_runner=ThreadPoolTaskRunner(max_workers=1))
-def predict_images(model_file: Path, paths: Sequence[Path], ids: Sequence[str], strategy: str,
+def predict_images(model_file: Path, paths: Sequence[Path | Sequence[Path]], ids: Sequence[str], strategy: str,
                    batch: int = 16) -> list[tuple]:
     """predict_batch over the images, ``batch`` at a time, on the flow's task runner: one thread by default
     (torch already uses every core for one batch), Dask workers with prefect-dask."""
@@ -143,7 +146,19 @@ def task_runner(cfg: LoopConfig):
 def _predict(cfg: LoopConfig, model_file: Path, sources: list[str]) -> list[tuple]:
     runner = task_runner(cfg)
     run = predict_images.with_options(task_runner=runner) if runner else predict_images
-    return run(model_file, [cfg.labeling.images / s for s in sources], sources, cfg.strategy, cfg.preannotate_batch)
+    return run(model_file, [inputs(cfg, s) for s in sources], sources, cfg.strategy, cfg.preannotate_batch)
+
+
+def inputs(cfg: LoopConfig, source: str) -> tuple[Path, ...]:
+    """The image and its further detector channels (the loop's channel folders)."""
+    image = cfg.labeling.images / source
+    return (image, *(channel_files(image, cfg.labeling.images, cfg.labeling.channels) or ()))
+
+
+def with_channels(cfg: LoopConfig, groups: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    """The groups whose image has a file in every channel folder (the others cannot be predicted)."""
+    lab = cfg.labeling
+    return {s: ts for s, ts in groups.items() if channel_files(lab.images / s, lab.images, lab.channels) is not None}
 
 
 def inside_images(images: Path, groups: dict[str, list[dict]]) -> dict[str, list[dict]]:
@@ -165,7 +180,7 @@ def preannotate(cfg: LoopConfig) -> PreannotateReport:
         return PreannotateReport(None, 0, 0, 0, skipped="no champion yet")
     model_version = f"{cfg.tracking.model_name}@v{version}"
     project, groups = pending(cfg, model_version)
-    groups = inside_images(cfg.labeling.images, groups)
+    groups = with_channels(cfg, inside_images(cfg.labeling.images, groups))
     if not groups:
         return PreannotateReport(model_version, 0, 0, 0, skipped="every unannotated task already has it")
     model_file = checkpoint(cfg.tracking, version, cfg.state_dir / "champion")

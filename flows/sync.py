@@ -26,7 +26,7 @@ from labeling.settings import load_settings
 from dataset.dropped import drop_items
 from dataset.lock import workspace_lock
 from dataset.rows import pulled_items, withdrawals
-from dataset.samples import describe_all
+from dataset.samples import attach_channels, describe_all
 from dataset.store import AddReport, add_items
 from dataset.versioning import TAG_PREFIX, latest
 from labeling.tiled import waiting
@@ -62,7 +62,9 @@ def next_tag(cfg: LoopConfig) -> str:
 def ingest(cfg: LoopConfig) -> tuple[AddReport, list[tuple[str, str]], list[dict]]:
     """Add every pulled mask to data/, drop the rows Label Studio no longer backs; (added, dropped, waiting)."""
     records = PullStore(cfg.pull_dir, cfg.schema).image_records()
-    items = describe_all(pulled_items(records, cfg.pull_dir, cfg.labeling.images), cfg.samples)
+    lab = cfg.labeling
+    items = attach_channels(describe_all(pulled_items(records, cfg.pull_dir, lab.images), cfg.samples), lab.images,
+                            lab.channels)
     with workspace_lock(cfg.workspace):  # one writer of data/ at a time: `grainloop dataset import` takes it too
         added = add_items(cfg.versions.data_dir, items, cfg.schema)
         gone = withdrawals(records)

@@ -34,7 +34,8 @@ def _fail(exc: Exception) -> None:
 @app.command()
 def init(
     images: Annotated[list[Path], typer.Option("--images", help="folder of your SEM images (inside Label Studio's "
-                                                                 "document root)")],
+                                                                 "document root); repeat for further detector "
+                                                                 "channels (same file names), the first is annotated")],
     schema: Annotated[str, typer.Option(help="label schema: a YAML file or a bundled name")] = "grains",
     out: Annotated[Path, typer.Option(help="the loop's folder: loop.json and the git + DVC workspace")] = Path("loop"),
     project: Annotated[str, typer.Option(help="Label Studio project title (created or reused)")] = "grainloop",
@@ -69,9 +70,6 @@ def init(
     from grainloop.options import load_schema
     from flows.prefect_env import prefect_env
 
-    if len(images) > 1:
-        raise typer.BadParameter("the loop annotates one image folder; several detector channels are not yet "
-                                 "supported in the loop (`grainloop train --images A --images B` stacks them)")
     prefect_env(out, prefect_api_url)
     from dataset.samples import SampleConfig
     from dataset.versioning import RemoteConfig
@@ -87,7 +85,7 @@ def init(
                          SampleConfig(specimen_pattern, pixel_size_um),
                          train_config(arch=arch, encoder=encoder, epochs=epochs, minutes=minutes), strategy=strategy,
                          min_new_annotations=min_new_annotations, tiling=TilingConfig(tile_size, min(256, tile_size // 8)),
-                         start_model=start_model, labeled=labeled, mask_kind=mask_kind)
+                         start_model=start_model, labeled=labeled, mask_kind=mask_kind, channels=tuple(images[1:]))
         report = init_loop(cfg, log=typer.echo)
     except (InitError, ValueError, FileNotFoundError) as exc:
         _fail(exc)

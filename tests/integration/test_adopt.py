@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from flows.adopt import AdoptError, SchemaMismatch, SeedError, adopt_model, schema_differences, seed_labeled
+from flows.adopt import AdoptError, SchemaMismatch, adopt_model, schema_differences
+from flows.seed import SeedError, seed_labeled
 from flows.cycle import evaluate_and_promote
 from dataset.versioning import latest
 from flows.demo import DemoConfig, workspace

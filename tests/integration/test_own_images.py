@@ -2,7 +2,8 @@
 `grainloop labelstudio up` starts it), `grainloop init` on a folder of unlabelled images, annotations submitted
 through the API under two annotator accounts (made through Label Studio's own API), `grainloop cycle` -> a
 dataset version, a champion and its predictions on the open tasks; `grainloop status` shows it; `grainloop add`
-brings a new image in, pre-annotated; init run again changes nothing on the server."""
+brings a new image in, pre-annotated; init run again changes nothing on the server. The lab has two detector
+channels (a second `--images` folder): both reach the dataset version and the model's input."""
 from __future__ import annotations
 
 import json
@@ -62,8 +63,11 @@ def lab(tmp_path, server, sample, monkeypatch):
     """A lab's folder of unlabelled images inside Label Studio's document root, and the settings `up` wrote."""
     images = server.config.document_root / f"lab-{uuid.uuid4().hex[:6]}" / "images"
     images.mkdir(parents=True)
+    bse = images.parent / "bse"  # a second detector's images of the same fields, same file names
+    bse.mkdir()
     for path in sorted((sample / "images").iterdir())[:12]:
         shutil.copy(path, images / path.name)
+        shutil.copy(path, bse / path.name)
     monkeypatch.setenv("GRAINLOOP_LS_SETTINGS", str(server.settings_file))
     monkeypatch.chdir(tmp_path)
     return images
@@ -71,7 +75,7 @@ def lab(tmp_path, server, sample, monkeypatch):
 
 def test_a_lab_loop_from_init_to_first_champion(lab, server, sample, prefect_api):
     title = f"lab {lab.parent.name}"
-    out = grainloop("init", "--images", lab, "--schema", "grains", "--project", title,
+    out = grainloop("init", "--images", lab, "--images", lab.parent / "bse", "--schema", "grains", "--project", title,
                     "--specimen-pattern", r"^(syn_\d+)", "--pixel-size-um", "0.02")
     assert "12 new task(s)" in out and "no champion yet" in out
     config = Path("loop/loop.json")  # init's default, which every loop verb reads
@@ -90,6 +94,7 @@ def test_a_lab_loop_from_init_to_first_champion(lab, server, sample, prefect_api
     assert {a for r in rows for a in r.annotators} == set(ANNOTATORS)  # both accounts, by name
     assert all(r.pixel_size_um == 0.5 for r in rows)  # the TIFF's own metadata wins over the fallback
     assert all(r.group == f"specimen:{Path(r.source).stem}" for r in rows)  # the file-name pattern's group
+    assert all(r.channels == (f"channels/c1/{r.id}.tif",) for r in rows)  # the second detector travels along
     champion = alias_version(mlflow_client(loop.tracking), loop.tracking.model_name, CHAMPION)
     assert champion is not None
     model_version = f"{loop.tracking.model_name}@v{champion.version}"
@@ -100,6 +105,8 @@ def test_a_lab_loop_from_init_to_first_champion(lab, server, sample, prefect_api
     new = lab.parent / "new-batch"
     new.mkdir()
     shutil.copy(sorted((sample / "images").iterdir())[12], new / "late.tif")
+    (lab.parent / "bse" / "new-batch").mkdir()
+    shutil.copy(new / "late.tif", lab.parent / "bse" / "new-batch" / "late.tif")  # its second channel
     assert "1 new task(s)" in grainloop("add", new)
     late = [t for t in _tasks(server, project_id) if t["data"]["source"].endswith("late.tif")]
     assert len(late) == 1 and any(p["model_version"] == model_version for p in late[0]["predictions"])

@@ -107,8 +107,8 @@ def test_the_dataset_store_writes_images_and_masks_atomically(tmp_path, monkeypa
     calls = []
     monkeypatch.setattr(store, "copy_atomic", lambda s, d: calls.append(("copy", Path(d).name)))
     monkeypatch.setattr(store, "write_mask", lambda p, m: calls.append(("mask", Path(p).name)))
-    row = SimpleNamespace(image="images/a.png", mask="masks/a.png", instances="instances/a.png", sha256="x")
-    item = SimpleNamespace(image=tmp_path / "a.png")
+    row = SimpleNamespace(image="images/a.png", mask="masks/a.png", instances="instances/a.png", sha256="x", channels=())
+    item = SimpleNamespace(image=tmp_path / "a.png", channels=())
     store._write_files(tmp_path, row, item, np.ones((2, 2)), np.ones((2, 2)))
     assert calls == [("copy", "a.png"), ("mask", "a.png"), ("mask", "a.png")]
     assert store.write_mask is not None and "shutil" not in vars(store)

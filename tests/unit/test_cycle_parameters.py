@@ -42,7 +42,7 @@ def test_a_loop_config_reaches_the_flow_as_the_path_of_its_saved_file(tmp_path, 
 
 def test_a_config_whose_store_would_not_come_back_is_refused(tmp_path, flow_calls):
     loop = _loop(tmp_path)
-    elsewhere = replace(loop, tracking=TrackingConfig("postgresql://u@db/mlflow", None))
+    elsewhere = replace(loop, tracking=TrackingConfig("postgresql://u:secret@db/mlflow", None))
     with pytest.raises(ValueError, match="round-trip"):
         cycle_module.cycle(elsewhere)
     assert flow_calls == []
