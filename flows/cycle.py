@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import fcntl
 import os
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Optional, TypeVar
+from typing import Iterator, Optional
 
 from prefect import flow
 
 from dataset.commit import CommitResult, commit_version
+from flows.cycle_record import CycleRecord, StepClock, failure, outcome, utc_now, write_record
 from flows.evaluation import EvalTarget
 from flows.loop_config import LoopConfig, load_loop_config, save_loop_config
 from flows.preannotate import PreannotateReport, champion, preannotate
@@ -43,17 +43,6 @@ class CycleReport:
     champion: Optional[str]
     preannotate: PreannotateReport
     seconds: dict[str, float] = field(default_factory=dict)  # wall time of each flow, in cycle order
-
-
-T = TypeVar("T")
-
-
-def _timed(seconds: dict[str, float], name: str, fn: Callable[..., T], *args) -> T:
-    t0 = time.perf_counter()
-    try:
-        return fn(*args)
-    finally:
-        seconds[name] = time.perf_counter() - t0
 
 
 @contextmanager
@@ -137,17 +126,34 @@ def cycle(config: "LoopConfig | str | Path", wait: bool = False) -> CycleReport:
 
 
 def run_cycle(cfg: LoopConfig, wait: bool = False) -> CycleReport:
-    """One turn of the loop; each step skips when it has nothing new to do."""
-    seconds: dict[str, float] = {}
+    """One turn of the loop; each step skips when it has nothing new to do. Its record (what it did, or the step
+    that failed and why) goes to the state folder's last-cycle.json (flows/cycle_record.py)."""
+    clock = StepClock()
     with cycle_lock(cfg, wait):
-        synced = _timed(seconds, "sync_annotations", sync_annotations, cfg)
-        pending = add_pending(cfg, synced.added + synced.updated + len(synced.dropped))
-        committed = _timed(seconds, "version_dataset", version_dataset, cfg) \
-            if pending >= cfg.min_new_annotations else None
-        newest = latest(cfg.versions)
-        trained = _timed(seconds, "train", train, cfg, newest) if newest else None
-        decision = _timed(seconds, "evaluate_and_promote", evaluate_and_promote, cfg, trained, newest) \
-            if trained else None
-        pre = _timed(seconds, "preannotate", preannotate, cfg)
-        return CycleReport(synced, newest.tag if newest else None, bool(committed and committed.version), trained,
-                           decision, champion(cfg), pre, seconds)
+        try:
+            report, pending = _steps(cfg, clock)
+        except BaseException as exc:
+            write_record(cfg.state_dir, failure(clock.failed_step, exc, clock.seconds))
+            raise
+        write_record(cfg.state_dir, _record(cfg, report, pending))
+        return report
+
+
+def _steps(cfg: LoopConfig, clock: StepClock) -> tuple[CycleReport, int]:
+    synced = clock.run("sync_annotations", sync_annotations, cfg)
+    pending = add_pending(cfg, synced.added + synced.updated + len(synced.dropped))
+    committed = clock.run("version_dataset", version_dataset, cfg) if pending >= cfg.min_new_annotations else None
+    newest = latest(cfg.versions)
+    trained = clock.run("train", train, cfg, newest) if newest else None
+    decision = clock.run("evaluate_and_promote", evaluate_and_promote, cfg, trained, newest) if trained else None
+    pre = clock.run("preannotate", preannotate, cfg)
+    report = CycleReport(synced, newest.tag if newest else None, bool(committed and committed.version), trained,
+                         decision, champion(cfg), pre, clock.seconds)
+    return report, pending
+
+
+def _record(cfg: LoopConfig, r: CycleReport, pending: int) -> CycleRecord:
+    promoted = None if r.decision is None else r.decision.promote
+    return CycleRecord(utc_now(), outcome(promoted, r.trained, r.new_version, pending, cfg.min_new_annotations),
+                       r.dataset, r.trained, r.champion, r.sync.added + r.sync.updated, len(r.sync.quarantined),
+                       r.preannotate.tasks, dict(r.seconds))

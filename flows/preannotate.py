@@ -23,7 +23,7 @@ from dataset.samples import channel_files
 from flows.evaluation import checkpoint
 from flows.loop_config import LoopConfig
 from flows.tracking import (CHAMPION, KIND_PREANNOTATION, TAG_KIND, TAG_MODEL_VERSION, TAG_STRATEGY, alias_version,
-                            client as make_client, lib, tracked_run)
+                            client as make_client, lib, prediction_version, tracked_run)
 from foundation.atomic import write_atomic
 from foundation.paths import PathEscape, inside
 from labeling.api import Connection
@@ -178,7 +178,7 @@ def preannotate(cfg: LoopConfig) -> PreannotateReport:
     version = champion(cfg)
     if version is None:
         return PreannotateReport(None, 0, 0, 0, skipped="no champion yet")
-    model_version = f"{cfg.tracking.model_name}@v{version}"
+    model_version = prediction_version(cfg.tracking.model_name, version)
     project, groups = pending(cfg, model_version)
     groups = with_channels(cfg, inside_images(cfg.labeling.images, groups))
     if not groups:

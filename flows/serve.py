@@ -10,6 +10,7 @@ its slot instead of starting beside the first.
 """
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from datetime import timedelta
@@ -19,7 +20,12 @@ from typing import Optional
 from prefect import flow
 
 from flows.cycle import CycleReport, run_cycle
+from flows.cycle_record import error_text
 from flows.loop_config import LoopConfig, load_loop_config
+from flows.registry import log_files
+from flows.status import collect
+from flows.status_report import write_report
+from flows.tracking import KIND_STATUS, TAG_KIND, tracked_run
 from flows.webhook import TOKEN_HEADER, ReceiverConfig, WebhookReceiver, deployment_trigger
 from labeling.api import Connection
 from labeling.projects import ProjectSpec, ensure_project
@@ -28,6 +34,7 @@ from labeling.webhooks import register_webhook
 
 FLOW_NAME = "grainloop-cycle"
 DEPLOYMENT = "loop"
+STATUS_DIR = "status"  # in the state folder: the status report refreshed after each served cycle
 
 
 def summary(report: CycleReport) -> dict:
@@ -42,10 +49,28 @@ def summary(report: CycleReport) -> dict:
             "preannotated": report.preannotate.tasks, "seconds": dict(report.seconds)}
 
 
+def refresh_status(loop: LoopConfig) -> Optional[tuple[Path, Path]]:
+    """`grainloop status`'s report (PNG, HTML) in the state folder's status/, and logged to MLflow in a small run
+    of its own. A report that cannot be made is logged as a warning: it never fails the cycle's flow run."""
+    try:
+        files = write_report(collect(loop), loop.state_dir / STATUS_DIR)
+        with tracked_run(loop.tracking, "status report", {TAG_KIND: KIND_STATUS}):
+            log_files(files, STATUS_DIR)
+        return files
+    except Exception as exc:  # the report is a by-product of the run: whatever went wrong, the cycle's outcome stands
+        logging.getLogger(__name__).warning("status report not refreshed: %s", error_text(exc))
+        return None
+
+
 @flow(name=FLOW_NAME)
 def loop_cycle(config: str, wait: bool = True) -> dict:
-    """One cycle of the loop saved at ``config``; a run that finds another cycle in progress waits for it."""
-    return summary(run_cycle(load_loop_config(Path(config)), wait))  # one flow run: its steps are functions
+    """One cycle of the loop saved at ``config``; a run that finds another cycle in progress waits for it. The
+    status report is refreshed after it, also when it failed."""
+    loop = load_loop_config(Path(config))
+    try:
+        return summary(run_cycle(loop, wait))  # one flow run: its steps are functions
+    finally:
+        refresh_status(loop)
 
 
 @dataclass(frozen=True)

@@ -61,8 +61,14 @@ LINEAGE_TAGS = (TAG_DATASET, TAG_DATA_DVC_MD5, TAG_GIT_SHA, TAG_SCHEMA_HASH)
 
 KIND_TRAINING, KIND_EVALUATION, KIND_PREANNOTATION, KIND_DEMO = "training", "evaluation", "preannotation", "demo"
 KIND_PROMOTION, KIND_ROLLBACK, KIND_ADOPTION = "promotion", "rollback", "adoption"
+KIND_STATUS = "status"  # the run holding a served cycle's status report (PNG, HTML)
 CHOSEN = "chosen"  # TAG_PROMOTION of a version the lab made champion itself: the rule did not judge it
 OUTCOME_TAGS = {KIND_PROMOTION: (TAG_PROMOTION, TAG_PROMOTION_RUN), KIND_ROLLBACK: (TAG_ROLLBACK, TAG_ROLLBACK_RUN)}
+
+
+def prediction_version(model_name: str, version: int | str) -> str:
+    """The ``model_version`` a registered version's pre-annotations carry in Label Studio."""
+    return f"{model_name}@v{version}"
 
 
 def eval_run_tag(dataset: str, split: str) -> str:

@@ -12,6 +12,7 @@ from grainloop import analytics_commands
 from grainloop import server_commands
 from grainloop import dataset_commands
 from grainloop import loop_commands
+from grainloop import status_commands
 from grainloop import init_commands
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
@@ -21,6 +22,7 @@ app.add_typer(simulate_commands.app, name=None)
 app.add_typer(analytics_commands.app, name=None)
 app.add_typer(init_commands.app, name=None)
 app.add_typer(loop_commands.app, name=None)
+app.add_typer(status_commands.app, name=None)
 app.add_typer(init_commands.config_app, name="config")
 app.add_typer(labeling_commands.app, name="labelstudio")
 app.add_typer(model_commands.app, name="model")

@@ -13,7 +13,7 @@ from flows.adopt import AdoptError, SchemaMismatch, adopt_model, schema_differen
 from flows.seed import SeedError, seed_labeled
 from flows.cycle import evaluate_and_promote
 from dataset.versioning import latest
-from flows.demo import DemoConfig, workspace
+from flows.initialize import make_workspace
 from flows.evaluation import EvalTarget, checkpoint
 from flows.loop_config import LabelingTarget, LoopConfig
 from flows.promotion import PromotionRule, promote, rollback
@@ -38,9 +38,9 @@ NONE = PromotionRule(margin=1.0)  # no challenger wins
 
 
 def make_loop(base: Path, schema: LabelSchema = binary_schema(), rule: PromotionRule = NO_FIRST_MODEL) -> LoopConfig:
-    """A loop's workspace (git + DVC + pipeline, as the demo makes it) and configuration; no Label Studio."""
+    """A loop's workspace (git + DVC + pipeline, as `grainloop init` makes it) and configuration; no Label Studio."""
     train = train_config(**TINY)
-    root = workspace(DemoConfig(base, base / "images", base / "masks", train)).root
+    root = make_workspace(base / "workspace", train).root
     target = LabelingTarget(base / "labelstudio.json", "adopt", base / "images", base)
     return LoopConfig(root, target, schema, TrackingConfig.for_project(root, env={}), train, rule)
 

@@ -75,6 +75,49 @@ def test_a_cycle_with_nothing_new_changes_nothing(two_cycles, server):
     assert len(mlflow_client(loop.tracking).search_model_versions(f"name='{loop.tracking.model_name}'")) == 2
 
 
+def test_status_shows_the_loop_the_cycles_left(two_cycles, server):
+    """`grainloop status` on the loop two cycles made: Label Studio counts, dataset versions, the champion, the last
+    cycle's record, and the next run of a deployment on the Prefect server (one scheduled by hand here)."""
+    from datetime import datetime, timedelta, timezone
+
+    from prefect import get_client
+    from prefect.states import Scheduled
+
+    from flows.loop_config import save_loop_config
+    from flows.serve import ServeConfig, deployment
+    from flows.status import collect
+    from flows.status_report import write_report
+
+    cfg, loop, project_id, reports = two_cycles
+    dep_id = deployment(ServeConfig(save_loop_config(loop, loop.state_dir / "status-test.json"))).apply()
+    when = (datetime.now(timezone.utc) + timedelta(hours=3)).replace(microsecond=0)
+    try:
+        with get_client(sync_client=True) as client:
+            client.create_flow_run_from_deployment(dep_id, state=Scheduled(scheduled_time=when))
+        status = collect(loop)
+    finally:
+        with get_client(sync_client=True) as client:
+            client.delete_deployment(dep_id)
+    lab, champion = status.labeling, status.champion
+    labeled = 2 * cfg.per_cycle
+    assert (lab.unavailable, lab.total, lab.annotated, lab.in_progress, lab.skipped) == (None, 16, labeled, 0, 0)
+    assert lab.with_champion_predictions == 16 - labeled
+    assert sum(a.submitted for a in lab.annotators) == labeled and lab.annotators[0].median_lead_time_s == 0.0
+    assert [v.tag for v in status.datasets.versions] == ["dataset-v1", "dataset-v2"]
+    assert [v.images for v in status.datasets.versions] == [cfg.per_cycle, labeled]
+    assert all(sum(v.splits.values()) == v.images and v.size_bytes > 0 for v in status.datasets.versions)
+    assert champion.version == reports[-1].champion and champion.evaluated_on == "dataset-v2"
+    assert champion.lineage["grainloop.dataset"] in ("dataset-v1", "dataset-v2")
+    assert "mean_fg_iou" in champion.test_metrics
+    assert status.datasets.versions[-1].champion_test_iou == champion.test_iou_by_dataset["dataset-v2"]
+    assert status.quarantine.entries == () and status.quarantine.unavailable is None
+    record = status.last_cycle.record
+    assert record.dataset == "dataset-v2" and record.champion == reports[-1].champion and not record.failed
+    assert status.schedule.next_run == when.isoformat(timespec="seconds")
+    png, html = write_report(status, loop.state_dir / "status")
+    assert png.stat().st_size > 0 and "dataset-v2" in html.read_text()
+
+
 def test_label_studio_killed_mid_sync_then_a_rerun_loses_and_doubles_nothing(tmp_path, sample, server, prefect_api,
                                                                             monkeypatch):
     import flows.sync as sync

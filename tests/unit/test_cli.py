@@ -12,7 +12,8 @@ COMMANDS = [[], ["train"], ["evaluate"], ["predict"], ["synth"], ["demo"], ["lab
             ["labelstudio", "down"], ["labelstudio", "status"], ["model"], ["model", "promote"], ["model", "rollback"],
             ["down"], ["cycle"], ["serve"], ["simulate"], ["measure"], ["register"], ["mlflow", "up"],
             ["prefect", "up"], ["prefect", "down"], ["prefect", "status"], ["dataset", "init"], ["dataset", "import"],
-            ["dataset", "commit"], ["dataset", "release"]]
+            ["dataset", "commit"], ["dataset", "release"], ["init"], ["add"], ["status"], ["config"], ["config", "show"],
+            ["config", "get"], ["config", "set"], ["labelstudio", "user", "add"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
