@@ -21,10 +21,11 @@ import torch
 
 from flows.tracking import (CHALLENGER, CHAMPION, FINAL_PREFIX, KIND_TRAINING, LINEAGE_TAGS, TAG_DATA_DVC_MD5,
                             TAG_DATASET, TAG_EVAL_DATASET, TAG_GIT_SHA, TAG_KIND, TAG_PROMOTION, TAG_SCHEMA_HASH,
-                            VAL_PREFIX, TrackingConfig, alias_version, client as make_client, configure, lib)
+                            TAG_WEIGHTS_SHA256, VAL_PREFIX, TrackingConfig, alias_version, client as make_client,
+                            configure, lib)
 from dataset.versioning import md5_of
 from ml.runs import TrainSpec, run_evaluation, run_training, split_files
-from ml.checkpoint import ModelArtifact, load_model
+from ml.checkpoint import ModelArtifact, load_model, weights_sha256
 from ml.config import flatten, to_dict
 from ml.train import EpochRecord, TrainConfig, TrainResult
 
@@ -131,7 +132,7 @@ def finish_run(tracking: TrackingConfig, model_path: Path, cfg: TrainConfig, fin
     mlflow.log_dict(numeric(final), "final_metrics.json")
     log_files(files)
     run_tags = {**tag_values(replace(tags, schema_hash=tags.schema_hash or artifact.schema.hash)),
-                TAG_KIND: KIND_TRAINING}
+                TAG_KIND: KIND_TRAINING, TAG_WEIGHTS_SHA256: weights_sha256(model_path)}  # found again if adopted
     mlflow.set_tags(run_tags)
     info = log_model(model, artifact, tracking.model_name)
     version = str(info.registered_model_version)
