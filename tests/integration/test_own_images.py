@@ -2,7 +2,8 @@
 `grainloop labelstudio up` starts it), `grainloop init` on a folder of unlabelled images, annotations submitted
 through the API under two annotator accounts (made through Label Studio's own API), `grainloop cycle` -> a
 dataset version, a champion and its predictions on the open tasks; `grainloop status` shows it; `grainloop add`
-brings a new image in, pre-annotated; init run again changes nothing on the server. The lab has two detector
+brings a new image in, pre-annotated; init run again changes nothing on the server; a second loop started with
+`--start-model` (the first loop's champion file) pre-annotates every task at once. The lab has two detector
 channels (a second `--images` folder): both reach the dataset version and the model's input."""
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from typer.testing import CliRunner
 from dataset.manifest import read_manifest
 from dataset.versioning import versions
 from flows.loop_config import load_loop_config
-from flows.tracking import CHAMPION, alias_version, client as mlflow_client
+from flows.evaluation import checkpoint
+from flows.tracking import CHAMPION, CHOSEN, TAG_PROMOTION, alias_version, client as mlflow_client
 from foundation.schema import binary_schema
 from grainloop.cli import app
 from labeling.api import Connection, iter_tasks
@@ -102,6 +104,15 @@ def test_a_lab_loop_from_init_to_first_champion(lab, server, sample, prefect_api
     assert len(open_tasks) == 4
     assert all(any(p["model_version"] == model_version for p in t["predictions"]) for t in open_tasks)
 
+    status = json.loads(grainloop("status", "--json"))  # the lab lead's morning screen, for scripts
+    assert status["labeling"]["total"] == 12 and status["labeling"]["annotated"] == 8
+    assert status["labeling"]["with_champion_predictions"] == 4
+    assert sorted(a["name"] for a in status["labeling"]["annotators"]) == sorted(ANNOTATORS)
+    assert [v["tag"] for v in status["datasets"]["versions"]] == ["dataset-v1"]
+    assert status["champion"]["version"] == str(champion.version) and status["champion"]["lineage"]
+    assert status["last_cycle"]["record"]["dataset"] == "dataset-v1"
+    assert "dataset-v1" in grainloop("status")  # the Rich screen shows the same
+
     new = lab.parent / "new-batch"
     new.mkdir()
     shutil.copy(sorted((sample / "images").iterdir())[12], new / "late.tif")
@@ -114,6 +125,14 @@ def test_a_lab_loop_from_init_to_first_champion(lab, server, sample, prefect_api
     again = grainloop("init", "--images", lab, "--schema", "grains", "--project", title)
     assert "0 new task(s)" in again and len(_tasks(server, project_id)) == 13
     assert load_loop_config(config) == loop  # the saved settings stand
+
+    # day one for a second lab: this champion's model file as its chosen start, pre-annotations at once
+    model_file = checkpoint(loop.tracking, champion.version, loop.state_dir / "champion")
+    day_one = grainloop("init", "--images", lab, "--images", lab.parent / "bse", "--out", "loop2",
+                        "--project", f"{title} day one", "--start-model", model_file)
+    second = load_loop_config(Path("loop2/loop.json"))
+    chosen = alias_version(mlflow_client(second.tracking), second.tracking.model_name, CHAMPION)
+    assert "champion v1, 13 task(s) pre-annotated" in day_one and chosen.tags[TAG_PROMOTION] == CHOSEN
 
 
 def loop_projects(server, title: str):
