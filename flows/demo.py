@@ -9,15 +9,15 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 from flows.annotator import SIMULATED, SimulatedAnnotator
 from flows.cycle import CycleReport, cycle
+from flows.initialize import make_workspace
 from flows.loop_config import LOOP_FILE, LabelingTarget, LoopConfig, save_loop_config
 from flows.promotion import PromotionRule
 from flows.tracking import SCORE, TrackingConfig
-from dataset.pipeline import init_pipeline
-from dataset.versioning import VersionConfig, init
+from dataset.versioning import VersionConfig
 from labeling.api import Connection
 from labeling.importer import ImportConfig, import_folder
 from labeling.lifecycle import up as labelstudio_up
@@ -41,6 +41,11 @@ class DemoConfig:
     min_iou: float = 0.3  # the first champion's absolute minimum (mean foreground IoU on the test split)
     preannotate_batch: int = 16
     mask_kind: str = "class"  # truth holds class maps, or "instance" maps (EMPS segmaps)
+    first: Optional[int] = None  # tasks labeled before the first cycle (None: per_cycle), so it can start small
+
+    def to_label(self, k: int) -> int:
+        """Tasks the simulated annotator labels before cycle k (1-based)."""
+        return self.first if k == 1 and self.first is not None else self.per_cycle
 
     @property
     def workspace(self) -> Path:
@@ -52,15 +57,9 @@ class DemoConfig:
 
 
 def workspace(cfg: DemoConfig) -> VersionConfig:
-    """A git + DVC repository of its own for the demo's dataset versions (the checkout is left alone)."""
-    versions = VersionConfig(cfg.workspace.resolve())
-    versions.root.mkdir(parents=True, exist_ok=True)
-    ignore = versions.root / ".gitignore"
-    if not ignore.exists():
-        ignore.write_text("/.grainloop/\n")
-    init(versions)
-    init_pipeline(versions, cfg.train)
-    return versions
+    """A git + DVC repository of its own for the demo's dataset versions (the checkout is left alone), made as
+    `grainloop init` makes a lab's."""
+    return make_workspace(cfg.workspace, cfg.train)
 
 
 def start_labelstudio(cfg: DemoConfig) -> LabelStudioSettings:
@@ -98,7 +97,7 @@ def run_cycles(cfg: DemoConfig, loop: LoopConfig, settings: LabelStudioSettings,
     annotator, reports = SimulatedAnnotator(cfg.truth, loop.schema, cfg.mask_kind == "instance"), []
     for k in range(1, cfg.cycles + 1):
         with Connection.open(settings) as conn:
-            labeled = annotator.annotate(conn, project_id, cfg.per_cycle)
+            labeled = annotator.annotate(conn, project_id, cfg.to_label(k))
         log(f"cycle {k}: the {SIMULATED} labeled {len(labeled)} task(s)")
         reports.append(cycle(loop))
         log(describe(k, reports[-1]))

@@ -35,23 +35,26 @@ app.add_typer(dataset_commands.app, name="dataset")
 def demo(
     out: Annotated[Path, typer.Option(help="folder for the demo's data, services' state and reports")] = Path("runs/demo"),
     cycles: Annotated[int, typer.Option(help="labeling cycles to run")] = 3,
-    per_cycle: Annotated[int, typer.Option(help="tasks the simulated annotator labels per cycle")] = 8,
-    minutes: Annotated[float, typer.Option(help="training time budget per cycle")] = 1.0,
-    epochs: Annotated[int, typer.Option(help="training epochs per cycle (of 64 patches), within --minutes")] = 12,
+    per_cycle: Annotated[int, typer.Option(help="tasks the simulated annotator labels before each later cycle")] = 8,
+    first: Annotated[int, typer.Option(help="tasks it labels before the first cycle (a weak first champion)")] = 4,
+    minutes: Annotated[float, typer.Option(help="training time cap per cycle, a safety net: the budget is --epochs")] = 5.0,
+    epochs: Annotated[int, typer.Option(help="training epochs per cycle (of 64 patches), the same every cycle")] = 12,
     min_iou: Annotated[float, typer.Option(help="the first champion's minimum mean foreground test IoU")] = 0.3,
     images: Annotated[Optional[Path], typer.Option(help="your images instead of generated ones (needs --masks)")] = None,
     masks: Annotated[Optional[Path], typer.Option(help="class maps of --images, for the simulated annotator")] = None,
     mask_kind: Annotated[str, typer.Option(help="class, or instance for instance maps (EMPS segmaps)")] = "class",
     strategy: Annotated[str, typer.Option(help="active-learning strategy ranking the tasks")] = "entropy",
-    n_images: Annotated[int, typer.Option("--n-images", help="generated images")] = 40, size: int = 192, seed: int = 0,
+    n_images: Annotated[int, typer.Option("--n-images", help="generated images")] = 40,
+    heldout: Annotated[int, typer.Option(help="generated images never imported: every champion's fixed yardstick")] = 8,
+    size: Annotated[int, typer.Option(help="side of a generated SEM grain field, pixels")] = 384, seed: int = 0,
 ) -> None:
     """The main job: local Label Studio, DVC, MLflow and Prefect run the full loop with a SIMULATED annotator
-    on generated SEM grains (or --images/--masks). The services stay up until `grainloop down`."""
+    on generated SEM grain fields (or --images/--masks). The services stay up until `grainloop down`."""
     from grainloop.demo import DemoOptions, run_demo
 
     try:
         opts = DemoOptions(out, cycles, per_cycle, minutes, epochs, min_iou, images, masks, mask_kind, strategy,
-                           n_images, size, seed)
+                           n_images, size, seed, first=first, heldout=heldout)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     run_demo(opts)

@@ -15,69 +15,162 @@ from flows.prefect_env import prefect_env
 from flows.tracking import KIND_DEMO, LINEAGE_TAGS, SCORE, TAG_KIND, TAG_STRATEGY, client, tracked_run
 
 console = Console()
-IOU_COLUMN = f"test_{SCORE}"  # the champion's score on the newest dataset version's test split
+IOU_COLUMN = f"test_{SCORE}"  # the champion's score on the newest dataset version's test split (it grows)
+HELDOUT_COLUMN = f"heldout_{SCORE}"  # the champion's score on the fixed held-out images (never imported)
+EDIT_COLUMN = "edit_cost"  # mean 1 - IoU(pre-annotation, submitted) of the annotations this cycle synced
+HELDOUT_SEED = 1_000_003  # added to --seed: the held-out images never coincide with the imported ones
 
 
-def sample_data(out: Path, n: int, size: int, seed: int) -> tuple[Path, Path]:
-    """Generated SEM grains, noisier and more crowded than the generator's defaults, so that a few labeled images
-    are not already enough and the learning curve has somewhere to go."""
-    from ml.synthetic import SyntheticConfig, write_dataset
+def sample_data(out: Path, n: int, size: int, seed: int, heldout: int = 0,
+                first: int = 0) -> tuple[Path, Path, Path | None]:
+    """Generated SEM grain fields (ml.synthetic.sem_field: hundreds of small touching grains of log-normal
+    sizes, every image with its own look, charging and curtaining), and ``heldout`` more from another seed that
+    are never imported: the fixed set every cycle's champion is scored on. Returns images, masks, held-out
+    folder (None without held-out images). One of the first ``first`` images (in import order) is one the
+    dataset will put in its test split, so the first cycle's champion can be judged."""
+    from ml.synthetic import sem_field, write_dataset
 
-    folder = out / "sample"
+    folder, cfg = out / "sample", sem_field(size)
     if not (folder / "manifest.json").exists():
-        cfg = SyntheticConfig(height=size, width=size, grains=(20, 45), noise=0.18, curtaining=0.7, touching=0.8)
         write_dataset(folder, n, cfg, seed)
-    return folder / "images", folder / "masks"
+        test_image_early(folder, first)
+    held = out / "heldout" if heldout else None
+    if held and not (held / "manifest.json").exists():
+        write_dataset(held, heldout, cfg, seed + HELDOUT_SEED)
+    return folder / "images", folder / "masks", held
 
 
-def curve_rows(loop, reports) -> list[dict]:
-    """Per cycle: labeled images, dataset version, champion and its mean IoU on that version's test split."""
-    from flows.train import dataset_folder
-    from flows.evaluation import EvalTarget, evaluate_version
+def test_image_early(folder: Path, first: int) -> None:
+    """Swap two generated samples' names (files and manifest.json entries) so that one of the first ``first``
+    falls in the dataset's test split (splits go by the image's sha256); nothing when one already does."""
+    import json
+
+    from dataset.manifest import sha256_file
+    from dataset.splits import split_for
+
+    manifest = json.loads((folder / "manifest.json").read_text())
+    entries = manifest["images"]
+    tests = [i for i, e in enumerate(entries) if split_for(sha256_file(folder / e["image"])) == "test"]
+    if not first or not tests or tests[0] < first:
+        return
+    a, b = entries[first - 1], entries[tests[0]]
+    for key in ("image", "mask", "instances"):
+        tmp = folder / (a[key] + ".swap")
+        (folder / a[key]).rename(tmp)
+        (folder / b[key]).rename(folder / a[key])
+        tmp.rename(folder / b[key])
+    for key in ("seed", "n_grains", "banner"):
+        a[key], b[key] = b[key], a[key]
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+
+
+def heldout_score(loop, version: str, folder: Path) -> float | None:
+    """The version's mean foreground IoU on the held-out images (every image of the folder), recorded as an
+    evaluation run on the version like any other (dataset ``heldout``)."""
+    import tempfile
+
+    from flows.evaluation import EvalTarget, checkpoint, record_evaluation
+    from ml.checkpoint import load_model
+    from ml.predict import PredictConfig
+    from ml.runs import TrainSpec, run_evaluation
+
+    with tempfile.TemporaryDirectory() as tmp:
+        net, artifact = load_model(checkpoint(loop.tracking, version, Path(tmp)))
+        spec = TrainSpec([folder / "images"], folder / "masks", "class", artifact.schema)
+        metrics = run_evaluation(net, artifact, spec, Path(tmp) / "heldout", PredictConfig(), 4)
+        metrics = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
+        record_evaluation(loop.tracking, version, EvalTarget(folder, "heldout"), metrics, Path(tmp) / "heldout")
+    return metrics.get(SCORE)
+
+
+def edit_cost(rows, before) -> tuple[float | None, int]:
+    """Mean edit cost of the rows new since ``before`` (the previous version's rows) that started from a
+    pre-annotation, and how many did."""
+    old = {r.id for r in before}
+    costs = [r.edit_cost for r in rows if r.id not in old and r.edit_cost is not None]
+    return (sum(costs) / len(costs) if costs else None), len(costs)
+
+
+def curve_rows(loop, reports, heldout: Path | None = None) -> list[dict]:
+    """Per cycle: labeled images, dataset version, champion, its mean IoU on that version's test split and on
+    the held-out images, and the mean edit cost of the annotations the cycle synced (none in the first cycle:
+    nothing was pre-annotated yet)."""
+    from dataset.manifest import read_manifest
     from dataset.versioning import versions
+    from flows.evaluation import EvalTarget, evaluate_version
+    from flows.train import dataset_folder
 
     by_tag = {v.tag: v for v in versions(loop.versions)}
-    rows = []
+    rows, before, scored = [], [], {}
     for k, r in enumerate(reports, start=1):
-        iou = None
-        if r.champion and r.dataset:
-            target = EvalTarget(dataset_folder(loop, by_tag[r.dataset]), r.dataset)
-            iou = evaluate_version(loop.tracking, r.champion, target).get(SCORE)
+        folder = dataset_folder(loop, by_tag[r.dataset]) if r.dataset else None
+        manifest = read_manifest(folder) if folder else []
+        iou = held = None
+        if r.champion and folder:
+            iou = evaluate_version(loop.tracking, r.champion, EvalTarget(folder, r.dataset)).get(SCORE)
+        if r.champion and heldout:
+            if r.champion not in scored:
+                scored[r.champion] = heldout_score(loop, r.champion, heldout)
+            held = scored[r.champion]
+        cost, edited = edit_cost(manifest, before)
+        before = manifest or before
         seconds = {f"s_{name}": round(t, 1) for name, t in r.seconds.items()}
         rows.append({"cycle": k, "dataset": r.dataset, "champion": r.champion, IOU_COLUMN: iou,
-                     "images": _images(loop, r.dataset), "s_cycle": round(sum(r.seconds.values()), 1), **seconds})
+                     HELDOUT_COLUMN: held, EDIT_COLUMN: cost, "edited": edited, "images": len(manifest),
+                     "s_cycle": round(sum(r.seconds.values()), 1), **seconds})
     return rows
 
 
-def _images(loop, tag) -> int:
-    from dataset.manifest import read_manifest
-
-    folder = loop.state_dir / "datasets" / (tag or "")
-    return len(read_manifest(folder)) if tag and folder.exists() else 0
+COLUMNS = ("cycle", "images", "dataset", "champion", HELDOUT_COLUMN, IOU_COLUMN, EDIT_COLUMN, "s_cycle")
 
 
-COLUMNS = ("cycle", "images", "dataset", "champion", IOU_COLUMN, "s_cycle")
+def _cell(row: dict, col: str) -> str:
+    value = row.get(col)
+    if value is None:
+        return "-"
+    return f"{value:.4f}" if isinstance(value, float) and col != "s_cycle" else str(value)
 
 
 def _table(rows: list[dict]) -> Table:
-    table = Table(title="learning curve (champion on the newest test split; s_cycle: seconds of the cycle)")
+    table = Table(title=f"learning curve ({HELDOUT_COLUMN}: champion on the fixed held-out images; {IOU_COLUMN}: on "
+                        f"the newest test split; {EDIT_COLUMN}: 1 - IoU of the pre-annotations the annotator "
+                        "corrected before the cycle, - when none; s_cycle: seconds of the cycle)")
     for col in COLUMNS:
         table.add_column(col, justify="right")
     for r in rows:
-        table.add_row(*(f"{r.get(c):.4f}" if isinstance(r.get(c), float) and c != "s_cycle" else
-                        "-" if r.get(c) is None else str(r.get(c)) for c in COLUMNS))
+        table.add_row(*(_cell(r, c) for c in COLUMNS))
     return table
+
+
+def plot_curve(path: Path, rows: list[dict], strategy: str) -> Path:
+    """Champion IoU (held-out and newest test split) against labeled images, and the edit cost per cycle."""
+    from ml.report import pyplot, save_figure
+
+    plt = pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for col, label in ((HELDOUT_COLUMN, "held-out images (fixed)"), (IOU_COLUMN, "newest test split")):
+        points = [(r["images"], r[col]) for r in rows if r.get(col) is not None]
+        if points:
+            left.plot(*zip(*points), "o-", label=f"champion ({strategy}), {label}")
+    left.set_xlabel("labeled images")
+    left.set_ylabel("mean foreground IoU")
+    if left.get_legend_handles_labels()[0]:
+        left.legend(fontsize=8)
+    costs = [(r["cycle"], r[EDIT_COLUMN]) for r in rows if r.get(EDIT_COLUMN) is not None]
+    if costs:
+        right.plot(*zip(*costs), "o-", color="tab:red")
+    right.set_xticks([r["cycle"] for r in rows])
+    right.set_xlabel("cycle (cycle 1: nothing pre-annotated)")
+    right.set_ylabel("edit cost (1 - IoU pre-annotation vs submitted)")
+    return save_figure(fig, path)
 
 
 def save_curve(loop, rows: list[dict], out: Path, strategy: str) -> Path:
     """learning_curve.csv and .png in the demo folder, and both in an MLflow run of their own."""
     from flows.registry import log_files
     from ml.report import write_rows
-    from ml.simulate_report import plot_campaigns
 
-    points = [{"strategy": f"champion ({strategy})", "n_labeled": r["images"], "iou": r[IOU_COLUMN]}
-              for r in rows if r[IOU_COLUMN] is not None]
-    files = [write_rows(out / "learning_curve.csv", rows), plot_campaigns(out / "learning_curve.png", points)]
+    files = [write_rows(out / "learning_curve.csv", rows), plot_curve(out / "learning_curve.png", rows, strategy)]
     with tracked_run(loop.tracking, "demo learning curve", {TAG_KIND: KIND_DEMO, TAG_STRATEGY: strategy}):
         log_files(files)
     return files[1]
@@ -113,17 +206,19 @@ class DemoOptions:
 
     out: Path = Path("runs/demo")
     cycles: int = 3
-    per_cycle: int = 8
-    minutes: float = 1.0  # training budget per cycle
-    epochs: int = 12  # of 64 patches, within the budget
+    per_cycle: int = 8  # tasks labeled before each cycle after the first
+    minutes: float = 5.0  # a safety net only: the training budget is the epochs (of fixed patches), the same every cycle
+    epochs: int = 12  # of 64 patches of 128x128
     min_iou: float = 0.3  # the first champion's minimum mean foreground test IoU
     images: Optional[Path] = None  # real images instead of generated ones (with masks)
     masks: Optional[Path] = None
     mask_kind: str = "class"
     strategy: str = "entropy"
     n_images: int = 40
-    size: int = 192
+    size: int = 384
     seed: int = 0
+    first: Optional[int] = 4  # tasks labeled before the first cycle (None: per_cycle), so the first champion is weak
+    heldout: int = 8  # generated images never imported, every champion's fixed yardstick (0: none)
 
     def __post_init__(self) -> None:
         from ml.data import check_mask_kind
@@ -132,18 +227,24 @@ class DemoOptions:
         if (self.images is None) != (self.masks is None):
             raise ValueError("--images and --masks go together")
 
+    @property
+    def heldout_folder(self) -> Optional[Path]:
+        """Where the held-out images are generated (none for --images: only generated data has a spare)."""
+        return self.out / "heldout" if self.heldout and self.images is None else None
+
 
 def demo_config(opts: DemoOptions):
     from flows.demo import DemoConfig
     from ml.train_options import train_config
 
-    images, masks = (opts.images, opts.masks) if opts.images else sample_data(opts.out, opts.n_images, opts.size,
-                                                                              opts.seed)
+    images, masks = (opts.images, opts.masks) if opts.images else \
+        sample_data(opts.out, opts.n_images, opts.size, opts.seed, opts.heldout, opts.first or 0)[:2]
     train = train_config(decoder_channels=(64, 32, 16, 16, 16), epochs=opts.epochs, minutes=opts.minutes,
-                              patch=128, patches_per_epoch=64, batch_size=8, lr=2e-3, restart_epochs=opts.epochs,
-                              seed=opts.seed, patience=opts.epochs)
+                         patch=128, patches_per_epoch=64, batch_size=8, lr=2e-3, restart_epochs=opts.epochs,
+                         seed=opts.seed, patience=opts.epochs)
     return DemoConfig(opts.out, images, masks, train, opts.cycles, opts.per_cycle, opts.strategy,
-                      mask_kind=opts.mask_kind, min_iou=opts.min_iou)
+                      mask_kind=opts.mask_kind, min_iou=opts.min_iou,
+                      first=opts.first if opts.images is None else None)
 
 
 def run_demo(opts: DemoOptions) -> list[dict]:
@@ -157,6 +258,6 @@ def run_demo(opts: DemoOptions) -> list[dict]:
     loop, reports, ls_url = run(demo_config(opts), binary_schema(), log=console.print)
     port = port_or_free(5000)
     server, _ = mlflow_up(MlflowServerConfig(project=loop.workspace, port=port))
-    rows = curve_rows(loop, reports)
+    rows = curve_rows(loop, reports, opts.heldout_folder)
     report(loop, reports, rows, {"Label Studio": ls_url, "MLflow": server.url}, opts.out, opts.strategy)
     return rows

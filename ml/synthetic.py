@@ -37,6 +37,11 @@ class SyntheticConfig:
     banner_height: float = 0.1  # fraction of height
     bit_depth: int = 8  # 8 -> uint8, 16 -> uint16
     pixel_size_um: float | None = 0.5  # recorded in metadata
+    # SEM-field realism (all off by default, so the defaults' output is unchanged); see ``sem_field``
+    size_sigma: float = 0.0  # > 0: radius log-normal around the range's geometric mean (clipped to it)
+    appearance: float = 0.0  # per-image spread of grey levels, polarity, rims, blur and noise (0: one look)
+    texture: float = 0.0  # smooth mottling inside grains and on the substrate
+    charging: float = 0.0  # bright charged grains with horizontal scan streaks (strength; 0 disables)
 
     def __post_init__(self) -> None:
         bad = [msg for msg, ok in {
@@ -47,6 +52,8 @@ class SyntheticConfig:
             "n_classes must be in 1..255": 1 <= self.n_classes <= 255,
             "bit_depth must be 8 or 16": self.bit_depth in (8, 16),
             "banner_height must be in [0, 0.5]": 0 <= self.banner_height <= 0.5,
+            "size_sigma, appearance, texture and charging must be >= 0":
+                min(self.size_sigma, self.appearance, self.texture, self.charging) >= 0,
         }.items() if not ok]
         if bad:
             raise ValueError("invalid SyntheticConfig: " + "; ".join(bad))
@@ -83,9 +90,17 @@ class _Shape:
         return ellipse * np.maximum(1.0 + wobble, 0.2)
 
 
+def _radius(rng: np.random.Generator, cfg: SyntheticConfig) -> float:
+    """Log-uniform in the range, or log-normal around its geometric mean (``size_sigma``), clipped to it."""
+    lo, hi = np.log(cfg.radius)
+    if cfg.size_sigma > 0:
+        return float(np.exp(np.clip(rng.normal((lo + hi) / 2, cfg.size_sigma), lo, hi)))
+    return float(np.exp(rng.uniform(lo, hi)))
+
+
 def _random_shape(rng: np.random.Generator, cfg: SyntheticConfig) -> _Shape:
-    """Log-uniform size, random elongation, orientation and outline wobble."""
-    r = float(np.exp(rng.uniform(*np.log(cfg.radius))))
+    """Log-uniform (or log-normal) size, random elongation, orientation and outline wobble."""
+    r = _radius(rng, cfg)
     e = float(np.sqrt(rng.uniform(*cfg.elongation)))
     w = rng.uniform(0.0, 1.0, _HARMONICS.size) / _HARMONICS
     amps = cfg.irregularity * rng.uniform(0.3, 1.0) * w / w.sum()
@@ -184,14 +199,92 @@ def _curtains(rng: np.random.Generator, h: int, w: int, strength: float) -> np.n
     return prof[0, idx] * fade
 
 
+@dataclass(frozen=True)
+class _Look:
+    """One image's rendering: substrate and grain grey levels, per-grain spread, rim gain, blur and noise gain."""
+
+    background: float = 0.15
+    grain: float = 0.65
+    spread: float = 0.0
+    rim: float = 1.0
+    blur: float = 0.6
+    noise: float = 1.0
+
+
+def _lerp(a: float, b: float, t: float) -> float:
+    return float(a + (b - a) * t)
+
+
+def _look(rng: np.random.Generator, t: float) -> _Look:
+    """A random look, ``t`` of the way from the generator's fixed one: brighter or darker substrates, weak or
+    inverted contrast (grains darker than the substrate, as in backscatter or TEM images), faint or strong rims,
+    defocus and noise."""
+    bg = rng.uniform(0.08, 0.55)
+    contrast = rng.uniform(0.1, 0.42) * (-1.0 if rng.random() < 0.25 else 1.0)
+    grain = bg + contrast if 0.05 <= bg + contrast <= 0.9 else bg - contrast
+    base = _Look()
+    return _Look(_lerp(base.background, bg, t), _lerp(base.grain, grain, t), t * rng.uniform(0.0, 0.08),
+                 _lerp(1.0, rng.uniform(0.1, 1.3), t), _lerp(0.6, rng.uniform(0.6, 1.8), t),
+                 _lerp(1.0, rng.uniform(0.7, 1.6), t))
+
+
+def _mottle(rng: np.random.Generator, h: int, w: int, cells: int) -> np.ndarray:
+    """Smooth zero-mean unit-ish noise with features about ``min(h, w) / cells`` across."""
+    coarse = rng.standard_normal((cells, cells)).astype(np.float32)
+    return cv2.resize(coarse, (w, h), interpolation=cv2.INTER_CUBIC)
+
+
+def _charge(rng: np.random.Generator, inst: np.ndarray, strength: float) -> np.ndarray:
+    """Charging: a few grains glow bright (with a halo) and drag bright streaks to their right along the scan
+    lines, decaying over tens of pixels."""
+    n = int(inst.max())
+    hit = np.flatnonzero(rng.random(n) < 0.05 * strength) + 1
+    out = np.zeros(inst.shape, np.float32)
+    if hit.size == 0:
+        return out
+    w = inst.shape[1]
+    xs = np.arange(w, dtype=np.float32)
+    for gid in hit:
+        ys, xg = np.nonzero(inst == gid)
+        if ys.size == 0:
+            continue
+        amp = np.float32(strength * rng.uniform(0.15, 0.4))
+        out[ys, xg] += amp
+        decay = np.float32(rng.uniform(10, 60))
+        for y in np.unique(ys):
+            x1 = xg[ys == y].max()
+            tail = np.exp(-(xs[x1 + 1:] - x1) / decay) * amp * np.float32(0.6)
+            out[y, x1 + 1:] += tail
+    return out + cv2.GaussianBlur(out, (0, 0), 3.0) * np.float32(0.5)
+
+
+def _realism(cfg: SyntheticConfig) -> bool:
+    return cfg.appearance > 0 or cfg.texture > 0 or cfg.charging > 0
+
+
 def _render(rng: np.random.Generator, cfg: SyntheticConfig, inst: np.ndarray, classes: np.ndarray) -> np.ndarray:
     """SEM-like float32 image in [0, 1] rendered from the final instance map."""
+    extra = np.random.default_rng(int(rng.integers(2**63))) if _realism(cfg) else None  # draws only when used
+    look = _look(extra, cfg.appearance) if extra is not None else _Look()
     img = _background(rng, cfg.height, cfg.width)
-    img = np.where(inst > 0, _shading(rng, inst, classes, cfg.n_classes), img) + _rim(rng, inst)
-    img = cv2.GaussianBlur(img, (0, 0), 0.6)
+    grains = _shading(rng, inst, classes, cfg.n_classes)
+    rim = _rim(rng, inst)
+    if extra is not None:
+        img = img - np.float32(img.mean() - look.background)
+        per_grain = np.concatenate([[0.0], extra.normal(0.0, look.spread, int(inst.max()))]).astype(np.float32)
+        grains = grains + np.float32(look.grain - 0.65) + per_grain[inst]
+        if cfg.texture > 0:
+            h, w = inst.shape
+            img += np.float32(0.05 * cfg.texture) * _mottle(extra, h, w, max(4, w // 24))
+            grains += np.float32(0.08 * cfg.texture) * _mottle(extra, h, w, max(4, w // 12))
+        rim = rim * np.float32(look.rim)
+    img = np.where(inst > 0, grains, img) + rim
+    if extra is not None and cfg.charging > 0:
+        img += _charge(extra, inst, cfg.charging)
+    img = cv2.GaussianBlur(img, (0, 0), look.blur)
     if cfg.curtaining > 0:
         img += _curtains(rng, cfg.height, cfg.width, cfg.curtaining)
-    sigma = np.float32(cfg.noise) * np.sqrt(np.float32(0.3) + np.maximum(img, 0))
+    sigma = np.float32(cfg.noise * look.noise) * np.sqrt(np.float32(0.3) + np.maximum(img, 0))
     img += sigma * rng.standard_normal(img.shape, dtype=np.float32)
     return np.clip(img, 0.0, 1.0)
 
@@ -245,6 +338,18 @@ def generate(cfg: SyntheticConfig, seed: int) -> SyntheticSample:
             "banner": box.to_dict() if box else None}
     dtype = np.uint8 if cfg.bit_depth == 8 else np.uint16
     return SyntheticSample(np.rint(img * np.iinfo(dtype).max).astype(dtype), classes[inst], inst, box, meta)
+
+
+def sem_field(size: int = 448, **changes) -> SyntheticConfig:
+    """A preset that looks like a real SEM grain field: dozens to hundreds of small, mostly touching grains with
+    log-normal sizes (median radius about 10 px, a few up to 40 px), every image with its own look (substrate and
+    grain levels, weak or inverted contrast, faint rims, defocus, noise), mottled grains and substrate, charging
+    streaks and curtaining. ``changes`` override any field."""
+    scale = size * size / 448**2
+    cfg = dict(height=size, width=size, grains=(max(1, round(80 * scale)), max(1, round(260 * scale))),
+               radius=(2.5, 40.0), size_sigma=0.55, elongation=(1.0, 2.0), irregularity=0.3, touching=0.85,
+               noise=0.08, curtaining=0.5, appearance=1.0, texture=0.6, charging=0.6)
+    return SyntheticConfig(**{**cfg, **changes})
 
 
 def image_seed(seed: int, index: int) -> int:

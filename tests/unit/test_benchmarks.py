@@ -14,6 +14,7 @@ from tests.helpers import random_model_file, run_bench
 ROOT = Path(__file__).resolve().parents[2]
 UNIT = {"predict_overhead", "predict_memory", "train_pipeline", "emps_sizes", "emps_train", "simulate_emps"}
 WITH_SERVER = {"labeling_pull", "labeling_push", "preannotate_throughput"}  # tests/integration
+OWN_SERVERS = {"demo_curve"}  # its whole run: tests/integration/test_demo_curve_benchmark.py; here --from-runs
 NUMBER = r"-?\d+(\.\d+)?"
 
 
@@ -33,7 +34,7 @@ def _emps_like(synthetic: Path, tmp_path: Path) -> Path:
 
 def test_every_benchmark_is_listed_documented_and_smoked():
     found = _benchmarks()
-    assert found == UNIT | WITH_SERVER, "give a new benchmark a smoke test here (or in tests/integration)"
+    assert found == UNIT | WITH_SERVER | OWN_SERVERS, "give a new benchmark a smoke test here (or in tests/integration)"
     listing = run_bench()
     docs = (ROOT / "docs" / "benchmarks.md").read_text()
     for name in found:
@@ -89,3 +90,20 @@ def test_simulate_emps(synthetic_dataset, tmp_path):
     assert re.search(rf"^EMPS full-data test IoU {NUMBER} with \d+ labeled images$", out, re.M), out
     for strategy in ("random", "kcenter"):
         assert re.search(rf"^{strategy}: (\d+ labeled images to reach|95% not reached)", out, re.M), out
+
+
+def test_demo_curve_reads_the_seeds_curves_and_judges_the_goal(tmp_path):
+    header = "cycle,dataset,champion,test_mean_fg_iou,heldout_mean_fg_iou,edit_cost,edited,images,s_cycle\n"
+    curves = {0: ["1,dataset-v1,1,0.5,0.40,,0,4,60", "2,dataset-v2,2,0.6,0.50,0.30,8,12,60",
+                  "3,dataset-v3,3,0.7,0.52,0.20,8,20,60"],
+              1: ["1,dataset-v1,1,0.5,0.40,,0,4,60", "2,dataset-v2,1,0.5,0.40,0.30,8,12,60",
+                  "3,dataset-v3,1,0.5,0.40,0.35,8,20,60"]}
+    for seed, rows in curves.items():
+        (tmp_path / f"seed-{seed}").mkdir()
+        (tmp_path / f"seed-{seed}" / "learning_curve.csv").write_text(header + "\n".join(rows) + "\n")
+    out = run_bench("demo_curve", "--from-runs", "--out", str(tmp_path), "--seeds", "0", "1")
+    assert re.search(r"^\| 0 \| 3 \| 20 \| 3 \| 0.520 \| 0.700 \| 0.200 \|", out, re.M), out
+    assert re.search(r"^\| 1 \| 1 \| 4 \| 1 \| 0.400 \| 0.500 \| - \|", out, re.M), out
+    assert "seed 0: held-out IoU gain last vs first champion 0.120 (>= 0.05); edit cost falls" in out, out
+    assert "seed 1: held-out IoU gain last vs first champion 0 (not >= 0.05); edit cost does not fall" in out, out
+    assert re.search(r"^goal met on 1 of 2 seeds$", out, re.M), out
