@@ -14,7 +14,7 @@ from tests.helpers import random_model_file, run_bench
 ROOT = Path(__file__).resolve().parents[2]
 UNIT = {"predict_overhead", "predict_memory", "train_pipeline", "emps_sizes", "emps_train", "simulate_emps"}
 WITH_SERVER = {"labeling_pull", "labeling_push", "preannotate_throughput"}  # tests/integration
-OWN_SERVERS = {"demo_curve"}  # its whole run: tests/integration/test_demo_curve_benchmark.py; here --from-runs
+OWN_SERVERS = {"demo_curve"}  # a whole demo per seed (minutes, its own servers): smoked here with --from-runs
 NUMBER = r"-?\d+(\.\d+)?"
 
 
