@@ -27,6 +27,12 @@ def _summary(cfg: VersionConfig, rows, md5: str) -> str:
     return json.dumps({"images": len(rows), "splits": counts, "md5": md5, "data": cfg.data}, sort_keys=True)
 
 
+def version_summary(cfg: VersionConfig, tag: str) -> dict:
+    """What a version's tag message says of it ({} when it says nothing): images, images per split, md5."""
+    message = git(cfg, "tag", "-l", "--format=%(contents)", tag, check=False)
+    return next((json.loads(line) for line in message.splitlines() if line.startswith("{")), {})
+
+
 def _snapshot(cfg: VersionConfig) -> dict[Path, Optional[bytes]]:
     paths = (cfg.dvc_file, cfg.root / ".gitignore")
     return {p: p.read_bytes() if p.exists() else None for p in paths}

@@ -7,13 +7,13 @@ model yet) gives its section an ``unavailable`` reason and the others are still 
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from statistics import median
 from typing import Optional
 
 import yaml
 
+from dataset.commit import version_summary
 from dataset.versioning import Version, VersionConfig, git, versions
 from flows.cycle_record import CycleRecord, error_text, read_record, utc_now
 from flows.loop_config import LoopConfig
@@ -21,10 +21,9 @@ from flows.status_types import (AnnotatorStats, ChampionStatus, CycleStatus, Dat
                                 LabelingStatus, LoopStatus, QuarantineStatus)
 from flows.status_remote import champion_status, guarded, probe, schedule_status
 from flows.tracking import prediction_version
-from foundation.pullrecord import Quarantined
 from labeling.api import Connection, filter_item, filters, iter_tasks
 from labeling.projects import find_project
-from labeling.pullstore import QUARANTINE
+from labeling.pullstore import QUARANTINE, read_quarantine
 from labeling.pulltask import annotator
 from labeling.push import tasks_with_version
 from labeling.settings import load_settings
@@ -100,11 +99,7 @@ def annotator_stats(annotations: list[dict]) -> tuple[AnnotatorStats, ...]:
 
 
 def quarantine_status(path: Path) -> QuarantineStatus:
-    if not path.exists():
-        return QuarantineStatus(str(path))  # no pull yet: nothing refused
-    entries = tuple(Quarantined(q.get("task_id"), str(q.get("reason")), q.get("annotation_id"), q.get("source"))
-                    for q in json.loads(path.read_text()))
-    return QuarantineStatus(str(path), entries)
+    return QuarantineStatus(str(path), read_quarantine(path))
 
 
 def dataset_status(cfg: VersionConfig, test_iou: dict[str, float]) -> DatasetStatus:
@@ -115,8 +110,7 @@ def dataset_status(cfg: VersionConfig, test_iou: dict[str, float]) -> DatasetSta
 
 def version_info(cfg: VersionConfig, v: Version, champion_iou: Optional[float] = None) -> DatasetVersionInfo:
     """Image counts from the version's tag message (written by dataset.commit), size from its data.dvc."""
-    message = git(cfg, "tag", "-l", "--format=%(contents)", v.tag, check=False)
-    summary = next((json.loads(line) for line in message.splitlines() if line.startswith("{")), {})
+    summary = version_summary(cfg, v.tag)
     dvc = yaml.safe_load(git(cfg, "show", f"{v.tag}:{cfg.dvc_file.name}", check=False) or "{}") or {}
     size = ((dvc.get("outs") or [{}])[0]).get("size")
     return DatasetVersionInfo(v.tag, v.commit, summary.get("images"), dict(summary.get("splits") or {}), size,

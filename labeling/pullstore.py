@@ -17,7 +17,7 @@ from PIL import Image
 
 from foundation.atomic import atomic_path, write_atomic
 from foundation.paths import PathEscape, component, inside
-from foundation.pullrecord import PullRecord
+from foundation.pullrecord import PullRecord, Quarantined
 from foundation.schema import LabelSchema
 from labeling.pulltask import TaskResult
 from labeling.tiled import image_records, waiting
@@ -186,3 +186,11 @@ def _no_mask(result: TaskResult) -> str:
     if result.cancelled:
         return "annotation skipped (cancelled)"
     return "annotation deleted (no annotation left in Label Studio)"
+
+
+def read_quarantine(path: Path) -> tuple[Quarantined, ...]:
+    """The refusals a pull folder's quarantine.json (QUARANTINE) holds; none before the first pull."""
+    if not path.exists():
+        return ()
+    return tuple(Quarantined(q.get("task_id"), str(q.get("reason")), q.get("annotation_id"), q.get("source"))
+                 for q in json.loads(path.read_text()))
