@@ -9,6 +9,7 @@ Every service defaults to the embedded local one; the options point at existing 
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -96,7 +97,7 @@ def labelstudio_settings(cfg: InitConfig) -> tuple[Path, LabelStudioSettings]:
     path, url = cfg.services.labelstudio_settings or settings_path(), cfg.services.labelstudio_url
     if url:  # an existing server: the loop folder records its URL; the token stays in the environment
         path = cfg.out.resolve() / REMOTE_SETTINGS
-        write_atomic(path, f'{{"url": "{url.rstrip("/")}"}}\n', mode=0o600)
+        write_atomic(path, json.dumps({"url": url.rstrip("/")}) + "\n", mode=0o600)
     try:
         settings = load_settings(path)
     except RuntimeError as exc:
