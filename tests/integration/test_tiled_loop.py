@@ -1,6 +1,7 @@
 """Images larger than a tile through the whole loop against the real services (Label Studio, DVC, MLflow, Prefect):
 every tile annotated gives one dataset row with the exact full mask, a partly annotated image waits (and says so),
 the champion's predictions reach every tile task with the tile's crop, and a deleted tile annotation drops the row.
+One loop (two cycles) carries every large image, the 9000x6000 mosaic included; each test checks its part.
 """
 from __future__ import annotations
 
@@ -77,11 +78,12 @@ def run_tiled(tmp: Path, sample: Path, server, large: dict[str, tuple[int, int]]
               downsample: int = 1) -> dict:
     """Cycle 1 on the small images (the champion then pre-annotates every tile), annotate every tile of the large
     images (one tile of those in ``partial``), cycle 2; returns what was measured. ``downsample``: the model sees
-    k x k block means, so predicting a mosaic costs k^2 times less (what is tested here is the tiling, not the model)."""
+    k x k block means, so predicting a mosaic costs k^2 times less; one epoch a cycle (what is tested here is the
+    tiling, not the model)."""
     folder = with_large(sample, tmp / "sample", large)
     cfg, loop, project_id = demo_setup(tmp / f"tiled-{uuid.uuid4().hex[:6]}", folder, server)
     preprocess = replace(loop.train.preprocess, downsample=downsample)
-    loop = replace(loop, train=replace(loop.train, preprocess=preprocess))
+    loop = replace(loop, train=replace(loop.train, preprocess=preprocess, epochs=1))
     annotator = SimulatedAnnotator(cfg.truth, loop.schema)
     with Connection.open(server.settings) as conn:
         annotator.annotate(conn, project_id, 100, where=lambda t: not t["data"].get("tile"))
@@ -91,8 +93,8 @@ def run_tiled(tmp: Path, sample: Path, server, large: dict[str, tuple[int, int]]
     mv = f"{loop.tracking.model_name}@v{first.champion}"
     all_tasks = tasks(server, project_id)
     tile_counts = {s: len(tiles_of(all_tasks, s)) for s in large}
-    predicted = check_predictions(server, project_id, sorted(large), mv)
-    assert predicted == sum(tile_counts.values())  # every tile task: one prediction of the champion, its crop
+    predicted = {s: check_predictions(server, project_id, [s], mv) for s in sorted(large)}
+    assert predicted == tile_counts  # every tile task: one prediction of the champion, its crop
     with Connection.open(server.settings) as conn:
         for source in large:
             ids = [t["id"] for t in tiles_of(all_tasks, source)][:1 if source in partial else None]
@@ -121,13 +123,27 @@ def run_tiled(tmp: Path, sample: Path, server, large: dict[str, tuple[int, int]]
             "open_after": open_after, "seconds": seconds, "second": second}
 
 
-def test_a_tiled_image_becomes_one_row_and_a_partly_annotated_one_waits(tmp_path, sample, server, prefect_api):
-    large = {"large.tif": (2400, 3000), "half.png": (2400, 3000)}
-    got = run_tiled(tmp_path, sample, server, large, partial={"half.png"}, downsample=2)  # tests the tiling, not the model
-    assert got["tiles"] == {"large.tif": 4, "half.png": 4} and got["open_after"] == 3
-    print(f"tiles {got['tiles']}, predictions on tile tasks {got['predicted']}, seconds {got['seconds']}")
+LARGE = {"large.tif": (2400, 3000), "half.png": (2400, 3000), "mosaic.png": (6000, 9000)}
+
+
+@pytest.fixture(scope="module")
+def tiled(tmp_path_factory, sample, server, prefect_api) -> dict:
+    """The loop run once over every large image; half.png gets one tile annotated, the others all of theirs."""
+    t0 = time.perf_counter()
+    got = run_tiled(tmp_path_factory.mktemp("tiled"), sample, server, LARGE, partial={"half.png"}, downsample=4)
+    print(f"tiles {got['tiles']}, predictions on tile tasks {got['predicted']}, seconds {got['seconds']}, "
+          f"total {time.perf_counter() - t0:.0f} s")
+    return got
+
+
+def test_a_9000x6000_mosaic_goes_through_the_loop_tile_by_tile(tiled):
+    assert tiled["tiles"]["mosaic.png"] == 20 and tiled["predicted"]["mosaic.png"] == 20
+
+
+def test_a_tiled_image_becomes_one_row_and_a_partly_annotated_one_waits(tiled, server):
+    assert tiled["tiles"] == {"large.tif": 4, "half.png": 4, "mosaic.png": 20} and tiled["open_after"] == 3
     # a tile's annotation deleted in Label Studio: the image waits again, its row is dropped with the reason
-    loop, project_id = got["loop"], got["project_id"]
+    loop, project_id = tiled["loop"], tiled["project_id"]
     tile = tiles_of(tasks(server, project_id), "large.tif")[2]
     with Connection.open(server.settings) as conn:
         conn.sdk.annotations.delete(tile["annotations"][0]["id"])
@@ -139,12 +155,3 @@ def test_a_tiled_image_becomes_one_row_and_a_partly_annotated_one_waits(tmp_path
     history = read_dropped(loop.versions.data_dir)
     assert [(h.id, h.version) for h in history] == [("large", "dataset-v3")]
     assert {w["source"] for w in synced.waiting} == {"large.tif", "half.png"}
-
-
-@pytest.mark.slow
-def test_a_9000x6000_mosaic_goes_through_the_loop_tile_by_tile(tmp_path, sample, server, prefect_api):
-    t0 = time.perf_counter()
-    got = run_tiled(tmp_path, sample, server, {"mosaic.png": (6000, 9000)}, partial=set(), downsample=4)
-    assert got["tiles"] == {"mosaic.png": 20} and got["predicted"] == 20
-    print(f"mosaic: {got['tiles']} tiles, {got['predicted']} predictions, {got['seconds']}, "
-          f"total {time.perf_counter() - t0:.0f} s")
