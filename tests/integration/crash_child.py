@@ -7,6 +7,9 @@
 The step is a real one of the production code, wrapped here (never in the code under test): the wrapper calls it
 and, when it is the named step, kills this process with SIGKILL before anything else runs. A STEP of "none"
 runs to the end. Exit code 0 means the step was never reached.
+
+The tests fork each child from a server process that imported the writers once (``forked``): a fresh
+interpreter's imports took most of each case. The fork is a new process all the same, killed the same way.
 """
 from __future__ import annotations
 
@@ -113,6 +116,35 @@ def promote(project: str, model_name: str, version: str, step: str) -> None:
         p.promote(tracking, version, p.PromotionRule(minimums={"mean_fg_iou": 0.5}))
 
 
+WRITERS = {"commit": commit, "register": register, "promote": promote}
+PRELOAD = ("tests.integration.crash_child", "mlflow", "dataset.commit", "flows.promotion", "flows.registry",
+           "flows.train", "ml.train_options")
+
+
+def run(args: tuple[str, ...], log: str) -> None:
+    """A forked child's entry: its stderr goes to the file ``log``, then the writer runs."""
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(fd, 2)
+    kind, *rest = args
+    WRITERS[kind](*rest)
+
+
+def forked(args: tuple[str, ...], log: str, timeout: float = 300) -> int | None:
+    """Run one child forked from the preloaded server; its exit code, or None when it outlived ``timeout``."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(list(PRELOAD))  # no effect once the server runs: it keeps what it preloaded
+    child = context.Process(target=run, args=(args, log))
+    child.start()
+    child.join(timeout)
+    if child.is_alive():
+        child.kill()
+        child.join()
+        return None
+    return child.exitcode
+
+
 if __name__ == "__main__":
     kind, *args = sys.argv[1:]
-    {"commit": commit, "register": register, "promote": promote}[kind](*args)
+    WRITERS[kind](*args)

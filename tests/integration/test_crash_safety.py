@@ -12,7 +12,7 @@ import json
 import os
 import signal
 import subprocess
-import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -27,9 +27,8 @@ from dataset.store import add_items
 from dataset.versioning import VersionConfig, versions
 from foundation.schema import binary_schema
 from tests.helpers import random_model_file, synthetic_items
-from tests.integration.crash_child import KILL_STEPS
+from tests.integration.crash_child import KILL_STEPS, forked
 
-ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = binary_schema()
 REPORT: list[dict] = []
 
@@ -39,11 +38,13 @@ def _git(repo: Path, *args: str) -> str:
 
 
 def _child(*args: str) -> int:
-    """Run the crash child; its exit code (-9: killed by SIGKILL at the step)."""
-    done = subprocess.run([sys.executable, "-m", "tests.integration.crash_child", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode in (0, -signal.SIGKILL), done.stderr[-3000:]
-    return done.returncode
+    """Run the crash child in a new (forked) process; its exit code (-9: killed by SIGKILL at the step)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / "stderr.log"
+        code = forked(args, str(log))
+        assert code is not None, "the crash child ran past its time limit"
+        assert code in (0, -signal.SIGKILL), log.read_text()[-3000:] if log.exists() else f"exit code {code}"
+    return code
 
 
 def _report(row: dict) -> None:
