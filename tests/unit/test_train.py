@@ -67,7 +67,7 @@ def test_same_seed_same_weights(synthetic_dataset, tmp_path):
 def _cli_train(data: Path, out: Path, epochs: int) -> list[str]:
     return [sys.executable, "-m", "grainloop", "train", "--images", str(data / "images"), "--masks",
             str(data / "masks"), "--out", str(out), "--epochs", str(epochs), "--decoder-channels", "32,16,16,8,8",
-            "--patch", "64", "--patches-per-epoch", "48", "--batch-size", "4", "--threads", "2", "--patience", "99"]
+            "--patch", "64", "--patches-per-epoch", "16", "--batch-size", "4", "--threads", "2", "--patience", "99"]
 
 
 @pytest.mark.slow
