@@ -6,7 +6,8 @@ brush-RLE encoding, bulk push with the replace check, project model_version, sco
 Raw: read, preprocess (the same one), one forward pass and argmax per image, the same payload, and one
 `import_predictions` of the whole payload into a second project holding the same tasks.
 
-    bin/bench preannotate_throughput [--tasks 500] [--size 256] [--settings .grainloop/labelstudio.json] [--smoke]
+    bin/bench preannotate_throughput [--tasks 500] [--size 256] [--settings .grainloop/labelstudio.json]
+        [--prefect-api http://127.0.0.1:4200/api] [--smoke]
 """
 from __future__ import annotations
 
@@ -36,7 +37,18 @@ def arguments(argv=None) -> argparse.Namespace:
     parser.add_argument("--settings", type=Path,
                         help="reuse this server (settings file; its work folder goes under the server's document "
                              "root); default: start one")
+    parser.add_argument("--prefect-api", help="run the flows on this Prefect API; default: a temporary server")
     return parse_args(parser, SMOKE, argv)
+
+
+def prefect_api(url: str | None):
+    """The Prefect API at url for the flows of this run, or a temporary server and database."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    if url:
+        return temporary_settings({PREFECT_API_URL: url})
+    return prefect_test_harness(server_startup_timeout=120)
 
 
 def sample(root: Path, n: int, size: int, epochs: int = 3) -> tuple[Path, Path]:
@@ -111,10 +123,9 @@ def main(argv=None) -> None:
     from labeling.importer import ImportConfig, import_folder
     from labeling.projects import ProjectSpec, ensure_project
     from labeling.settings import save_settings
-    from prefect.testing.utilities import prefect_test_harness
 
     with server(args.settings) as settings, tempfile.TemporaryDirectory(dir=settings.document_root) as tmp, \
-            prefect_test_harness(server_startup_timeout=120):
+            prefect_api(args.prefect_api):
         root, docroot = Path(tmp), Path(settings.document_root)
         images, model_file = sample(root, args.tasks, args.size, args.train_epochs)
         settings_file = root / "labelstudio.json"

@@ -27,8 +27,11 @@ def test_labeling_push(server):
     assert re.search(r"^re-push of the same version: .* predictions on server 6$", out, re.M), out
 
 
-def test_preannotate_throughput(server):
-    out = run_bench("preannotate_throughput", "--smoke", "--settings", str(server.settings_file))
+def test_preannotate_throughput(server, prefect_api):
+    from prefect.settings import PREFECT_API_URL
+
+    out = run_bench("preannotate_throughput", "--smoke", "--settings", str(server.settings_file),
+                    "--prefect-api", PREFECT_API_URL.value())  # the session's server: no second one to start
     assert re.search(r"^tasks 4, images 128x128", out, re.M), out
     assert re.search(r"^preannotate flow: .*, created 4$", out, re.M), out
     assert re.search(rf"^ratio flow/raw throughput: {NUMBER} \(goal >= 0.8\)$", out, re.M), out
