@@ -3,30 +3,35 @@ from __future__ import annotations
 
 import json
 import subprocess
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Annotated, Iterator, Optional
+from typing import TYPE_CHECKING, Annotated, Iterator, Optional
 
-import pandas as pd
 import typer
 from rich.console import Console
-from rich.progress import track
 
 from grainloop.ml_commands import MaskKind, SchemaOpt
 from grainloop.options import load_schema
-from foundation.instrument import resolve_pixel_size
-from foundation.schema import LabelSchema
-from ml.config import to_dict
-from ml.data import SampleFiles, check_mask_kind, find_samples
-from ml.distributions import plot_distributions, summarise
-from ml.instances import InstanceConfig, Instances, instances_from_class_map, instances_from_instance_map
-from ml.io import ImageReadError, list_images, read_channels, read_image, read_mask
-from ml.morphometry import GrainImage, dropped_rows, measure as measure_grains, outlines
-from ml.register import RegisterConfig, register_stack, valid_box, write_stack
+
+if TYPE_CHECKING:  # the model code loads when a command runs, not when the CLI starts
+    import pandas as pd
+
+    from foundation.schema import LabelSchema
+    from ml.data import SampleFiles
+    from ml.instances import InstanceConfig, Instances
+    from ml.morphometry import GrainImage
+    from ml.register import RegisterConfig
 
 console = Console(stderr=True)
 app = typer.Typer(no_args_is_help=True)
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def _instance_config(**kw) -> InstanceConfig:
+    """InstanceConfig, imported when a measurement needs one."""
+    from ml.instances import InstanceConfig
+
+    return InstanceConfig(**kw)
 
 
 @dataclass(frozen=True)
@@ -38,10 +43,12 @@ class MeasureSpec:
     images: tuple[Path, ...] = ()
     model: Optional[Path] = None
     pixel_size_um: Optional[float] = None
-    instances: InstanceConfig = InstanceConfig()
+    instances: InstanceConfig = field(default_factory=_instance_config)
     include_cut: bool = False  # grains cut by an edge in the size distributions
 
     def __post_init__(self) -> None:
+        from ml.data import check_mask_kind
+
         if (self.masks is None) == (self.model is None):
             raise ValueError("give either --masks DIR (with optional --images) or --images DIR --model PATH")
         if self.model is not None and not self.images:
@@ -55,6 +62,9 @@ def git_sha() -> Optional[str]:
 
 
 def _mask_instances(files: SampleFiles, spec: MeasureSpec, schema: LabelSchema) -> Instances:
+    from ml.instances import instances_from_class_map, instances_from_instance_map
+    from ml.io import ImageReadError, read_mask
+
     mask = read_mask(files.mask)
     if spec.mask_kind == "instance":
         return instances_from_instance_map(mask, None, spec.instances.min_area)
@@ -66,7 +76,13 @@ def _mask_instances(files: SampleFiles, spec: MeasureSpec, schema: LabelSchema) 
 
 
 def _from_masks(spec: MeasureSpec, schema: LabelSchema) -> Iterator[GrainImage]:
+    from rich.progress import track
+
+    from foundation.instrument import resolve_pixel_size
     from ml.banner import detect_banner
+    from ml.data import SampleFiles, find_samples
+    from ml.io import list_images, read_channels
+    from ml.morphometry import GrainImage
 
     if spec.images:
         files = find_samples(spec.images, spec.masks)
@@ -95,7 +111,13 @@ def predicted_instances(net, artifact, image, cfg: InstanceConfig) -> tuple[Inst
 
 
 def _from_model(spec: MeasureSpec) -> Iterator[GrainImage]:
+    from rich.progress import track
+
+    from foundation.instrument import resolve_pixel_size
     from ml.checkpoint import load_model
+    from ml.data import find_samples
+    from ml.io import read_channels
+    from ml.morphometry import GrainImage
 
     net, artifact = load_model(spec.model)
     for f in track(find_samples(spec.images), description="predicting and measuring", console=console):
@@ -106,6 +128,8 @@ def _from_model(spec: MeasureSpec) -> Iterator[GrainImage]:
 
 
 def _image_row(item: GrainImage, table: pd.DataFrame, include_cut: bool) -> dict:
+    from ml.distributions import summarise
+
     col = "ecd_um" if item.pixel_size.known else "ecd_px"
     sizes = summarise(table, col, include_cut)["all"] if not table.empty else {"n": 0}
     return {"image": item.name, "grains_found": item.instances.count + len(item.instances.dropped),
@@ -115,6 +139,8 @@ def _image_row(item: GrainImage, table: pd.DataFrame, include_cut: bool) -> dict
 
 
 def _write_tables(out: Path, grains: pd.DataFrame, dropped: list[dict], images: list[dict]) -> None:
+    import pandas as pd
+
     grains.to_csv(out / "grains.csv", index=False)
     grains.to_parquet(out / "grains.parquet", index=False)
     dropped_table = pd.DataFrame(dropped, columns=["image", "grain_before_drop", "area_px", "reason"])
@@ -125,6 +151,11 @@ def _write_tables(out: Path, grains: pd.DataFrame, dropped: list[dict], images: 
 def run_measure(spec: MeasureSpec, schema: LabelSchema, out: Path) -> dict:
     """Measure every image; write grains.csv and .parquet, dropped.csv, images.csv, outlines.geojson, plots/ and
     summary.json (with what produced them). Every grain found is measured or listed in dropped.csv."""
+    import pandas as pd
+
+    from ml.distributions import plot_distributions
+    from ml.morphometry import dropped_rows, measure as measure_grains, outlines
+
     out.mkdir(parents=True, exist_ok=True)
     tables, dropped, images, features = [], [], [], []
     for item in (_from_model(spec) if spec.model else _from_masks(spec, schema)):
@@ -150,6 +181,9 @@ def _clean(d: dict) -> dict:
 
 
 def _summary(spec: MeasureSpec, grains: pd.DataFrame, dropped: list[dict], images: list[dict]) -> dict:
+    from ml.config import to_dict
+    from ml.distributions import summarise
+
     known = bool(images) and all(r["pixel_size_um"] is not None for r in images)
     column = "ecd_um" if known else "ecd_px"
     found = sum(r["grains_found"] for r in images)
@@ -185,7 +219,7 @@ def measure(
 ) -> None:
     """Per-grain morphometry, size distributions (D10/D50/D90) and GeoJSON outlines of masks or predictions."""
     spec = MeasureSpec(masks, mask_kind, tuple(images or ()), model, pixel_size,
-                       InstanceConfig(min_area=min_area, method=split), include_cut)
+                       _instance_config(min_area=min_area, method=split), include_cut)
     s = run_measure(spec, load_schema(schema), out)
     d50 = s["distribution"].get("all", {}).get("d50")
     console.print(f"{s['grains_measured']} grains measured, {s['grains_dropped']} dropped (see dropped.csv), "
@@ -195,6 +229,9 @@ def measure(
 
 def _register_record(cfg: RegisterConfig, files: list[Path], images: list, stack, transforms) -> dict:
     """What `register` did: settings, the transform of each moving image, channel names, the valid box."""
+    from ml.config import to_dict
+    from ml.register import valid_box
+
     channels = [f"{p.name}[{c}]" for p, a in zip(files, images) for c in range(a.shape[0])]
     return {"tool": "grainloop register", "git_sha": git_sha(), "config": to_dict(cfg), "reference": str(files[0]),
             "moving": [{"file": str(p), **t.to_dict()} for p, t in zip(files[1:], transforms)],
@@ -210,6 +247,9 @@ def register(
     max_angle: float = 3.0, upsample: Annotated[int, typer.Option(help="shift precision 1/upsample px")] = 100,
 ) -> None:
     """Align images of one field by sub-pixel phase correlation and stack them as input channels."""
+    from ml.io import read_image
+    from ml.register import RegisterConfig, register_stack, write_stack
+
     cfg = RegisterConfig(upsample=upsample, rotation=rotation, max_angle=max_angle)
     ref, movings = read_image(reference), [read_image(p) for p in moving]
     stack, transforms = register_stack(ref, movings, cfg)

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from foundation.schema import LabelSchema, binary_schema
+from grainloop.options import load_schema
 
 console = Console(stderr=True)
 app = typer.Typer(no_args_is_help=True, help="Dataset versions: validate, version with DVC, release.")
@@ -42,7 +42,7 @@ def init(repo: Repo = Path("."), data: Data = "data",
     cfg = _cfg(repo, data)
     do_init(cfg, RemoteConfig(url=remote, endpoint_url=endpoint_url))
     if not cfg.data_dir.exists():
-        ensure_schema(cfg.data_dir, LabelSchema.load(schema) if schema else binary_schema())
+        ensure_schema(cfg.data_dir, load_schema(schema))
         write_manifest(cfg.data_dir, [])
         if cfg.dvc_file.exists():  # a fresh clone: the same content as data.dvc records, now in the cache too
             dvc(cfg, "commit", "-q", "-f", cfg.dvc_file.name)
@@ -71,8 +71,7 @@ def import_(
     items = [Incoming(f.id, f.images[0], *kind[mask_kind](f), provenance={"source": source or str(images)})
              for f in find_samples([images], masks)]
     with workspace_lock(repo):  # the loop's sync may be writing data/ too
-        report = add_items(_cfg(repo, data).data_dir, items, LabelSchema.load(schema) if schema else binary_schema(),
-                           progress=True)
+        report = add_items(_cfg(repo, data).data_dir, items, load_schema(schema), progress=True)
     for item_id, reason in report.skipped:
         console.print(f"[yellow]skipped {item_id}[/]: {reason}")
     console.print(f"added {len(report.added)}, updated {len(report.updated)}, unchanged {len(report.unchanged)}, "
@@ -83,6 +82,7 @@ def import_(
 def validate(repo: Repo = Path("."), data: Data = "data") -> None:
     """Check the dataset folder without changing anything; every problem is listed."""
     from dataset.validate import DatasetInvalid, validate as check
+    from foundation.schema import LabelSchema
 
     cfg = _cfg(repo, data)
     try:
@@ -122,6 +122,7 @@ def prepare(data: Annotated[Path, typer.Option(help="dataset folder")] = Path("d
     """Pipeline stage: validate the dataset and freeze its split lists for training and evaluation."""
     from dataset.manifest import by_split
     from dataset.validate import validate as check
+    from foundation.schema import LabelSchema
 
     rows = check(data, LabelSchema.load(data / "schema.yaml"), progress=True)
     out.mkdir(parents=True, exist_ok=True)

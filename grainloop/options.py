@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional, TypeVar
+from typing import TYPE_CHECKING, Annotated, Optional, TypeVar
 
 import typer
 
-from foundation.schema import LabelSchema, binary_schema
+if TYPE_CHECKING:
+    from foundation.schema import LabelSchema
 
 T = TypeVar("T")
 Opt = Annotated[Optional[T], typer.Option()]  # a training option: None keeps TrainConfig's value (ml/train.py)
@@ -14,6 +15,8 @@ Opt = Annotated[Optional[T], typer.Option()]  # a training option: None keeps Tr
 
 def load_schema(path: Optional[Path]) -> LabelSchema:
     """The label schema of a --schema YAML file; grain/background when none is given."""
+    from foundation.schema import LabelSchema, binary_schema
+
     return LabelSchema.load(path) if path else binary_schema()
 
 

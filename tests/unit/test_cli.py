@@ -55,3 +55,27 @@ def test_bad_dataset_is_a_clear_error(synthetic_dataset, tmp_path):
                             "--out", str(tmp_path / "run"), "--epochs", "1"])
     assert r.exit_code != 0
     assert "syn_0000.tif" in str(r.exception)
+
+
+def test_the_cli_starts_without_the_heavy_libraries():
+    """Building the CLI (as for any --help) imports no model, service or science library: a command imports what it
+    needs when it runs, so each `grainloop` subprocess starts in a fraction of a second."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    heavy = ["torch", "numpy", "scipy", "pandas", "skimage", "mlflow", "prefect", "dvc", "label_studio_sdk", "yaml",
+             "foundation", "ml", "dataset", "labeling", "flows", "grainloop.demo"]
+    code = ("import sys, grainloop.cli; "
+            "loaded = {m.split('.')[0] for m in sys.modules} | {m for m in sys.modules if m.startswith('grainloop')}; "
+            f"print(sorted(loaded & {set(heavy)}))")
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
+    assert done.stdout.strip() == "[]"
+
+
+def test_simulate_help_names_every_strategy():
+    from grainloop.simulate_commands import STRATEGY_NAMES
+    from ml.sampling import STRATEGIES
+
+    assert STRATEGY_NAMES == tuple(STRATEGIES), "a new strategy's name goes into simulate's help list too"
