@@ -20,6 +20,7 @@ from ml.augment import Augmenter
 from ml.data import find_samples, load_samples
 from ml.losses import build_loss
 from ml.patches import PatchDataset
+from ml.precision import resolve_precision
 from ml.synthetic import SyntheticConfig, write_dataset
 from ml.train import _components, _train_epoch
 
@@ -65,7 +66,7 @@ def main(argv=None) -> None:
     raw = _raw(model, opt, sched, loss_fn, batches)
     t0 = time.perf_counter()
     _train_epoch(model, DataLoader(data, batch_size=a.batch, drop_last=True), loss_fn, opt, sched, _NoBar(),
-                 cfg.predict.device)
+                 cfg.predict.device, resolve_precision("fp32", cfg.predict.device))
     full = time.perf_counter() - t0
     n = a.steps * a.batch
     print(f"raw fwd+bwd+step: {n / raw:.2f} img/s; trainer with sampling+augmentation: {n / full:.2f} img/s; "

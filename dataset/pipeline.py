@@ -70,12 +70,13 @@ class TrainingRecord:
     device: str
     warm_start_from: Optional[str] = None  # e.g. the registered model version it started from
     warm_start_sha256: Optional[str] = None
+    precision: str = "fp32"  # what the run computed in ("auto" resolved); records without it were fp32
 
 
 def replay_config(cfg: TrainConfig, record: TrainingRecord) -> TrainConfig:
-    """The config that replays the run: stop by epochs where it stopped, same threads and device."""
+    """The config that replays the run: stop by epochs where it stopped, same threads, device and precision."""
     return replace(cfg, epochs=record.epochs_run, max_minutes=None, threads=record.threads, device=record.device,
-                   progress=False)
+                   precision=record.precision, progress=False)
 
 
 def _replayable_at_head(cfg: VersionConfig, tag: str) -> bool:

@@ -219,7 +219,7 @@ def train_and_log(tracking: TrackingConfig, spec: TrainSpec, cfg: TrainConfig, o
     configure(tracking)
     with mlflow.start_run(run_name=run_name):
         result = run_training(spec, cfg, out, callbacks=[epoch_metrics(mlflow)])
-        mlflow.log_params({"stopped": result.stopped, "threads_used": result.threads})  # what the run really did
+        mlflow.log_params({"stopped": result.stopped, "threads_used": result.threads, "precision_used": result.precision})  # what the run really did
         mlflow.log_metric("epochs_run", result.state.epoch)
         tags = on_trained(result) if on_trained else tags
         best = next((h for h in result.state.history if h["epoch"] == result.state.best_epoch), {})

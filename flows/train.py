@@ -48,7 +48,8 @@ def recorder(cfg: LoopConfig, version: Version, tags: RunTags, start: tuple[Opti
     """A hook for train_and_log: commit the replayable record, and name that commit in the run's lineage."""
     def on_trained(result: TrainResult) -> RunTags:
         record = TrainingRecord(version.tag, result.state.epoch, result.stopped, cfg.train.epochs,
-                                cfg.train.max_minutes, result.threads, result.device, warm_start_from=start[0])
+                                cfg.train.max_minutes, result.threads, result.device, warm_start_from=start[0],
+                                precision=result.precision)
         commit = record_training(cfg.versions, cfg.train, record, start[1])
         return replace(tags, git_sha=commit or tags.git_sha)
     return on_trained

@@ -51,7 +51,10 @@ def train(
     loss: Opt[str] = None, class_weights: Annotated[Optional[str], typer.Option(help="e.g. 1,2")] = None,
     downsample: Annotated[Optional[int], typer.Option(help="model pixels = means of k x k image pixels")] = None,
     balanced: Opt[bool] = None, augment: Opt[bool] = None, val_fraction: float = 0.2, patience: Opt[int] = None,
-    seed: Opt[int] = None, threads: Opt[int] = None, device: Opt[str] = None, resume: bool = True,
+    seed: Opt[int] = None, threads: Opt[int] = None, device: Opt[str] = None,
+    precision: Annotated[Optional[str], typer.Option(help="auto (bf16 where the CPU or GPU computes it natively, "
+                                                          "else fp32), fp32 or bf16")] = None,
+    resume: bool = True,
     warm_start: Annotated[Optional[Path], typer.Option(help="a model.pt to start from")] = None,
 ) -> None:
     """Train a segmentation model on folders of images and masks; resumes an interrupted run in OUT.
@@ -68,7 +71,7 @@ def train(
                        patches_per_epoch=patches_per_epoch, batch_size=batch_size, lr=lr,
                        restart_epochs=restart_epochs, loss=loss, class_weights=parse_floats(class_weights),
                        downsample=downsample, balanced=balanced, augment=augment, patience=patience, seed=seed,
-                       threads=threads, device=device)
+                       threads=threads, device=device, precision=precision)
     result = runs.run_training(spec, cfg, out, progress=True, log=console.print)
     console.print(f"[bold]best {runs.SCORE} {result.state.best_score:.4f}[/] at epoch {result.state.best_epoch} "
                   f"({result.stopped}); model: {result.model_path}")

@@ -25,6 +25,7 @@ from ml.losses import LossConfig, build_loss
 from ml.metrics import MEAN_FG_IOU
 from ml.models import ModelConfig, build_model, warm_start
 from ml.patches import PatchConfig, PatchDataset
+from ml.precision import Precision, check_precision, resolve_precision
 from ml.predict import PredictConfig
 from ml.preprocess import PreprocessConfig
 from ml.progress import epoch_progress
@@ -50,6 +51,10 @@ class TrainConfig:
     threads: int | None = None
     progress: bool = False
     device: str = "cpu"  # torch device for training and validation; "auto": cuda when available
+    precision: str = "auto"  # "auto": bf16 where the device computes it natively, else fp32 (ml/precision.py)
+
+    def __post_init__(self) -> None:
+        check_precision(self.precision)
 
 
 @dataclass
@@ -79,6 +84,7 @@ class TrainResult:
     stopped: str  # "epochs", "early_stopping" or "time_budget"
     threads: int = 0  # torch's intra-op threads during the run (results depend on it)
     device: str = "cpu"
+    precision: str = "fp32"  # what "auto" resolved to
 
 
 Callback = Callable[[EpochRecord], None]
@@ -108,13 +114,14 @@ def _resume(path: Path, model, opt, sched) -> TrainState:
     return TrainState(**blob["state"])
 
 
-def _train_epoch(model, loader, loss_fn, opt, sched, bar, device: str) -> float:
+def _train_epoch(model, loader, loss_fn, opt, sched, bar, device: str, precision: Precision) -> float:
     model.train()
     total, n = 0.0, 0
     for x, y in loader:
-        x, y = x.to(device), y.to(device)
+        x, y = precision.batch(x.to(device)), y.to(device)
         opt.zero_grad(set_to_none=True)
-        loss = loss_fn(model(x), y)
+        with precision.autocast():
+            loss = loss_fn(model(x), y)
         loss.backward()
         opt.step()
         sched.step()
@@ -163,6 +170,8 @@ def train(cfg: TrainConfig, schema: LabelSchema, train_samples: Sequence[Sample]
     data = PatchDataset(train_samples, cfg.patches, Augmenter(cfg.augment, cfg.seed), cfg.seed)
     steps = cfg.patches.per_epoch // cfg.batch_size
     model, opt, sched = _components(cfg, steps)
+    precision = resolve_precision(cfg.precision, cfg.predict.device)
+    model = precision.model(model)
     loss_fn = build_loss(cfg.loss, cfg.model.classes).to(cfg.predict.device)
     artifact = ModelArtifact(cfg.model, schema, cfg.preprocess, provenance=provenance or {})
     last = out_dir / "last.pt"
@@ -181,7 +190,7 @@ def train(cfg: TrainConfig, schema: LabelSchema, train_samples: Sequence[Sample]
             loader = DataLoader(data, batch_size=cfg.batch_size, shuffle=False, drop_last=True, num_workers=0)
             t0 = time.perf_counter()
             with progress.epoch(state.epoch, steps) as bar:
-                loss = _train_epoch(model, loader, loss_fn, opt, sched, bar, cfg.predict.device)
+                loss = _train_epoch(model, loader, loss_fn, opt, sched, bar, cfg.predict.device, precision)
             metrics = _score(model, val_samples, schema, cfg, loss)
             seconds = time.perf_counter() - t0
             best = _update(state, cfg, metrics, seconds, loss)
@@ -193,4 +202,5 @@ def train(cfg: TrainConfig, schema: LabelSchema, train_samples: Sequence[Sample]
             for cb in callbacks:
                 cb(record)
             stopped = _stop_reason(state, cfg)
-    return TrainResult(state, out_dir / "model.pt", stopped, torch.get_num_threads(), cfg.predict.device)
+    return TrainResult(state, out_dir / "model.pt", stopped, torch.get_num_threads(), cfg.predict.device,
+                       precision.name)

@@ -23,7 +23,7 @@ OPTIONS: Mapping[str, tuple[str, ...]] = {
     "batch_size": ("batch_size",), "lr": ("lr",), "restart_epochs": ("restart_epochs",), "loss": ("loss", "name"),
     "class_weights": ("loss", "class_weights"), "augment": ("augment", "enabled"),
     "downsample": ("preprocess", "downsample"), "patience": ("patience",), "seed": ("seed",), "threads": ("threads",),
-    "device": ("device",),
+    "device": ("device",), "precision": ("precision",),
 }
 DEFAULTS = TrainConfig()
 PARAMS_SECTION = "train"  # the section of params.yaml that is a TrainConfig

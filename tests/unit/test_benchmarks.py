@@ -12,7 +12,7 @@ import pytest
 from tests.helpers import random_model_file, run_bench
 
 ROOT = Path(__file__).resolve().parents[2]
-UNIT = {"predict_overhead", "predict_memory", "train_pipeline", "emps_sizes", "emps_train", "simulate_emps"}
+UNIT = {"predict_overhead", "predict_memory", "train_pipeline", "train_precision", "emps_sizes", "emps_train", "simulate_emps"}
 WITH_SERVER = {"labeling_pull", "labeling_push", "preannotate_throughput"}  # tests/integration
 OWN_SERVERS = {"demo_curve"}  # a whole demo per seed (minutes, its own servers): smoked here with --from-runs
 NUMBER = r"-?\d+(\.\d+)?"
@@ -64,6 +64,14 @@ def test_predict_memory():
 def test_train_pipeline():
     out = run_bench("train_pipeline", "--smoke")
     assert re.search(rf"^raw fwd\+bwd\+step: {NUMBER} img/s; .* ratio {NUMBER} \(goal >= 0.85\)", out, re.M), out
+
+
+def test_train_precision():
+    out = run_bench("train_precision", "--smoke")
+    assert re.search(r"^CPU: .*; native bf16: (True|False)", out, re.M), out
+    for mode, resolved in (("fp32", "fp32"), ("auto", "(fp32|bf16)"), ("bf16", "bf16")):
+        assert re.search(rf"^{mode} \({resolved}\): {NUMBER} steps/s, val mean_fg_iou {NUMBER}; "
+                         rf"throughput / fp32 {NUMBER}, IoU - fp32 [+-]{NUMBER}", out, re.M), out
 
 
 def test_emps_sizes_with_a_model(synthetic_dataset, tmp_path):
