@@ -9,7 +9,7 @@ then whether the goal holds per seed: held-out IoU of the last cycle's champion 
 champion's, and the edit cost of the last cycle below the first one measured.
 
 Usage: bin/bench demo_curve [--seeds 0 1 2] [--out runs/demo-curve] [--cycles 3] [--per-cycle 8] [--first 4]
-       [--epochs 12] [--minutes 20] [--size 384] [--n-images 40] [--heldout 8] [--from-runs] [--smoke]
+       [--epochs 12] [--minutes 20] [--size 384] [--n-images 40] [--heldout 16] [--from-runs] [--smoke]
 """
 from __future__ import annotations
 
@@ -115,7 +115,7 @@ def main(argv=None) -> None:
     p.add_argument("--minutes", type=float, default=20.0)
     p.add_argument("--size", type=int, default=384)
     p.add_argument("--n-images", type=int, default=40)
-    p.add_argument("--heldout", type=int, default=8)
+    p.add_argument("--heldout", type=int, default=16)
     p.add_argument("--from-runs", action="store_true", help="only read the seeds' learning_curve.csv under --out")
     a = parse_args(p, SMOKE, argv)
     seconds = {} if a.from_runs else {seed: run_seed(a, seed) for seed in a.seeds}

@@ -218,7 +218,7 @@ class DemoOptions:
     size: int = 384
     seed: int = 0
     first: Optional[int] = 4  # tasks labeled before the first cycle (None: per_cycle), so the first champion is weak
-    heldout: int = 8  # generated images never imported, every champion's fixed yardstick (0: none)
+    heldout: int = 16  # generated images never imported, every champion's fixed yardstick (0: none)
 
     def __post_init__(self) -> None:
         from ml.data import check_mask_kind
