@@ -27,6 +27,7 @@ def loop_file(tmp_path) -> Path:
 def test_a_setting_changes_with_its_type_and_is_read_back(loop_file):
     assert change_setting(loop_file, "strategy", "margin").strategy == "margin"
     assert change_setting(loop_file, "train.epochs", "7").train.epochs == 7  # the training CLI's flat name
+    assert change_setting(loop_file, "train.precision", "fp32").train.precision == "fp32"
     assert change_setting(loop_file, "train.patches.size", "96").train.patches.size == 96
     assert change_setting(loop_file, "rule.margin", "0").rule.margin == 0.0  # an int widens to a float
     assert change_setting(loop_file, "rule.minimums.mean_fg_iou", "0.2").rule.minimums == {"mean_fg_iou": 0.2}
@@ -41,6 +42,7 @@ def test_a_setting_changes_with_its_type_and_is_read_back(loop_file):
 @pytest.mark.parametrize("key, value, says", [
     ("strategy", "best", "choose one of"),  # the factory's error lists the valid strategies
     ("train.epochs", "many", "takes a int"),
+    ("train.precision", "fp16", "valid: auto, fp32, bf16"),
     ("min_new_annotations", "0", "at least 1"),
     ("labeling.policy", "loudest", "choose one of"),
     ("samples.pixel_size_um", "-1", "> 0"),
