@@ -45,7 +45,7 @@ def demo(
     mask_kind: Annotated[str, typer.Option(help="class, or instance for instance maps (EMPS segmaps)")] = "class",
     strategy: Annotated[str, typer.Option(help="active-learning strategy ranking the tasks")] = "entropy",
     n_images: Annotated[int, typer.Option("--n-images", help="generated images")] = 40,
-    heldout: Annotated[int, typer.Option(help="generated images never imported: every champion's fixed yardstick")] = 8,
+    heldout: Annotated[int, typer.Option(help="generated images never imported: every champion's fixed yardstick")] = 16,
     size: Annotated[int, typer.Option(help="side of a generated SEM grain field, pixels")] = 384, seed: int = 0,
 ) -> None:
     """The main job: local Label Studio, DVC, MLflow and Prefect run the full loop with a SIMULATED annotator

@@ -1,10 +1,12 @@
 """`grainloop demo`'s options: what the command line may ask for, and the training config they build."""
+import dataclasses
+import inspect
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from grainloop.cli import app
+from grainloop.cli import app, demo
 from grainloop.demo import DemoOptions, demo_config
 
 
@@ -30,3 +32,10 @@ def test_epochs_and_minimum_reach_the_loop(tmp_path):
     cfg = demo_config(opts)
     assert (cfg.train.epochs, cfg.min_iou, cfg.mask_kind) == (30, 0.5, "instance")
     assert cfg.images == tmp_path / "i" and cfg.truth == tmp_path / "m"
+
+
+def test_the_demo_commands_defaults_are_demo_options_defaults():
+    """The CLI repeats DemoOptions' defaults (importing it would load the loop at start-up): they must agree."""
+    cli = {name: p.default for name, p in inspect.signature(demo).parameters.items()}
+    for f in dataclasses.fields(DemoOptions):
+        assert cli[f.name] == f.default, f"grainloop demo --{f.name.replace('_', '-')}: {cli[f.name]} != {f.default}"
