@@ -20,16 +20,12 @@ from ml.augment import Augmenter
 from ml.data import find_samples, load_samples
 from ml.losses import build_loss
 from ml.patches import PatchDataset
+from ml.progress import SILENT
 from ml.precision import resolve_precision
 from ml.synthetic import SyntheticConfig, write_dataset
 from ml.train import _components, _train_epoch
 
 SMOKE = {"steps": 2, "batch": 2, "patch": 64, "images": 2, "image_size": 128, "threads": 1}
-
-
-class _NoBar:
-    def advance(self, n: int = 1) -> None:
-        pass
 
 
 def _raw(model, opt, sched, loss_fn, batches) -> float:
@@ -65,7 +61,7 @@ def main(argv=None) -> None:
     _raw(model, opt, sched, loss_fn, batches[:3])  # warm-up
     raw = _raw(model, opt, sched, loss_fn, batches)
     t0 = time.perf_counter()
-    _train_epoch(model, DataLoader(data, batch_size=a.batch, drop_last=True), loss_fn, opt, sched, _NoBar(),
+    _train_epoch(model, DataLoader(data, batch_size=a.batch, drop_last=True), loss_fn, opt, sched, SILENT,
                  cfg.predict.device, resolve_precision("fp32", cfg.predict.device))
     full = time.perf_counter() - t0
     n = a.steps * a.batch

@@ -10,7 +10,6 @@ elsewhere; validation IoU within 0.01 of fp32's. Validation runs in fp32 for eve
 from __future__ import annotations
 
 import argparse
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -25,24 +24,13 @@ from ml.data import find_samples, load_samples, split_samples
 from ml.evaluate import evaluate
 from ml.losses import build_loss
 from ml.patches import PatchDataset
-from ml.precision import cpu_flags, native_cpu_bf16, resolve_precision
+from ml.precision import cpu_flags, cpu_model, native_cpu_bf16, resolve_precision
+from ml.progress import SILENT
 from ml.synthetic import sem_field, write_dataset
 from ml.train import SCORE, _components, _train_epoch
 from ml.train_options import train_config
 
 SMOKE = {"steps": 2, "batch": 2, "patch": 64, "images": 3, "image_size": 128, "threads": 1, "repeats": 1}
-
-
-class _NoBar:
-    def advance(self, n: int = 1) -> None:
-        pass
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
 
 
 def run_mode(mode: str, train_s, val_s, a: argparse.Namespace) -> tuple[str, float, float]:
@@ -57,7 +45,7 @@ def run_mode(mode: str, train_s, val_s, a: argparse.Namespace) -> tuple[str, flo
     loader = DataLoader(data, batch_size=a.batch, drop_last=True)
     torch.manual_seed(1)
     t0 = time.perf_counter()
-    _train_epoch(model, loader, build_loss(cfg.loss, 2), opt, sched, _NoBar(), "cpu", precision)
+    _train_epoch(model, loader, build_loss(cfg.loss, 2), opt, sched, SILENT, "cpu", precision)
     seconds = time.perf_counter() - t0
     model = model.to(memory_format=torch.contiguous_format)
     return precision.name, seconds, evaluate(model, val_s, binary_schema(), cfg.predict).metrics[SCORE]
@@ -88,8 +76,9 @@ def main(argv=None) -> None:
         write_dataset(Path(tmp), a.images, sem_field(a.image_size), seed=0)
         samples = load_samples(find_samples([Path(tmp) / "images"], Path(tmp) / "masks"), binary_schema())
     train_s, val_s = split_samples(samples, 0.25)
-    print(f"CPU: {cpu_name()}; native bf16: {native_cpu_bf16()} "
-          f"({', '.join(sorted(f for f in cpu_flags() if 'bf16' in f)) or 'no bf16 flags'}); {a.threads} threads; "
+    bf16_flags = sorted(f for f in cpu_flags() if "bf16" in f)
+    print(f"CPU: {cpu_model()}; native bf16: {native_cpu_bf16(frozenset(bf16_flags))} "
+          f"({', '.join(bf16_flags) or 'no bf16 flags'}); {a.threads} threads; "
           f"{a.steps} steps of {a.batch} patches of {a.patch}x{a.patch}; {len(val_s)} validation images")
     modes = a.modes.split(",")
     runs = _taking_turns(modes, train_s, val_s, a)

@@ -17,6 +17,7 @@ import torch
 
 PRECISIONS = ("auto", "fp32", "bf16")
 CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16")  # /proc/cpuinfo flags of native bf16 arithmetic
+CPUINFO = Path("/proc/cpuinfo")
 
 
 @dataclass(frozen=True)
@@ -41,13 +42,24 @@ class Precision:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
 
-def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
-    """The CPU's feature flags (empty where /proc/cpuinfo is not there, as on macOS and Windows)."""
+def _cpuinfo(name: str, cpuinfo: Path) -> list[str]:
+    """The values of a /proc/cpuinfo field, one per processor (none where the file is not there, as on macOS and
+    Windows)."""
     try:
-        text = cpuinfo.read_text()
+        lines = cpuinfo.read_text().splitlines()
     except OSError:
-        return frozenset()
-    return frozenset(f for line in text.splitlines() if line.startswith("flags") for f in line.split(":", 1)[1].split())
+        return []
+    return [line.split(":", 1)[1].strip() for line in lines if line.split(":", 1)[0].strip() == name]
+
+
+def cpu_flags(cpuinfo: Path = CPUINFO) -> frozenset[str]:
+    """The CPU's feature flags (empty where /proc/cpuinfo is not there)."""
+    return frozenset(f for value in _cpuinfo("flags", cpuinfo) for f in value.split())
+
+
+def cpu_model(cpuinfo: Path = CPUINFO) -> str:
+    """The CPU's model name, for reports ("unknown CPU" where /proc/cpuinfo is not there)."""
+    return next(iter(_cpuinfo("model name", cpuinfo)), "unknown CPU")
 
 
 def native_cpu_bf16(flags: Optional[frozenset[str]] = None) -> bool:

@@ -16,6 +16,9 @@ class _Bar:
             self._progress.advance(self._task, n)
 
 
+SILENT = _Bar(None, None)  # a bar that shows nothing, for callers that time or script the steps
+
+
 class EpochProgress:
     def __init__(self, progress: Progress | None):
         self._progress = progress
@@ -23,7 +26,7 @@ class EpochProgress:
     @contextmanager
     def epoch(self, epoch: int, total: int) -> Iterator[_Bar]:
         if self._progress is None:
-            yield _Bar(None, None)
+            yield SILENT
             return
         task = self._progress.add_task(f"epoch {epoch}", total=total)
         yield _Bar(self._progress, task)

@@ -8,7 +8,7 @@ from dataset.pipeline import TrainingRecord, replay_config
 from foundation.schema import binary_schema
 from ml.checkpoint import read_artifact
 from ml.data import find_samples, load_samples, split_samples
-from ml.precision import cpu_flags, native_cpu_bf16, resolve_precision
+from ml.precision import cpu_flags, cpu_model, native_cpu_bf16, resolve_precision
 from ml.train import TrainConfig, train
 from ml.train_options import train_config
 
@@ -23,6 +23,8 @@ def test_native_bf16_is_amx_or_avx512_bf16(tmp_path):
     info.write_text("processor\t: 0\nflags\t\t: fpu avx2 amx_bf16\n\nprocessor\t: 1\nflags\t\t: fpu avx2 amx_bf16\n")
     assert cpu_flags(info) == {"fpu", "avx2", "amx_bf16"}
     assert cpu_flags(tmp_path / "absent") == frozenset()
+    info.write_text("processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu\n")
+    assert cpu_model(info) == "AMD EPYC" and cpu_model(tmp_path / "absent") == "unknown CPU"
 
 
 def test_auto_is_bf16_only_where_native_and_either_can_be_forced():
