@@ -17,6 +17,7 @@ from flows.initialize import make_workspace
 from flows.loop_config import LOOP_FILE, LabelingTarget, LoopConfig, save_loop_config
 from flows.promotion import PromotionRule
 from flows.tracking import SCORE, TrackingConfig
+from dataset.splits import SplitConfig
 from dataset.versioning import VersionConfig
 from labeling.api import Connection
 from labeling.importer import ImportConfig, import_folder
@@ -42,6 +43,7 @@ class DemoConfig:
     preannotate_batch: int = 16
     mask_kind: str = "class"  # truth holds class maps, or "instance" maps (EMPS segmaps)
     first: Optional[int] = None  # tasks labeled before the first cycle (None: per_cycle), so it can start small
+    splits: SplitConfig = SplitConfig()  # the loop's split fractions for new images
 
     def to_label(self, k: int) -> int:
         """Tasks the simulated annotator labels before cycle k (1-based)."""
@@ -79,7 +81,7 @@ def loop_config(cfg: DemoConfig, schema) -> LoopConfig:
                             cfg.document_root.resolve())
     return LoopConfig(root, target, schema, TrackingConfig.for_project(root), cfg.train,
                       PromotionRule(minimums={SCORE: cfg.min_iou}), cfg.strategy,
-                      preannotate_batch=cfg.preannotate_batch)
+                      preannotate_batch=cfg.preannotate_batch, splits=cfg.splits)
 
 
 def import_images(cfg: DemoConfig, loop: LoopConfig, settings: LabelStudioSettings) -> int:

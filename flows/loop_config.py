@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from flows.promotion import PromotionRule
 from flows.tracking import STATE_DIR, TrackingConfig
 from dataset.samples import SampleConfig
+from dataset.splits import SplitConfig
 from dataset.versioning import VersionConfig
 from foundation.atomic import write_atomic
 from foundation.schema import LabelSchema
@@ -45,6 +46,7 @@ class LoopConfig:
     preannotate_batch: int = 16  # images predicted per Prefect task
     dask_address: Optional[str] = None  # tcp://scheduler:8786: preannotate's batches run on that Dask cluster
     samples: SampleConfig = field(default_factory=SampleConfig)  # specimen key and pixel-size fallback
+    splits: SplitConfig = field(default_factory=SplitConfig)  # fractions for new groups (assigned ones stay frozen)
     prefect_api_url: Optional[str] = None  # a Prefect server; None: no-server mode (PREFECT_API_URL still wins)
 
     def __post_init__(self) -> None:

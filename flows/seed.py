@@ -64,7 +64,7 @@ def _import(cfg: LoopConfig, images: Path, masks: Path, mask_kind: str) -> AddRe
     items = [Incoming(f.id, f.images[0], None if instance else f.mask, f.mask if instance else None,
                       provenance={"source": str(images)}) for f in find_samples([images], masks)]
     with workspace_lock(cfg.workspace):
-        return add_items(cfg.versions.data_dir, items, cfg.schema)
+        return add_items(cfg.versions.data_dir, items, cfg.schema, cfg.splits)
 
 
 def metrics_on_test(cfg: LoopConfig, model_version: str, version: Version) -> dict[str, float]:

@@ -66,7 +66,7 @@ def ingest(cfg: LoopConfig) -> tuple[AddReport, list[tuple[str, str]], list[dict
     items = attach_channels(describe_all(pulled_items(records, cfg.pull_dir, lab.images), cfg.samples), lab.images,
                             lab.channels)
     with workspace_lock(cfg.workspace):  # one writer of data/ at a time: `grainloop dataset import` takes it too
-        added = add_items(cfg.versions.data_dir, items, cfg.schema)
+        added = add_items(cfg.versions.data_dir, items, cfg.schema, cfg.splits)
         gone = withdrawals(records)
         dropped = drop_items(cfg.versions.data_dir, gone, next_tag(cfg)) if gone else []  # no git calls otherwise
     return added, [(d.id, d.reason) for d in dropped], waiting(records)

@@ -47,6 +47,9 @@ def demo(
     n_images: Annotated[int, typer.Option("--n-images", help="generated images")] = 40,
     heldout: Annotated[int, typer.Option(help="generated images never imported: every champion's fixed yardstick")] = 16,
     size: Annotated[int, typer.Option(help="side of a generated SEM grain field, pixels")] = 384, seed: int = 0,
+    warm_lr: Annotated[float, typer.Option(help="learning rate of a cycle that starts from the champion")] = 5e-4,
+    test_fraction: Annotated[float, typer.Option(help="share of new images in the test split, which judges "
+                                                      "promotion")] = 0.3,
 ) -> None:
     """The main job: local Label Studio, DVC, MLflow and Prefect run the full loop with a SIMULATED annotator
     on generated SEM grain fields (or --images/--masks). The services stay up until `grainloop down`."""
@@ -54,7 +57,8 @@ def demo(
 
     try:
         opts = DemoOptions(out, cycles, per_cycle, minutes, epochs, min_iou, images, masks, mask_kind, strategy,
-                           n_images, size, seed, first=first, heldout=heldout)
+                           n_images, size, seed, first=first, heldout=heldout, warm_lr=warm_lr,
+                           test_fraction=test_fraction)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     run_demo(opts)

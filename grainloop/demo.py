@@ -21,36 +21,38 @@ EDIT_COLUMN = "edit_cost"  # mean 1 - IoU(pre-annotation, submitted) of the anno
 HELDOUT_SEED = 1_000_003  # added to --seed: the held-out images never coincide with the imported ones
 
 
-def sample_data(out: Path, n: int, size: int, seed: int, heldout: int = 0,
-                first: int = 0) -> tuple[Path, Path, Path | None]:
+def sample_data(out: Path, n: int, size: int, seed: int, heldout: int = 0, first: int = 0,
+                splits=None) -> tuple[Path, Path, Path | None]:
     """Generated SEM grain fields (ml.synthetic.sem_field: hundreds of small touching grains of log-normal
     sizes, every image with its own look, charging and curtaining), and ``heldout`` more from another seed that
     are never imported: the fixed set every cycle's champion is scored on. Returns images, masks, held-out
     folder (None without held-out images). One of the first ``first`` images (in import order) is one the
-    dataset will put in its test split, so the first cycle's champion can be judged."""
+    dataset will put in its test split (``splits``: the loop's SplitConfig), so the first cycle's champion can
+    be judged."""
     from ml.synthetic import sem_field, write_dataset
 
     folder, cfg = out / "sample", sem_field(size)
     if not (folder / "manifest.json").exists():
         write_dataset(folder, n, cfg, seed)
-        test_image_early(folder, first)
+        test_image_early(folder, first, splits)
     held = out / "heldout" if heldout else None
     if held and not (held / "manifest.json").exists():
         write_dataset(held, heldout, cfg, seed + HELDOUT_SEED)
     return folder / "images", folder / "masks", held
 
 
-def test_image_early(folder: Path, first: int) -> None:
+def test_image_early(folder: Path, first: int, splits=None) -> None:
     """Swap two generated samples' names (files and manifest.json entries) so that one of the first ``first``
     falls in the dataset's test split (splits go by the image's sha256); nothing when one already does."""
     import json
 
     from dataset.manifest import sha256_file
-    from dataset.splits import split_for
+    from dataset.splits import SplitConfig, split_for
 
     manifest = json.loads((folder / "manifest.json").read_text())
     entries = manifest["images"]
-    tests = [i for i, e in enumerate(entries) if split_for(sha256_file(folder / e["image"])) == "test"]
+    cfg = splits or SplitConfig()
+    tests = [i for i, e in enumerate(entries) if split_for(sha256_file(folder / e["image"]), cfg) == "test"]
     if not first or not tests or tests[0] < first:
         return
     a, b = entries[first - 1], entries[tests[0]]
@@ -219,6 +221,8 @@ class DemoOptions:
     seed: int = 0
     first: Optional[int] = 4  # tasks labeled before the first cycle (None: per_cycle), so the first champion is weak
     heldout: int = 16  # generated images never imported, every champion's fixed yardstick (0: none)
+    warm_lr: float = 5e-4  # the learning rate once a cycle starts from the champion (the first starts at 2e-3)
+    test_fraction: float = 0.3  # of new images: promotion is judged on the newest test split, so not 1 or 2 images
 
     def __post_init__(self) -> None:
         from ml.data import check_mask_kind
@@ -226,6 +230,15 @@ class DemoOptions:
         check_mask_kind(self.mask_kind)
         if (self.images is None) != (self.masks is None):
             raise ValueError("--images and --masks go together")
+        if not 0 < self.test_fraction < 0.9:
+            raise ValueError(f"--test-fraction must be above 0 and below 0.9, got {self.test_fraction}")
+
+    @property
+    def splits(self):
+        from dataset.splits import SplitConfig
+
+        val = 0.1
+        return SplitConfig(train=round(1 - val - self.test_fraction, 6), val=val, test=self.test_fraction)
 
     @property
     def heldout_folder(self) -> Optional[Path]:
@@ -238,13 +251,14 @@ def demo_config(opts: DemoOptions):
     from ml.train_options import train_config
 
     images, masks = (opts.images, opts.masks) if opts.images else \
-        sample_data(opts.out, opts.n_images, opts.size, opts.seed, opts.heldout, opts.first or 0)[:2]
+        sample_data(opts.out, opts.n_images, opts.size, opts.seed, opts.heldout, opts.first or 0, opts.splits)[:2]
     train = train_config(decoder_channels=(64, 32, 16, 16, 16), epochs=opts.epochs, minutes=opts.minutes,
-                         patch=128, patches_per_epoch=64, batch_size=8, lr=2e-3, restart_epochs=opts.epochs,
+                         patch=128, patches_per_epoch=64, batch_size=8, lr=2e-3, warm_lr=opts.warm_lr,
+                         restart_epochs=opts.epochs,
                          seed=opts.seed, patience=opts.epochs)
     return DemoConfig(opts.out, images, masks, train, opts.cycles, opts.per_cycle, opts.strategy,
                       mask_kind=opts.mask_kind, min_iou=opts.min_iou,
-                      first=opts.first if opts.images is None else None)
+                      first=opts.first if opts.images is None else None, splits=opts.splits)
 
 
 def run_demo(opts: DemoOptions) -> list[dict]:

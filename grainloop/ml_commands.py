@@ -47,6 +47,7 @@ def train(
     encoder_weights: Annotated[Optional[str], typer.Option(help="e.g. imagenet (needs the hub or its cache)")] = None,
     epochs: Opt[int] = None, minutes: Annotated[Optional[float], typer.Option(help="time budget")] = None,
     patch: Opt[int] = None, patches_per_epoch: Opt[int] = None, batch_size: Opt[int] = None, lr: Opt[float] = None,
+    warm_lr: Annotated[Optional[float], typer.Option(help="lr with --warm-start (default: --lr)")] = None,
     restart_epochs: Annotated[Optional[int], typer.Option(help="epochs of the first cosine cycle")] = None,
     loss: Opt[str] = None, class_weights: Annotated[Optional[str], typer.Option(help="e.g. 1,2")] = None,
     downsample: Annotated[Optional[int], typer.Option(help="model pixels = means of k x k image pixels")] = None,
@@ -68,7 +69,7 @@ def train(
     base = load_params(params) if params else DEFAULTS
     cfg = with_options(base, arch=arch, encoder=encoder, decoder_channels=parse_ints(decoder_channels),
                        encoder_weights=encoder_weights, epochs=epochs, minutes=minutes, patch=patch,
-                       patches_per_epoch=patches_per_epoch, batch_size=batch_size, lr=lr,
+                       patches_per_epoch=patches_per_epoch, batch_size=batch_size, lr=lr, warm_lr=warm_lr,
                        restart_epochs=restart_epochs, loss=loss, class_weights=parse_floats(class_weights),
                        downsample=downsample, balanced=balanced, augment=augment, patience=patience, seed=seed,
                        threads=threads, device=device, precision=precision)

@@ -42,6 +42,7 @@ class TrainConfig:
     batch_size: int = 8
     epochs: int = 30
     lr: float = 1e-3
+    warm_lr: float | None = None  # the learning rate when training starts from another model's weights (None: lr)
     weight_decay: float = 1e-4
     restart_epochs: int = 10  # length of the first cosine cycle (then doubled)
     patience: int = 8  # early stopping: epochs without a better validation score
@@ -169,6 +170,8 @@ def train(cfg: TrainConfig, schema: LabelSchema, train_samples: Sequence[Sample]
     out_dir = Path(out_dir)
     data = PatchDataset(train_samples, cfg.patches, Augmenter(cfg.augment, cfg.seed), cfg.seed)
     steps = cfg.patches.per_epoch // cfg.batch_size
+    if init_weights is not None and cfg.warm_lr is not None:  # fine-tuning: a resume restores this lr too
+        cfg = replace(cfg, lr=cfg.warm_lr)
     model, opt, sched = _components(cfg, steps)
     precision = resolve_precision(cfg.precision, cfg.predict.device)
     model = precision.model(model)

@@ -20,7 +20,7 @@ OPTIONS: Mapping[str, tuple[str, ...]] = {
     "encoder_weights": ("model", "encoder_weights"), "in_channels": ("model", "in_channels"),
     "classes": ("model", "classes"), "epochs": ("epochs",), "minutes": ("max_minutes",),
     "patch": ("patches", "size"), "patches_per_epoch": ("patches", "per_epoch"), "balanced": ("patches", "class_balanced"),
-    "batch_size": ("batch_size",), "lr": ("lr",), "restart_epochs": ("restart_epochs",), "loss": ("loss", "name"),
+    "batch_size": ("batch_size",), "lr": ("lr",), "warm_lr": ("warm_lr",), "restart_epochs": ("restart_epochs",), "loss": ("loss", "name"),
     "class_weights": ("loss", "class_weights"), "augment": ("augment", "enabled"),
     "downsample": ("preprocess", "downsample"), "patience": ("patience",), "seed": ("seed",), "threads": ("threads",),
     "device": ("device",), "precision": ("precision",),

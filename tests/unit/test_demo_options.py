@@ -39,3 +39,12 @@ def test_the_demo_commands_defaults_are_demo_options_defaults():
     cli = {name: p.default for name, p in inspect.signature(demo).parameters.items()}
     for f in dataclasses.fields(DemoOptions):
         assert cli[f.name] == f.default, f"grainloop demo --{f.name.replace('_', '-')}: {cli[f.name]} != {f.default}"
+
+
+def test_the_demo_judges_promotion_on_a_larger_test_split_and_fine_tunes_gently(tmp_path):
+    opts = DemoOptions(out=tmp_path, images=tmp_path / "i", masks=tmp_path / "m", test_fraction=0.4, warm_lr=1e-4)
+    cfg = demo_config(opts)
+    assert (cfg.splits.train, cfg.splits.val, cfg.splits.test) == (0.5, 0.1, 0.4)
+    assert (cfg.train.lr, cfg.train.warm_lr) == (2e-3, 1e-4)
+    with pytest.raises(ValueError, match="test-fraction"):
+        DemoOptions(test_fraction=0.95)

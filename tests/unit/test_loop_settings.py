@@ -35,6 +35,8 @@ def test_a_setting_changes_with_its_type_and_is_read_back(loop_file):
     assert cfg.samples.pixel_size_um == 0.05 and read_setting(loop_file, "samples.pixel_size_um") == 0.05
     assert change_setting(loop_file, "train.decoder_channels", "[32, 16, 16, 16, 16]").train.model.decoder_channels == (
         32, 16, 16, 16, 16)
+    assert change_setting(loop_file, "splits", "{train: 0.5, val: 0.1, test: 0.4}").splits.test == 0.4
+    assert change_setting(loop_file, "train.warm_lr", "0.0005").train.warm_lr == 5e-4
     assert load_loop_config(loop_file).train.epochs == 7
     assert ("train.epochs", 7) in settings_table(loop_file)
 
@@ -46,6 +48,7 @@ def test_a_setting_changes_with_its_type_and_is_read_back(loop_file):
     ("min_new_annotations", "0", "at least 1"),
     ("labeling.policy", "loudest", "choose one of"),
     ("samples.pixel_size_um", "-1", "> 0"),
+    ("splits.test", "0.5", "sum to 1"),  # the fractions change together: splits "{train: .., val: .., test: ..}"
     ("samples.specimen_pattern", "(", "not a regular expression"),
     ("strategi", "margin", "strategy"),  # an unknown key lists the valid ones
     ("train.nonsense", "1", "epochs"),

@@ -64,6 +64,17 @@ def test_same_seed_same_weights(synthetic_dataset, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_a_warm_start_trains_at_warm_lr_and_a_fresh_start_at_lr(synthetic_dataset, tmp_path):
+    samples = _samples(synthetic_dataset)
+    cfg = train_config(epochs=1, lr=2e-3, warm_lr=5e-4, restart_epochs=100, **TINY)
+    lrs = {}
+    first = train(cfg, binary_schema(), samples, [], tmp_path / "fresh", callbacks=[lambda r: lrs.setdefault("fresh", r.lr)])
+    init = torch.load(first.model_path, weights_only=True)["state_dict"]
+    train(cfg, binary_schema(), samples, [], tmp_path / "warm", init_weights=init,
+          callbacks=[lambda r: lrs.setdefault("warm", r.lr)])
+    assert lrs["fresh"] == pytest.approx(2e-3, rel=0.01) and lrs["warm"] == pytest.approx(5e-4, rel=0.01)
+
+
 def _cli_train(data: Path, out: Path, epochs: int) -> list[str]:
     return [sys.executable, "-m", "grainloop", "train", "--images", str(data / "images"), "--masks",
             str(data / "masks"), "--out", str(out), "--epochs", str(epochs), "--decoder-channels", "32,16,16,8,8",
