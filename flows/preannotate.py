@@ -11,7 +11,7 @@ import io
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import NamedTuple, Optional, Sequence
 
 import numpy as np
 from prefect import flow, task
@@ -37,6 +37,7 @@ from ml.predict import PredictConfig
 from ml.preprocess import fit
 from ml.sampling import get_strategy, rank, summarize
 from ml.sampling.features import candidate
+from ml.instances import instances_from_probabilities
 from ml.targets import class_map_from_prediction
 
 
@@ -67,11 +68,19 @@ def cached_model(model_file: Path):
     return _loaded.model
 
 
+class Predicted(NamedTuple):
+    image_id: str
+    labels: np.ndarray  # the class map pushed to Label Studio
+    summary: object  # the candidate summary, with the strategy's score (ml.sampling)
+    grains: Optional[np.ndarray] = None  # the model's instances, where its schema has a boundary class
+
+
 @task(name="predict and score", retries=1)
 def predict_batch(model_file: Path, paths: Sequence[Path | Sequence[Path]], ids: Sequence[str],
-                  strategy_name: str) -> list[tuple]:
-    """(id, class map, candidate summary) of each image (a path, or its channels' paths), with the strategy's
-    score inside the summary."""
+                  strategy_name: str) -> list[Predicted]:
+    """The class map, candidate summary (with the strategy's score) and, for a model that learned the grains'
+    boundaries, its grains of each image (a path, or its channels' paths): touching grains then reach the
+    annotators as separate regions."""
     model, artifact = cached_model(model_file)
     strategy = get_strategy(strategy_name)
     out = []
@@ -80,7 +89,8 @@ def predict_batch(model_file: Path, paths: Sequence[Path | Sequence[Path]], ids:
         c = candidate(model, image, fit(image, artifact.preprocess), image_id, PredictConfig(),
                       tta="tta" in strategy.needs, embed="embedding" in strategy.needs)
         labels = class_map_from_prediction(np.argmax(c.probs, axis=0).astype(np.uint8), artifact.schema)
-        out.append((image_id, labels, summarize(c, [strategy])))
+        grains = instances_from_probabilities(c.probs, artifact.schema).labels if artifact.schema.boundary else None
+        out.append(Predicted(image_id, labels, summarize(c, [strategy]), grains))
     return out
 
 
@@ -125,7 +135,7 @@ def push(cfg: LoopConfig, project, model_version: str, items: list) -> PushRepor
 
 @flow(name="predict images", task_runner=ThreadPoolTaskRunner(max_workers=1))
 def predict_images(model_file: Path, paths: Sequence[Path | Sequence[Path]], ids: Sequence[str], strategy: str,
-                   batch: int = 16) -> list[tuple]:
+                   batch: int = 16) -> list[Predicted]:
     """predict_batch over the images, ``batch`` at a time, on the flow's task runner: one thread by default
     (torch already uses every core for one batch), Dask workers with prefect-dask."""
     chunks = [slice(i, i + batch) for i in range(0, len(ids), batch)]
@@ -143,7 +153,7 @@ def task_runner(cfg: LoopConfig):
     return DaskTaskRunner(address=cfg.dask_address)
 
 
-def _predict(cfg: LoopConfig, model_file: Path, sources: list[str]) -> list[tuple]:
+def _predict(cfg: LoopConfig, model_file: Path, sources: list[str]) -> list[Predicted]:
     runner = task_runner(cfg)
     run = predict_images.with_options(task_runner=runner) if runner else predict_images
     return run(model_file, [inputs(cfg, s) for s in sources], sources, cfg.strategy, cfg.preannotate_batch)
@@ -185,9 +195,9 @@ def preannotate(cfg: LoopConfig) -> PreannotateReport:
         return PreannotateReport(model_version, 0, 0, 0, skipped="every unannotated task already has it")
     model_file = checkpoint(cfg.tracking, version, cfg.state_dir / "champion")
     results = _predict(cfg, model_file, sorted(groups))
-    ranking = rank(cfg.strategy, [r[2] for r in results])
+    ranking = rank(cfg.strategy, [r.summary for r in results])
     scores = dict(ranking)
-    items = [p for image_id, labels, _ in results for p in image_predictions(groups[image_id], labels, scores[image_id])]
+    items = [p for r in results for p in image_predictions(groups[r.image_id], r.labels, scores[r.image_id], r.grains)]
     report = push(cfg, project, model_version, items)
     record_ranking(cfg, model_version, ranking)
     return PreannotateReport(model_version, len(items), report.created, report.replaced, tuple(ranking))

@@ -1,8 +1,9 @@
 """Masks (from any source) become Label Studio pre-annotations, versioned and scored.
 
 Each prediction carries the model_version and a score: the active-learning priority (higher: label first).
-A mask becomes one brush region per class, or one polygon per instance when it holds more objects than a
-threshold. Upload is one bulk request per batch, sent while the next batch is encoded. Pushing the same
+A mask becomes one brush region per class, or one region per grain when it holds more grains than a
+threshold: the model's own grains when it sends an instance map, else the class map's connected components; each
+grain is a polygon, or a brush of its own when its polygon would miss it by more than the stated tolerance. Upload is one bulk request per batch, sent while the next batch is encoded. Pushing the same
 model_version to the same tasks again replaces those predictions instead of adding copies. The project's
 model_version is set, so annotators see them, and a Data Manager tab orders the tasks by score.
 """
@@ -16,7 +17,7 @@ import numpy as np
 
 from labeling.api import Connection, filter_item, filters, iter_tasks, task_page
 from labeling.projects import ProjectRef
-from labeling.regions import mask_to_results
+from labeling.regions import POLYGON_MIN_IOU, mask_to_results
 from labeling.tiles import TileBox
 
 SCORE_VIEW = "grainloop: by score"
@@ -27,6 +28,7 @@ LISTED_LIMIT = 500  # Label Studio cuts the Data Manager's text columns at this 
 class PushConfig:
     model_version: str
     polygon_above: int = 50
+    polygon_min_iou: float = POLYGON_MIN_IOU  # the tolerance: a polygon's IoU with its grain, else a brush
     set_project_version: bool = True
     batch_size: int = 100
 
@@ -40,6 +42,7 @@ class MaskPrediction:
     task_id: int
     mask: np.ndarray
     score: float
+    instances: np.ndarray | None = None  # the model's grains (ids 1..N), when it separates touching ones
 
 
 @dataclass
@@ -51,7 +54,8 @@ class PushReport:
 
 def payload(items: list[MaskPrediction], project: ProjectRef, config: PushConfig) -> list[dict]:
     return [{"task": int(i.task_id), "model_version": config.model_version, "score": float(i.score),
-             "result": mask_to_results(i.mask, project.schema, config.polygon_above)} for i in items]
+             "result": mask_to_results(i.mask, project.schema, config.polygon_above, i.instances,
+                                       config.polygon_min_iou)} for i in items]
 
 
 def batches(items: list[MaskPrediction], project: ProjectRef, config: PushConfig) -> Iterator[list[dict]]:
@@ -147,12 +151,14 @@ def tasks_by_source(conn: Connection, project_id: int) -> dict[str, list[dict]]:
     return index
 
 
-def image_predictions(tasks: list[dict], mask: np.ndarray, score: float) -> list[MaskPrediction]:
-    """A full-image mask cut to the image's tasks (tiles get their own crop)."""
+def image_predictions(tasks: list[dict], mask: np.ndarray, score: float,
+                      instances: np.ndarray | None = None) -> list[MaskPrediction]:
+    """A full-image mask (and instance map) cut to the image's tasks (tiles get their own crop)."""
     out = []
     for task in tasks:
         tile = task["data"].get("tile")
-        out.append(MaskPrediction(task["id"], TileBox(**tile).crop(mask) if tile else mask, score))
+        crop = TileBox(**tile).crop if tile else (lambda a: a)
+        out.append(MaskPrediction(task["id"], crop(mask), score, None if instances is None else crop(instances)))
     return out
 
 

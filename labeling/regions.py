@@ -81,58 +81,88 @@ def brush_results(mask: np.ndarray, schema: LabelSchema) -> list[dict]:
             for value, name in enumerate(schema.class_names) if value and (mask == value).any()]
 
 
+POLYGON_MIN_IOU = 0.95  # a grain goes as a polygon when its rasterised polygon has at least this IoU with it
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    union = np.logical_or(a, b).sum()
+    return float(np.logical_and(a, b).sum() / union) if union else 1.0
+
+
 @dataclass(frozen=True)
 class Instance:
-    """One hole-filled, 4-connected object of a class, cropped to its bounding box."""
+    """One object of a class (a 4-connected component, or one id of an instance map), cropped to its box."""
 
     name: str
-    mask: np.ndarray  # the crop
+    mask: np.ndarray  # the crop: the object's own pixels, holes included
     left: int  # the crop's top-left pixel in the image
     top: int
     image_shape: tuple[int, int]
 
-    def polygon(self) -> list[list[float]] | None:
-        """Percent points in the image, or None if the polygon would not give back the instance's pixels."""
-        corners = trace_outline(self.mask)
-        if not np.array_equal(polygon_to_mask(percent_points(corners, self.mask.shape), *self.mask.shape), self.mask):
+    def polygon(self, min_iou: float = 1.0) -> list[list[float]] | None:
+        """Percent points in the image of the outline of the object's largest 4-connected piece, holes filled;
+        None if that polygon, rasterised, has an IoU below ``min_iou`` with the object's pixels."""
+        labels, n = label(self.mask)
+        piece = labels == (1 + int(np.argmax(np.bincount(labels.ravel())[1:]))) if n > 1 else self.mask
+        corners = trace_outline(fill_holes(piece))
+        drawn = polygon_to_mask(percent_points(corners, self.mask.shape), *self.mask.shape)
+        if _iou(drawn, self.mask) < min_iou - 1e-9:
             return None
         return percent_points(corners + (self.left, self.top), self.image_shape)
 
+    def brush(self) -> dict:
+        """The object alone as a brush region of the whole image."""
+        height, width = self.image_shape
+        whole = np.zeros(self.image_shape, dtype=bool)
+        whole[self.top:self.top + self.mask.shape[0], self.left:self.left + self.mask.shape[1]] = self.mask
+        return _result(BRUSH, self.name, {"format": "rle", "rle": mask_to_rle(whole)}, height, width)
 
-def instances(mask: np.ndarray, schema: LabelSchema) -> list[Instance]:
-    """Every class's instances; each one is worked on inside its bounding box (a mask of many small grains
-    would otherwise cost a whole-image pass per grain)."""
+
+def instances(mask: np.ndarray, schema: LabelSchema, instance_map: np.ndarray | None = None) -> list[Instance]:
+    """Every object of the mask: the ids of ``instance_map`` (a model's grains; each takes its pixels' most common
+    class, ids on background are left out), else each class's 4-connected components. Each one is worked on
+    inside its bounding box (a mask of many small grains would otherwise cost a whole-image pass per grain)."""
+    if instance_map is not None:
+        return _from_instance_map(mask, schema, instance_map)
     found = []
     for value, name in enumerate(schema.class_names):
         if value == 0:
             continue
         labels, n = label(mask == value)
         for k, (rows, cols) in enumerate(boxes(labels, n), start=1):
-            found.append(Instance(name, fill_holes(labels[rows, cols] == k), cols.start, rows.start, mask.shape))
+            found.append(Instance(name, labels[rows, cols] == k, cols.start, rows.start, mask.shape))
     return found
 
 
-def polygon_results(parts: list[Instance]) -> list[dict] | None:
-    """One polygon per instance, or None if some instance's polygon would not give back its pixels exactly."""
+def _from_instance_map(mask: np.ndarray, schema: LabelSchema, instance_map: np.ndarray) -> list[Instance]:
+    if instance_map.shape != mask.shape:
+        raise ValueError(f"instance map {instance_map.shape} and mask {mask.shape} differ in shape")
+    ids = np.asarray(instance_map, dtype=np.int32)
+    found = []
+    for k, (rows, cols) in enumerate(boxes(ids, int(ids.max(initial=0))), start=1):
+        own, crop = ids[rows, cols] == k, mask[rows, cols]
+        value = int(np.bincount(crop[own]).argmax()) if own.any() else 0
+        if value:  # the grain's pixels of its class: the map and the mask need not agree everywhere
+            found.append(Instance(schema.class_names[value], own & (crop == value), cols.start, rows.start, mask.shape))
+    return found
+
+
+def region_results(parts: list[Instance], min_iou: float = POLYGON_MIN_IOU) -> list[dict]:
+    """One region per object: its polygon when that is within ``min_iou`` of its pixels, else its own brush."""
     results = []
     for inst in parts:
-        points = inst.polygon()
-        if points is None:
-            return None
-        results.append(_result(POLYGON, inst.name, {"points": points, "closed": True}, *inst.image_shape))
+        points = inst.polygon(min_iou)
+        results.append(inst.brush() if points is None else
+                       _result(POLYGON, inst.name, {"points": points, "closed": True}, *inst.image_shape))
     return results
 
 
-def mask_to_results(mask: np.ndarray, schema: LabelSchema, polygon_above: int) -> list[dict]:
-    """Brush RLE per class, or one polygon per instance when the mask holds more than ``polygon_above``
-    objects (falling back to brush if an instance has holes a polygon cannot carry)."""
-    parts = instances(mask, schema) if polygon_above >= 0 else []
+def mask_to_results(mask: np.ndarray, schema: LabelSchema, polygon_above: int, instance_map: np.ndarray | None = None,
+                    min_iou: float = POLYGON_MIN_IOU) -> list[dict]:
+    """Brush RLE per class, or one region per object (see ``instances``) when the mask holds more than
+    ``polygon_above`` objects: a polygon each, or a brush of its own for an object whose polygon would not carry
+    it within ``min_iou`` (a large hole, a ragged piece)."""
+    parts = instances(mask, schema, instance_map) if polygon_above >= 0 else []
     if len(parts) > polygon_above >= 0:
-        as_polygons = polygon_results(parts)
-        if as_polygons is not None and _same(as_polygons, mask, schema):
-            return as_polygons
+        return region_results(parts, min_iou)
     return brush_results(mask, schema)
-
-
-def _same(results: list[dict], mask: np.ndarray, schema: LabelSchema) -> bool:
-    return np.array_equal(results_to_mask(results, schema, *mask.shape), mask)

@@ -80,8 +80,37 @@ def test_mask_to_results_brush_or_polygons_exact():
         assert np.array_equal(results_to_mask(results, PHASES, 40, 50), mask)
     holed = np.zeros((20, 20), np.uint8)
     holed[2:15, 2:15] = 1
-    holed[6:9, 6:9] = 0  # a hole a polygon cannot carry: falls back to brush
+    holed[6:9, 6:9] = 0  # a hole a polygon cannot carry within 0.95 IoU (160 of 169 pixels): its own brush
     assert {r["type"] for r in mask_to_results(holed, binary_schema(), 0)} == {"brushlabels"}
+
+
+def test_a_grain_its_polygon_cannot_carry_falls_back_alone_and_every_grain_stays_its_own_region():
+    mask = np.zeros((60, 60), np.uint8)
+    mask[2:10, 2:10], mask[2:10, 20:30], mask[40:55, 40:55] = 1, 1, 1
+    mask[45:50, 45:50] = 0  # 25 of 225 pixels: a hole no polygon carries within 0.95
+    mask[20:30, 2:12] = 1
+    mask[24, 6] = 0  # a one-pixel hole: its polygon is within the tolerance (99 of 100 pixels)
+    results = mask_to_results(mask, binary_schema(), 0)
+    assert sorted(r["type"] for r in results) == ["brushlabels"] + ["polygonlabels"] * 3
+    back = results_to_mask(results, binary_schema(), 60, 60)
+    assert np.argwhere(back != mask).tolist() == [[24, 6]]  # the stated tolerance, and nothing else
+    exact = mask_to_results(mask, binary_schema(), 0, min_iou=1.0)
+    assert sorted(r["type"] for r in exact) == ["brushlabels"] * 2 + ["polygonlabels"] * 2
+    assert np.array_equal(results_to_mask(exact, binary_schema(), 60, 60), mask)
+
+
+def test_touching_grains_of_an_instance_map_are_pushed_as_one_polygon_each():
+    mask = np.zeros((30, 40), np.uint8)
+    mask[5:20, 5:35] = 1  # one connected blob of the class map ...
+    grains = np.zeros((30, 40), np.int32)
+    grains[5:20, 5:20], grains[5:20, 20:35] = 1, 2  # ... that the model decoded into two touching grains
+    grains[0, 0] = 3  # an id on background is no grain
+    assert len(mask_to_results(mask, binary_schema(), 0)) == 1
+    results = mask_to_results(mask, binary_schema(), 0, instance_map=grains)
+    assert [r["type"] for r in results] == ["polygonlabels"] * 2
+    assert np.array_equal(results_to_mask(results, binary_schema(), 30, 40), mask)
+    with pytest.raises(ValueError, match="differ in shape"):
+        mask_to_results(mask, binary_schema(), 0, instance_map=grains[:10])
 
 
 def test_instances_in_their_boxes_give_the_whole_image_polygons():
@@ -95,7 +124,7 @@ def test_instances_in_their_boxes_give_the_whole_image_polygons():
     parts = instances(mask, binary_schema())
     assert len(parts) == n and [p.mask.shape for p in parts] == [labels[b].shape for b in boxes(labels, n)]
     for k, part in enumerate(parts, start=1):
-        assert part.polygon() == mask_to_polygon(fill_holes(labels == k))
+        assert part.polygon(min_iou=0) == mask_to_polygon(fill_holes(labels == k))
     solid = fill_holes(mask > 0).astype(np.uint8)  # holes filled: the polygons carry it exactly
     results = mask_to_results(solid, binary_schema(), 0)
     assert {r["type"] for r in results} == {"polygonlabels"}
