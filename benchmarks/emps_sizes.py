@@ -21,13 +21,13 @@ import numpy as np
 import pandas as pd
 
 from benchmarks._cli import parse_args
-from grainloop.analytics_commands import predicted_instances
 from ml.banner import detect_banner
 from ml.data import find_samples, split_of
 from ml.distributions import size_distribution_error, size_summary, sized_grains
 from ml.instance_metrics import InstanceMetrics
 from ml.instances import InstanceConfig, instances_from_instance_map
 from ml.io import read_channels, read_mask
+from ml.measure import predicted_instances
 from ml.morphometry import GrainImage, measure
 from foundation.instrument import PixelSize
 

@@ -6,10 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grainloop.analytics_commands import MeasureSpec, run_measure
 from foundation.schema import binary_schema
 from ml.data import find_samples
 from ml.io import read_mask
+from ml.measure import MeasureSpec, run_measure
 from tests.helpers import EMPS_IDS
 
 pytestmark = pytest.mark.emps

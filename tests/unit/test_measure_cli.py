@@ -7,9 +7,9 @@ import pytest
 import tifffile
 from typer.testing import CliRunner
 
-from grainloop.analytics_commands import MeasureSpec
 from grainloop.cli import app
 from ml.io import list_images
+from ml.measure import MeasureSpec
 from tests.helpers import random_model_file
 
 runner = CliRunner()

@@ -1,0 +1,170 @@
+"""Measuring grains (the `grainloop measure` verb): grain tables, size distributions and outlines of masks or a
+model's predictions, with a summary.json that counts every grain found as measured or dropped."""
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable, Iterator, Optional, TypeVar
+
+import pandas as pd
+
+from foundation.instrument import resolve_pixel_size
+from foundation.schema import LabelSchema
+from ml.banner import detect_banner
+from ml.config import to_dict
+from ml.data import SampleFiles, check_mask_kind, find_samples
+from ml.distributions import plot_distributions, summarise
+from ml.instances import (InstanceConfig, Instances, instances_from_class_map, instances_from_instance_map,
+                          instances_from_probabilities)
+from ml.io import ArraySource, ImageReadError, list_images, read_channels, read_mask
+from ml.morphometry import GrainImage, dropped_rows, measure as measure_grains, outlines
+from ml.preprocess import fit
+
+if TYPE_CHECKING:
+    from ml.checkpoint import ModelArtifact
+
+ROOT = Path(__file__).resolve().parents[1]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class MeasureSpec:
+    """Where grains come from: masks (class or instance maps) or a model predicting the images."""
+
+    masks: Optional[Path] = None
+    mask_kind: str = "class"
+    images: tuple[Path, ...] = ()
+    model: Optional[Path] = None
+    pixel_size_um: Optional[float] = None
+    instances: InstanceConfig = field(default_factory=InstanceConfig)
+    include_cut: bool = False  # grains cut by an edge in the size distributions
+
+    def __post_init__(self) -> None:
+        if (self.masks is None) == (self.model is None):
+            raise ValueError("give either --masks DIR (with optional --images) or --images DIR --model PATH")
+        if self.model is not None and not self.images:
+            raise ValueError("--model needs --images DIR to predict")
+        check_mask_kind(self.mask_kind)
+
+
+def git_sha() -> Optional[str]:
+    """The short commit of the repository holding this code, or None outside a git checkout."""
+    done = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return done.stdout.strip() or None
+
+
+def _track(items: Iterable[T], description: str, progress: bool) -> Iterable[T]:
+    """A progress bar on stderr (stdout stays for results) when asked; the items unchanged otherwise."""
+    from rich.console import Console
+    from rich.progress import track
+
+    return track(items, description=description, console=Console(stderr=True), disable=not progress)
+
+
+def _mask_instances(files: SampleFiles, spec: MeasureSpec, schema: LabelSchema) -> Instances:
+    mask = read_mask(files.mask)
+    if spec.mask_kind == "instance":
+        return instances_from_instance_map(mask, None, spec.instances.min_area)
+    top = schema.num_outputs - 1
+    if mask.min() < 0 or mask.max() > top:
+        names = ", ".join(f"{i}={n}" for i, n in enumerate(schema.output_names))
+        raise ImageReadError(files.mask, f"values outside 0..{top} of schema {schema.name!r} ({names})")
+    return instances_from_class_map(mask, schema, spec.instances)
+
+
+def _from_masks(spec: MeasureSpec, schema: LabelSchema, progress: bool) -> Iterator[GrainImage]:
+    if spec.images:
+        files = find_samples(spec.images, spec.masks)
+    else:
+        files = [SampleFiles(p.relative_to(spec.masks).with_suffix("").as_posix(), (), p)
+                 for p in list_images(spec.masks)]
+    for f in _track(files, "measuring", progress):
+        image = read_channels(f.images) if f.images else None
+        px = resolve_pixel_size(spec.pixel_size_um, f.images[0] if f.images else f.mask)
+        banner = detect_banner(image) if image is not None else None
+        yield GrainImage(f.id, _mask_instances(f, spec, schema), px, image, banner, schema.class_names)
+
+
+def predicted_instances(net, artifact: ModelArtifact, image, cfg: InstanceConfig) -> tuple[Instances, object]:
+    """Grains predicted on one (C, H, W) image with the model's own preprocessing, and the banner box."""
+    from ml.evaluate import fitting_config  # torch: loaded only when a model predicts
+    from ml.predict import PredictConfig, predict_image
+
+    state = fit(image, artifact.preprocess)
+    window = replace(fitting_config(state.model_shape, PredictConfig()), probabilities=True)
+    pred = predict_image(net, ArraySource(image), window, state=state)
+    return instances_from_probabilities(pred.probabilities, artifact.schema, cfg), pred.banner
+
+
+def _from_model(spec: MeasureSpec, progress: bool) -> Iterator[GrainImage]:
+    from ml.checkpoint import load_model  # torch: loaded only when a model predicts
+
+    net, artifact = load_model(spec.model)
+    for f in _track(find_samples(spec.images), "predicting and measuring", progress):
+        image = read_channels(f.images)
+        inst, banner = predicted_instances(net, artifact, image, spec.instances)
+        px = resolve_pixel_size(spec.pixel_size_um, f.images[0])
+        yield GrainImage(f.id, inst, px, image, banner, artifact.schema.class_names)
+
+
+def _image_row(item: GrainImage, table: pd.DataFrame, include_cut: bool) -> dict:
+    col = "ecd_um" if item.pixel_size.known else "ecd_px"
+    sizes = summarise(table, col, include_cut)["all"] if not table.empty else {"n": 0}
+    return {"image": item.name, "grains_found": item.instances.count + len(item.instances.dropped),
+            "measured": len(table), "dropped": len(item.instances.dropped),
+            "cut_by_edge": int(table["cut_by_edge"].sum()) if not table.empty else 0,
+            **item.pixel_size.to_dict(), **{f"ecd_{k}": v for k, v in sizes.items()}}
+
+
+def _write_tables(out: Path, grains: pd.DataFrame, dropped: list[dict], images: list[dict]) -> None:
+    grains.to_csv(out / "grains.csv", index=False)
+    grains.to_parquet(out / "grains.parquet", index=False)
+    dropped_table = pd.DataFrame(dropped, columns=["image", "grain_before_drop", "area_px", "reason"])
+    dropped_table.to_csv(out / "dropped.csv", index=False)
+    pd.DataFrame(images).to_csv(out / "images.csv", index=False)
+
+
+def run_measure(spec: MeasureSpec, schema: LabelSchema, out: Path, progress: bool = False) -> dict:
+    """Measure every image; write grains.csv and .parquet, dropped.csv, images.csv, outlines.geojson, plots/ and
+    summary.json (with what produced them). Every grain found is measured or listed in dropped.csv."""
+    out.mkdir(parents=True, exist_ok=True)
+    tables, dropped, images, features = [], [], [], []
+    for item in (_from_model(spec, progress) if spec.model else _from_masks(spec, schema, progress)):
+        table = measure_grains(item)
+        tables.append(table)
+        dropped += dropped_rows(item)
+        images.append(_image_row(item, table, spec.include_cut))
+        features += outlines(item)
+    grains = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    _write_tables(out, grains, dropped, images)
+    (out / "outlines.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    summary = _summary(spec, grains, dropped, images)
+    if not grains.empty:
+        plot_distributions(grains, out / "plots", summary["size_column"], summary["units"], spec.include_cut)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str, allow_nan=False) + "\n")
+    return summary
+
+
+def _clean(d: dict) -> dict:
+    """NaN (an empty distribution) as null, at any depth, so summary.json is strict JSON."""
+    nan_free = {k: None if isinstance(v, float) and v != v else v for k, v in d.items()}
+    return {k: _clean(v) if isinstance(v, dict) else v for k, v in nan_free.items()}
+
+
+def _summary(spec: MeasureSpec, grains: pd.DataFrame, dropped: list[dict], images: list[dict]) -> dict:
+    known = bool(images) and all(r["pixel_size_um"] is not None for r in images)
+    column = "ecd_um" if known else "ecd_px"
+    found = sum(r["grains_found"] for r in images)
+    if found != len(grains) + len(dropped):  # count in = count out, or the run is wrong
+        raise RuntimeError(f"{found} grains found but {len(grains)} measured + {len(dropped)} dropped")
+    return _clean({
+        "tool": "grainloop measure", "git_sha": git_sha(), "inputs": to_dict(spec), "images": len(images),
+        "grains_found": found, "grains_measured": len(grains), "grains_dropped": len(dropped),
+        "grains_cut_by_edge": int(grains["cut_by_edge"].sum()) if not grains.empty else 0,
+        "units": "um" if known else "px", "size_column": column,
+        "pixel_size_note": "from each image" if known else "pixel size unknown for some images: sizes in pixels",
+        "pixel_sizes": sorted({f"{r['pixel_size_um']} ({r['pixel_size_source']})" for r in images}),
+        "distribution": summarise(grains, column, spec.include_cut) if not grains.empty else {},
+    })
