@@ -43,7 +43,7 @@ def demo(
     images: Annotated[Optional[Path], typer.Option(help="your images instead of generated ones (needs --masks)")] = None,
     masks: Annotated[Optional[Path], typer.Option(help="class maps of --images, for the simulated annotator")] = None,
     mask_kind: Annotated[str, typer.Option(help="class, or instance for instance maps (EMPS segmaps)")] = "class",
-    strategy: Annotated[str, typer.Option(help="active-learning strategy ranking the tasks")] = "entropy",
+    strategy: Annotated[str, typer.Option(help="active-learning strategy ranking the tasks")] = "kcenter",
     n_images: Annotated[int, typer.Option("--n-images", help="generated images")] = 40,
     heldout: Annotated[int, typer.Option(help="generated images never imported: every champion's fixed yardstick")] = 16,
     size: Annotated[int, typer.Option(help="side of a generated SEM grain field, pixels")] = 384, seed: int = 0,

@@ -19,19 +19,22 @@ IOU_COLUMN = f"test_{SCORE}"  # the champion's score on the newest dataset versi
 HELDOUT_COLUMN = f"heldout_{SCORE}"  # the champion's score on the fixed held-out images (never imported)
 EDIT_COLUMN = "edit_cost"  # mean 1 - IoU(pre-annotation, submitted) of the annotations this cycle synced
 HELDOUT_SEED = 1_000_003  # added to --seed: the held-out images never coincide with the imported ones
+DARK_GRAINS = 1.0  # every look asks for dark grains, which about half the substrates allow: a lab that images
+# with both detectors (grains bright in secondary electrons, dark in backscatter), so one model must learn both
 
 
 def sample_data(out: Path, n: int, size: int, seed: int, heldout: int = 0, first: int = 0,
                 splits=None) -> tuple[Path, Path, Path | None]:
     """Generated SEM grain fields (ml.synthetic.sem_field: hundreds of small touching grains of log-normal
-    sizes, every image with its own look, charging and curtaining), and ``heldout`` more from another seed that
+    sizes, every image with its own look, charging and curtaining; about half with grains darker than the
+    substrate), and ``heldout`` more from another seed that
     are never imported: the fixed set every cycle's champion is scored on. Returns images, masks, held-out
     folder (None without held-out images). One of the first ``first`` images (in import order) is one the
     dataset will put in its test split (``splits``: the loop's SplitConfig), so the first cycle's champion can
     be judged."""
     from ml.synthetic import sem_field, write_dataset
 
-    folder, cfg = out / "sample", sem_field(size)
+    folder, cfg = out / "sample", sem_field(size, dark_grains=DARK_GRAINS)
     if not (folder / "manifest.json").exists():
         write_dataset(folder, n, cfg, seed)
         test_image_early(folder, first, splits)
@@ -178,7 +181,7 @@ def save_curve(loop, rows: list[dict], out: Path, strategy: str) -> Path:
     return files[1]
 
 
-def report(loop, reports, rows, urls: dict, out: Path, strategy: str = "entropy") -> None:
+def report(loop, reports, rows, urls: dict, out: Path, strategy: str = "kcenter") -> None:
     console.print(_table(rows))
     console.print(f"learning curve: {save_curve(loop, rows, out, strategy)}")
     champion = reports[-1].champion
@@ -215,7 +218,7 @@ class DemoOptions:
     images: Optional[Path] = None  # real images instead of generated ones (with masks)
     masks: Optional[Path] = None
     mask_kind: str = "class"
-    strategy: str = "entropy"
+    strategy: str = "kcenter"  # uncertainty and diversity: entropy alone sends 8 look-alike images a cycle
     n_images: int = 40
     size: int = 384
     seed: int = 0

@@ -42,6 +42,8 @@ class SyntheticConfig:
     appearance: float = 0.0  # per-image spread of grey levels, polarity, rims, blur and noise (0: one look)
     texture: float = 0.0  # smooth mottling inside grains and on the substrate
     charging: float = 0.0  # bright charged grains with horizontal scan streaks (strength; 0 disables)
+    dark_grains: float = 0.25  # with appearance: chance a look asks for grains darker than the substrate (as
+    # backscatter or TEM images show them); a substrate too dark for that keeps them bright (about half of those)
 
     def __post_init__(self) -> None:
         bad = [msg for msg, ok in {
@@ -54,6 +56,7 @@ class SyntheticConfig:
             "banner_height must be in [0, 0.5]": 0 <= self.banner_height <= 0.5,
             "size_sigma, appearance, texture and charging must be >= 0":
                 min(self.size_sigma, self.appearance, self.texture, self.charging) >= 0,
+            "dark_grains must be in [0, 1]": 0 <= self.dark_grains <= 1,
         }.items() if not ok]
         if bad:
             raise ValueError("invalid SyntheticConfig: " + "; ".join(bad))
@@ -215,12 +218,12 @@ def _lerp(a: float, b: float, t: float) -> float:
     return float(a + (b - a) * t)
 
 
-def _look(rng: np.random.Generator, t: float) -> _Look:
+def _look(rng: np.random.Generator, t: float, dark: float = 0.25) -> _Look:
     """A random look, ``t`` of the way from the generator's fixed one: brighter or darker substrates, weak or
     inverted contrast (grains darker than the substrate, as in backscatter or TEM images), faint or strong rims,
     defocus and noise."""
     bg = rng.uniform(0.08, 0.55)
-    contrast = rng.uniform(0.1, 0.42) * (-1.0 if rng.random() < 0.25 else 1.0)
+    contrast = rng.uniform(0.1, 0.42) * (-1.0 if rng.random() < dark else 1.0)
     grain = bg + contrast if 0.05 <= bg + contrast <= 0.9 else bg - contrast
     base = _Look()
     return _Look(_lerp(base.background, bg, t), _lerp(base.grain, grain, t), t * rng.uniform(0.0, 0.08),
@@ -265,7 +268,7 @@ def _realism(cfg: SyntheticConfig) -> bool:
 def _render(rng: np.random.Generator, cfg: SyntheticConfig, inst: np.ndarray, classes: np.ndarray) -> np.ndarray:
     """SEM-like float32 image in [0, 1] rendered from the final instance map."""
     extra = np.random.default_rng(int(rng.integers(2**63))) if _realism(cfg) else None  # draws only when used
-    look = _look(extra, cfg.appearance) if extra is not None else _Look()
+    look = _look(extra, cfg.appearance, cfg.dark_grains) if extra is not None else _Look()
     img = _background(rng, cfg.height, cfg.width)
     grains = _shading(rng, inst, classes, cfg.n_classes)
     rim = _rim(rng, inst)

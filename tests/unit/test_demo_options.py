@@ -48,3 +48,16 @@ def test_the_demo_judges_promotion_on_a_larger_test_split_and_fine_tunes_gently(
     assert (cfg.train.lr, cfg.train.warm_lr) == (2e-3, 1e-4)
     with pytest.raises(ValueError, match="test-fraction"):
         DemoOptions(test_fraction=0.95)
+
+
+def test_the_demo_judges_a_model_without_a_boundary_class_by_iou_alone(tmp_path):
+    from flows.demo import demo_rule
+    from flows.promotion import PromotionRule, decide
+    from foundation.schema import binary_schema
+
+    cfg = demo_config(DemoOptions(out=tmp_path, images=tmp_path / "i", masks=tmp_path / "m"))
+    semantic, instance = demo_rule(cfg, binary_schema()), demo_rule(cfg, binary_schema(boundary=True))
+    assert instance.size_error == PromotionRule().size_error and semantic.minimums == {"mean_fg_iou": cfg.min_iou}
+    champion = {"mean_fg_iou": 0.60, "size_distribution_error": 0.30}
+    challenger = {"mean_fg_iou": 0.75, "size_distribution_error": 0.45}  # watershed sizes: noise for this model
+    assert decide(challenger, champion, semantic).promote and not decide(challenger, champion, instance).promote

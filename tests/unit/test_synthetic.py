@@ -146,3 +146,25 @@ def test_written_tiff_records_pixel_size(tmp_path: Path) -> None:
         assert page.tags["ResolutionUnit"].value == tifffile.RESUNIT.CENTIMETER
         assert x_res[0] / x_res[1] == pytest.approx(1e4 / 0.5)
         assert json.loads(page.description)["generator_version"] == GENERATOR_VERSION
+
+
+def _dark_share(dark_grains: float, n: int = 40) -> float:
+    from ml.synthetic import sem_field
+
+    dark = 0
+    for seed in range(n):
+        s = generate(sem_field(64, dark_grains=dark_grains, banner=False, charging=0.0), seed)
+        grains = s.class_map > 0
+        dark += s.image[grains].mean() < s.image[~grains].mean()
+    return dark / n
+
+
+def test_dark_grains_sets_how_many_looks_show_grains_darker_than_the_substrate() -> None:
+    from ml.synthetic import sem_field
+
+    assert _dark_share(0.0) <= 0.05  # (a bright rim or streak can tip a weak-contrast field)
+    assert _dark_share(0.25) < 0.25 < _dark_share(1.0) < 0.75  # asked for, where the substrate allows it
+    default = generate(sem_field(64), 3).image
+    assert np.array_equal(default, generate(sem_field(64, dark_grains=0.25), 3).image)  # the default's looks
+    with pytest.raises(ValueError, match="dark_grains"):
+        SyntheticConfig(dark_grains=1.5)
