@@ -1,20 +1,17 @@
-"""`grainloop init` and `grainloop add`: a lab's own loop on its own images.
+"""`grainloop init`: a lab's own loop on its own images (`grainloop add` brings more later: flows/add.py).
 
 ``init`` makes (or, run again, reuses) everything a loop needs: a git + DVC workspace with its remote and pipeline,
 the Label Studio project generated from the label schema, the images imported as tasks (tiles for large ones), and
 the loop's configuration file. A day-one champion comes from ``--start-model`` (a model the lab chose) or from
 ``--labeled`` (an existing labelled set as dataset-v1, trained once); its pre-annotations go out at once.
-``add`` brings more images into the same project: new tasks only, pre-annotated by the champion.
 Every service defaults to the embedded local one; the options point at existing servers.
 """
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional
 
 from dataset.pipeline import PIPELINE, init_pipeline
 from dataset.samples import SampleConfig
@@ -27,7 +24,6 @@ from foundation.atomic import write_atomic
 from foundation.schema import LabelSchema
 from labeling.api import Connection
 from labeling.importer import ImportConfig, ImportReport, import_folder
-from labeling.images import EXTENSIONS
 from labeling.projects import ProjectSpec, ensure_project
 from labeling.settings import LabelStudioSettings, load_settings, settings_path
 from labeling.tiles import TilingConfig
@@ -188,48 +184,3 @@ def init_loop(cfg: InitConfig, log: Callable[[str], None] = print) -> InitReport
     version = first_champion(cfg, loop)
     pre = preannotate(loop) if version else None
     return InitReport(cfg.loop_file, project_id, imported, version, pre)
-
-
-# ---- grainloop add -------------------------------------------------------------------------------------------
-
-
-def _copy_in(source: Path, images: Path) -> Path:
-    """A file or folder from outside the loop's image folder, linked (or copied) into it under its own name."""
-    dest = images / source.name
-    if source.is_dir():
-        shutil.copytree(source, dest, copy_function=_link_or_copy, dirs_exist_ok=True)
-    elif source.suffix.lower() in EXTENSIONS:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        _link_or_copy(source, dest)
-    else:
-        raise InitError(f"{source} is neither a folder nor an image ({', '.join(sorted(EXTENSIONS))})")
-    return dest
-
-
-def _link_or_copy(src: str | Path, dst: str | Path) -> None:
-    if Path(dst).exists():
-        return
-    try:
-        os.link(src, dst)
-    except OSError:  # another file system
-        shutil.copy2(src, dst)
-
-
-@dataclass(frozen=True)
-class AddReport:
-    imported: ImportReport
-    preannotated: PreannotateReport
-
-
-def add_images(config: Path, sources: Sequence[Path] = ()) -> AddReport:
-    """New images into the loop's project: sources outside its image folder are linked in first; tasks that
-    exist stay as they are; the champion pre-annotates the new ones."""
-    loop = load_loop_config(config)
-    images = loop.labeling.images
-    for source in sources:
-        if not source.exists():
-            raise InitError(f"{source} does not exist")
-        if not source.resolve().is_relative_to(images):
-            _copy_in(source.resolve(), images)
-    _, imported = import_images(loop)
-    return AddReport(imported, preannotate(loop))

@@ -98,15 +98,19 @@ def init(
 def add(
     paths: Annotated[Optional[list[Path]], typer.Argument(help="image files or folders to add (linked into the loop's "
                                                                "image folder); none: rescan that folder")] = None,
+    channel: Annotated[Optional[list[Path]], typer.Option(help="a folder with the added images' files of the next "
+                                                               "detector channel, same relative paths (repeat, in "
+                                                               "the loop's channel order)")] = None,
     config: ConfigOpt = None,
 ) -> None:
     """More images into the loop's project: new tasks only, pre-annotated by the champion."""
     config = loop_file(config)
     loop_prefect(config)
-    from flows.initialize import InitError, add_images
+    from flows.add import add_images
+    from flows.initialize import InitError
 
     try:
-        report = add_images(config, paths or [])
+        report = add_images(config, paths or [], channel or [])
     except (InitError, FileNotFoundError) as exc:
         _fail(exc)
     imp, pre = report.imported, report.preannotated

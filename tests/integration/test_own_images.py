@@ -116,9 +116,10 @@ def test_a_lab_loop_from_init_to_first_champion(lab, server, sample, prefect_api
     new = lab.parent / "new-batch"
     new.mkdir()
     shutil.copy(sorted((sample / "images").iterdir())[12], new / "late.tif")
-    (lab.parent / "bse" / "new-batch").mkdir()
-    shutil.copy(new / "late.tif", lab.parent / "bse" / "new-batch" / "late.tif")  # its second channel
-    assert "1 new task(s)" in grainloop("add", new)
+    (lab.parent / "new-bse").mkdir()
+    shutil.copy(new / "late.tif", lab.parent / "new-bse" / "late.tif")  # its second channel
+    assert "1 new task(s)" in grainloop("add", new, "--channel", lab.parent / "new-bse")
+    assert (lab.parent / "bse" / "new-batch" / "late.tif").is_file()  # linked beside the first channel's
     late = [t for t in _tasks(server, project_id) if t["data"]["source"].endswith("late.tif")]
     assert len(late) == 1 and any(p["model_version"] == model_version for p in late[0]["predictions"])
 

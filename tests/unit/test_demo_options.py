@@ -61,3 +61,20 @@ def test_the_demo_judges_a_model_without_a_boundary_class_by_iou_alone(tmp_path)
     champion = {"mean_fg_iou": 0.60, "size_distribution_error": 0.30}
     challenger = {"mean_fg_iou": 0.75, "size_distribution_error": 0.45}  # watershed sizes: noise for this model
     assert decide(challenger, champion, semantic).promote and not decide(challenger, champion, instance).promote
+
+
+@pytest.mark.parametrize("test_fraction", [0.05, 0.7])
+def test_the_first_batch_holds_at_least_one_test_image_and_at_most_half(tmp_path, test_fraction):
+    import json
+
+    from dataset.manifest import sha256_file
+    from dataset.splits import SplitConfig, split_for
+    from grainloop.demo import first_batch_split
+    from ml.synthetic import sem_field, write_dataset
+
+    splits = SplitConfig(train=round(0.9 - test_fraction, 6), val=0.1, test=test_fraction)
+    write_dataset(tmp_path, 24, sem_field(64), seed=5)
+    first_batch_split(tmp_path, 4, splits)
+    entries = json.loads((tmp_path / "manifest.json").read_text())["images"]
+    tests = [split_for(sha256_file(tmp_path / e["image"]), splits) == "test" for e in entries]
+    assert 1 <= sum(tests[:4]) <= 2 and len({sha256_file(tmp_path / e["image"]) for e in entries}) == 24
