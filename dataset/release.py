@@ -57,6 +57,8 @@ def card(rows: Sequence[ManifestRow], doc: dict, schema: LabelSchema, info: Rele
               for s in SPLITS]
     sources = Counter(r.source or "unknown" for r in rows)
     annotators = sorted({a for r in rows for a in r.annotators})
+    channels = "`channels/cK/` (further detector channels, listed in the manifest), " if any(
+        r.channels for r in rows) else ""
     return "\n".join([
         f"# {info.title} — {info.tag}", "",
         f"{len(rows)} images with {len(doc['annotations'])} annotated grains, label schema `{schema.name}` "
@@ -69,7 +71,8 @@ def card(rows: Sequence[ManifestRow], doc: dict, schema: LabelSchema, info: Rele
          else "- Annotators: none recorded (masks imported with the images, not annotated in Label Studio)."),
         "- Splits are frozen: a group (image sha256 or specimen id) keeps its split in every later version.",
         "- Files: `images/`, `masks/` (PNG class maps, 0 = background), `instances/` (PNG instance maps where "
-        f"annotated), `{COCO_FILE}` (COCO polygons; RLE for grains with holes), `{MANIFEST}`, `splits/*.txt`.", "",
+        f"annotated), {channels}`{COCO_FILE}` (COCO polygons; RLE for grains with holes), `{MANIFEST}`, "
+        "`splits/*.txt`.", "",
         "## Citation", "", "```bibtex",
         f"@misc{{grainloop_{info.tag.replace('-', '_')},", f"  title = {{{info.title}, {info.tag}}},",
         "  author = {TODO: maintainers and annotators},", "  note = {Dataset version " + info.tag + "},",
@@ -78,7 +81,7 @@ def card(rows: Sequence[ManifestRow], doc: dict, schema: LabelSchema, info: Rele
 
 def _copy_files(data_dir: Path, out: Path, rows: Sequence[ManifestRow]) -> None:
     for row in rows:
-        for rel in (row.image, row.mask, row.instances):
+        for rel in (row.image, row.mask, row.instances, *row.channels):
             if rel:
                 (out / rel).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(data_dir / rel, out / rel)

@@ -2,8 +2,9 @@
 
 Each prediction carries the model_version and a score: the active-learning priority (higher: label first).
 A mask becomes one brush region per class, or one region per grain when it holds more grains than a
-threshold: the model's own grains when it sends an instance map, else the class map's connected components; each
-grain is a polygon, or a brush of its own when its polygon would miss it by more than the stated tolerance. Upload is one bulk request per batch, sent while the next batch is encoded. Pushing the same
+threshold: the model's own grains when it sends an instance map, else the class map's connected components;
+each grain is a polygon, or a brush of its own when its polygon would miss it by more than the stated
+tolerance. Upload is one bulk request per batch, sent while the next batch is encoded. Pushing the same
 model_version to the same tasks again replaces those predictions instead of adding copies. The project's
 model_version is set, so annotators see them, and a Data Manager tab orders the tasks by score.
 """
