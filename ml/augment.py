@@ -43,6 +43,7 @@ class AugmentConfig:
     gradient: float = 0.3  # probability
     defocus: float = 0.2  # probability
     p_geometric: float = 0.7  # probability of the affine (rotate/shift/shear/zoom)
+    invert: float = 0.0  # probability of 1 - intensity: grains bright with one detector are dark with another
 
 
 def _finish(image: np.ndarray) -> np.ndarray:
@@ -185,6 +186,8 @@ class Augmenter:
         if image.ndim != 3 or mask.shape != image.shape[:2]:
             raise ValueError(f"expected image (H, W, C) and mask (H, W), got {image.shape} and {mask.shape}")
         image, moved = self._geometry(image.astype(np.float32, copy=False), mask)
+        if self.cfg.invert and self._rng.random() < self.cfg.invert:  # before the artifacts: charging stays bright
+            image = 1.0 - image
         for p, artifact in self._artifacts:
             if self._rng.random() < p:
                 image = artifact(image, self._rng)

@@ -133,3 +133,17 @@ def test_disabled_is_identity() -> None:
 def test_shape_mismatch_raises() -> None:
     with pytest.raises(ValueError, match="expected image"):
         Augmenter(AugmentConfig())(_image(), np.zeros((32, 32), dtype=np.uint8))
+
+
+def test_invert_turns_bright_grains_dark_for_the_fraction_asked() -> None:
+    image, mask = _image(), _blocky_mask()
+    still = replace(GEOMETRY_ONLY, p_geometric=0.0, flips=False, rotate90=False)
+    always = Augmenter(replace(still, invert=1.0), seed=3)
+    out, out_mask = always(image, mask)
+    np.testing.assert_allclose(out, 1.0 - image, atol=1e-6)
+    np.testing.assert_array_equal(out_mask, mask)
+    half = Augmenter(replace(still, invert=0.5), seed=3)
+    flipped = [np.allclose(half(image, mask)[0], 1.0 - image, atol=1e-6) for _ in range(200)]
+    assert 70 < sum(flipped) < 130
+    never = Augmenter(still, seed=3)
+    np.testing.assert_array_equal(never(image, mask)[0], image)  # off by default
