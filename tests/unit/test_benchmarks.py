@@ -12,7 +12,8 @@ import pytest
 from tests.helpers import random_model_file, run_bench
 
 ROOT = Path(__file__).resolve().parents[2]
-UNIT = {"predict_overhead", "predict_memory", "train_pipeline", "train_precision", "emps_sizes", "emps_train", "simulate_emps"}
+UNIT = {"predict_overhead", "predict_memory", "train_pipeline", "train_precision", "emps_sizes", "emps_train",
+        "simulate_emps", "recipe_baseline"}
 WITH_SERVER = {"labeling_pull", "labeling_push", "preannotate_throughput"}  # tests/integration
 OWN_SERVERS = {"demo_curve"}  # a whole demo per seed (minutes, its own servers): smoked here with --from-runs
 NUMBER = r"-?\d+(\.\d+)?"
@@ -98,6 +99,22 @@ def test_simulate_emps(synthetic_dataset, tmp_path):
     assert re.search(rf"^EMPS full-data test IoU {NUMBER} with \d+ labeled images$", out, re.M), out
     for strategy in ("random", "kcenter"):
         assert re.search(rf"^{strategy}: (\d+ labeled images to reach|95% not reached)", out, re.M), out
+
+
+def test_recipe_baseline(synthetic_dataset, tmp_path):
+    out = run_bench("recipe_baseline", "--smoke", "--emps", str(_emps_like(synthetic_dataset, tmp_path)))
+    assert re.search(r"^command: bin/bench recipe_baseline --smoke --emps ", out, re.M), out
+    assert re.search(r"^\d+ training and [1-9]\d* validation images of .* \(sha256 split 70/15/15", out, re.M), out
+    assert re.search(r"^\| run \| steps \| epochs \| minutes \| stopped \| best epoch \|", out, re.M), out
+    for name in ("recipe", "baseline"):
+        assert re.search(rf"^\| {name} \| [1-9]\d* \| [1-9]\d* \| {NUMBER} \| \w+ \| \d+ \| {NUMBER} "
+                         rf"\| \*\*{NUMBER}\*\* \|$", out, re.M), out
+    assert re.search(r"^ratio recipe / baseline \(val particle IoU\): ", out, re.M), out
+
+
+def test_recipe_baseline_skips_without_emps(tmp_path):
+    out = run_bench("recipe_baseline", "--smoke", "--emps", str(tmp_path / "absent"))
+    assert re.search(r"^no EMPS data at .*: skipped$", out, re.M), out
 
 
 def test_demo_curve_reads_the_seeds_curves_and_judges_the_goal(tmp_path):
