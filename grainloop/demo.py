@@ -29,9 +29,9 @@ def sample_data(out: Path, n: int, size: int, seed: int, heldout: int = 0, first
     sizes, every image with its own look, charging and curtaining; about half with grains darker than the
     substrate), and ``heldout`` more from another seed that
     are never imported: the fixed set every cycle's champion is scored on. Returns images, masks, held-out
-    folder (None without held-out images). At least one of the first ``first`` images (in import order), and
-    at most half, is one the dataset will put in its test split (``splits``: the loop's SplitConfig), so the
-    first cycle's champion can be judged and is trained on the rest."""
+    folder (None without held-out images). At least one of the first ``first`` images (in import order) is one
+    the dataset will put in its test split (``splits``: the loop's SplitConfig), so the first champion can be
+    judged."""
     from ml.synthetic import sem_field, write_dataset
 
     folder, cfg = out / "sample", sem_field(size, dark_grains=DARK_GRAINS)
@@ -45,9 +45,10 @@ def sample_data(out: Path, n: int, size: int, seed: int, heldout: int = 0, first
 
 
 def first_batch_split(folder: Path, first: int, splits=None) -> None:
-    """Swap generated samples' names (files and manifest.json entries) so that the first ``first`` images hold
-    at least one the dataset puts in its test split (so the first champion can be judged) and no more than half
-    (so it trains on the rest); splits go by the image's sha256. Nothing changes when they already do."""
+    """Swap two generated samples' names (files and manifest.json entries) so that one of the first ``first``
+    falls in the dataset's test split (splits go by the image's sha256), so the first champion can be judged;
+    nothing when one already does. (Capping them at half was tried: seed 1's first model, trained on 2 images,
+    then fell below the first model's minimum; docs/benchmarks.md.)"""
     import json
 
     from dataset.manifest import sha256_file
@@ -55,18 +56,11 @@ def first_batch_split(folder: Path, first: int, splits=None) -> None:
 
     manifest = json.loads((folder / "manifest.json").read_text())
     entries, cfg = manifest["images"], splits or SplitConfig()
-    is_test = [split_for(sha256_file(folder / e["image"]), cfg) == "test" for e in entries]
-    inside = [i for i in range(min(first, len(entries))) if is_test[i]]
-    later = range(first, len(entries))
-    if first and not inside:  # the last of the batch for the first test image after it
-        pairs = [(first - 1, j) for j in later if is_test[j]][:1]
-    else:  # the batch's last surplus test images for the first non-test images after it
-        surplus = inside[max(first // 2, 1):]
-        pairs = list(zip(reversed(surplus), [j for j in later if not is_test[j]]))
-    for i, j in pairs:
-        _swap(folder, entries[i], entries[j])
-    if pairs:
-        (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    tests = [i for i, e in enumerate(entries) if split_for(sha256_file(folder / e["image"]), cfg) == "test"]
+    if not first or not tests or tests[0] < first:
+        return
+    _swap(folder, entries[first - 1], entries[tests[0]])
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
 
 def _swap(folder: Path, a: dict, b: dict) -> None:
