@@ -27,11 +27,10 @@ def sample_data(out: Path, n: int, size: int, seed: int, heldout: int = 0, first
                 splits=None) -> tuple[Path, Path, Path | None]:
     """Generated SEM grain fields (ml.synthetic.sem_field: hundreds of small touching grains of log-normal
     sizes, every image with its own look, charging and curtaining; about half with grains darker than the
-    substrate), and ``heldout`` more from another seed that
-    are never imported: the fixed set every cycle's champion is scored on. Returns images, masks, held-out
-    folder (None without held-out images). At least one of the first ``first`` images (in import order) is one
-    the dataset will put in its test split (``splits``: the loop's SplitConfig), so the first champion can be
-    judged."""
+    substrate), and ``heldout`` more from another seed that are never imported: the fixed set every cycle's
+    champion is scored on. Returns images, masks, held-out folder (None without held-out images). At least one
+    of the first ``first`` images (in import order) is one the dataset will put in its test split (``splits``:
+    the loop's SplitConfig), so the first champion can be judged."""
     from ml.synthetic import sem_field, write_dataset
 
     folder, cfg = out / "sample", sem_field(size, dark_grains=DARK_GRAINS)
@@ -185,7 +184,7 @@ def save_curve(loop, rows: list[dict], out: Path, strategy: str) -> Path:
     return files[1]
 
 
-def report(loop, reports, rows, urls: dict, out: Path, strategy: str = "kcenter") -> None:
+def report(loop, reports, rows, urls: dict, out: Path, strategy: str) -> None:
     console.print(_table(rows))
     console.print(f"learning curve: {save_curve(loop, rows, out, strategy)}")
     champion = reports[-1].champion
