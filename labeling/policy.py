@@ -1,8 +1,9 @@
 """Several annotations on one task: which mask wins, and how much the annotators agree.
 
 Policies: ``latest`` (the most recently updated annotation), ``reviewed`` (the latest reviewed one, a ground
-truth or an accepted review, if any, else the latest) and ``majority`` (pixel-wise vote; a tie goes to the latest
-annotation). Agreement is the IoU per class averaged over every pair of annotations.
+truth or an accepted review, if any, else the latest), ``majority`` (pixel-wise vote; a tie goes to the latest
+annotation) and ``staple`` (STAPLE: a vote weighted by each annotator's estimated confusion matrix, see
+``labeling/staple.py``). Agreement is the IoU per class averaged over every pair of annotations.
 """
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from typing import Any
 
 import numpy as np
 
-POLICIES = ("latest", "reviewed", "majority")
+from labeling.staple import staple
+
+POLICIES = ("latest", "reviewed", "majority", "staple")
 REVIEWED_ACTIONS = {"accepted", "fixed_and_accepted"}
 
 
@@ -50,10 +53,18 @@ def majority(candidates: list[Candidate], n_values: int) -> np.ndarray:
     return np.where(keep, tie_break, counts.argmax(axis=0)).astype(np.uint8)
 
 
+def staple_fusion(candidates: list[Candidate], n_values: int) -> np.ndarray:
+    """The STAPLE fused mask of all candidates."""
+    return staple(np.stack([c.mask for c in candidates]), n_values).labels
+
+
+FUSIONS = {"majority": majority, "staple": staple_fusion}  # policies that combine every annotation
+
+
 def choose(candidates: list[Candidate], policy: str, n_values: int) -> tuple[np.ndarray, list[int]]:
     """The winning mask and the ids of the annotations it comes from."""
-    if policy == "majority" and len(candidates) > 1:
-        return majority(candidates, n_values), [c.annotation["id"] for c in candidates]
+    if policy in FUSIONS and len(candidates) > 1:
+        return FUSIONS[policy](candidates, n_values), [c.annotation["id"] for c in candidates]
     pool = [c for c in candidates if c.reviewed] if policy == "reviewed" else []
     winner = latest(pool or candidates)
     return winner.mask, [winner.annotation["id"]]
