@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 
@@ -17,3 +18,16 @@ def parse_args(parser: argparse.ArgumentParser, smoke: dict[str, Any],
         parser.set_defaults(**smoke)
         args = parser.parse_args(argv)
     return args
+
+
+def ints(text: str) -> tuple[int, ...]:
+    """A comma-separated list of integers (an argparse type)."""
+    return tuple(int(v) for v in str(text).split(","))
+
+
+def emps_missing(emps: Path) -> bool:
+    """True, after saying so, when ``emps`` is not laid out as EMPS (images/, segmaps/): the benchmark skips."""
+    if (emps / "images").is_dir() and (emps / "segmaps").is_dir():
+        return False
+    print(f"no EMPS data at {emps} (images/ and segmaps/): skipped")
+    return True

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks._cli import parse_args
+from benchmarks._cli import emps_missing, ints, parse_args
 from dataset.splits import split_for
 from foundation.digest import sha256_file
 from foundation.schema import binary_schema
@@ -111,10 +111,6 @@ def table(outcomes: list[Outcome]) -> list[str]:
     return rows
 
 
-def _ints(text: str) -> tuple[int, ...]:
-    return tuple(int(v) for v in text.split(","))
-
-
 def options() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--emps", type=Path, default=ROOT.parent / "shared" / "data" / "emps",
@@ -127,7 +123,7 @@ def options() -> argparse.ArgumentParser:
     ap.add_argument("--patch", type=int, default=DEFAULTS.patches.size)
     ap.add_argument("--patches-per-epoch", type=int, default=DEFAULTS.patches.per_epoch)
     ap.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
-    ap.add_argument("--decoder-channels", type=_ints, help="comma-separated (default: the recipe's)")
+    ap.add_argument("--decoder-channels", type=ints, help="comma-separated (default: the recipe's)")
     ap.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     return ap
 
@@ -135,8 +131,7 @@ def options() -> argparse.ArgumentParser:
 def main(argv=None) -> None:
     argv = sys.argv[1:] if argv is None else list(argv)
     a = parse_args(options(), SMOKE, argv)
-    if not (a.emps / "images").is_dir() or not (a.emps / "segmaps").is_dir():
-        print(f"no EMPS data at {a.emps} (images/ and segmaps/): skipped")
+    if emps_missing(a.emps):
         return
     if a.threads:
         torch.set_num_threads(a.threads)

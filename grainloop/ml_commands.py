@@ -57,6 +57,11 @@ def train(
                                                           "else fp32), fp32 or bf16")] = None,
     resume: bool = True,
     warm_start: Annotated[Optional[Path], typer.Option(help="a model.pt to start from")] = None,
+    unlabeled: Annotated[Optional[list[Path]], typer.Option(help="folder of unlabeled images for --semi (repeat "
+                                                                  "for channels)")] = None,
+    semi: Annotated[Optional[str], typer.Option(help="none or mean_teacher: also learn the teacher's confident "
+                                                     "pseudo-labels on --unlabeled images")] = None,
+    semi_weight: Opt[float] = None, semi_threshold: Opt[float] = None,
 ) -> None:
     """Train a segmentation model on folders of images and masks; resumes an interrupted run in OUT.
 
@@ -65,14 +70,17 @@ def train(
     from ml.train_options import DEFAULTS, load_params, with_options
 
     spec = _spec(images, masks, dataset, mask_kind, schema, splits, val_fraction=val_fraction, warm_start=warm_start,
-                 resume=resume)
+                 resume=resume, unlabeled=tuple(unlabeled or ()))
     base = load_params(params) if params else DEFAULTS
     cfg = with_options(base, arch=arch, encoder=encoder, decoder_channels=parse_ints(decoder_channels),
                        encoder_weights=encoder_weights, epochs=epochs, minutes=minutes, patch=patch,
                        patches_per_epoch=patches_per_epoch, batch_size=batch_size, lr=lr, warm_lr=warm_lr,
                        restart_epochs=restart_epochs, loss=loss, class_weights=parse_floats(class_weights),
                        downsample=downsample, balanced=balanced, augment=augment, patience=patience, seed=seed,
-                       threads=threads, device=device, precision=precision)
+                       threads=threads, device=device, precision=precision, semi=semi, semi_weight=semi_weight,
+                       semi_threshold=semi_threshold)
+    if cfg.semi.enabled and not unlabeled:
+        raise typer.BadParameter(f"--semi {cfg.semi.method} needs --unlabeled")
     result = runs.run_training(spec, cfg, out, progress=True, log=console.print)
     console.print(f"[bold]best {runs.SCORE} {result.state.best_score:.4f}[/] at epoch {result.state.best_epoch} "
                   f"({result.stopped}); model: {result.model_path}")

@@ -52,8 +52,9 @@ class PatchDataset(Dataset):
     def __init__(self, samples: Sequence[Sample], cfg: PatchConfig, augment: Augment | None = None, seed: int = 0):
         self.samples, self.cfg, self.augment, self.seed = list(samples), cfg, augment, seed
         rng = np.random.default_rng([seed, 7])
-        self._pixels = [_class_pixels(s.target, cfg.max_index_pixels, rng) for s in self.samples]
-        self._weights = np.array([s.target.size for s in self.samples], dtype=float)
+        self._pixels = [{} if s.target is None else _class_pixels(s.target, cfg.max_index_pixels, rng)
+                        for s in self.samples]  # an unlabeled sample has none: its patches are uniform
+        self._weights = np.array([s.image.shape[-2] * s.image.shape[-1] for s in self.samples], dtype=float)
         self._weights /= self._weights.sum()
         self._boxes: list[tuple[int, Box]] = []
 
@@ -71,7 +72,7 @@ class PatchDataset(Dataset):
         p = self.cfg.size
         if self.cfg.class_balanced and self._pixels[i]:
             pixels = self._pixels[i][int(rng.choice(list(self._pixels[i])))]
-            cy, cx = divmod(int(rng.choice(pixels)), self.samples[i].target.shape[1])
+            cy, cx = divmod(int(rng.choice(pixels)), self.samples[i].image.shape[-1])
             y, x = cy // k - p // 2, cx // k - p // 2
         else:
             y, x = int(rng.integers(0, max(h - p, 0) + 1)), int(rng.integers(0, max(w - p, 0) + 1))
@@ -82,10 +83,15 @@ class PatchDataset(Dataset):
     def __len__(self) -> int:
         return self.cfg.per_epoch
 
+    def image(self, k: int) -> np.ndarray:
+        """Patch k's preprocessed (C, h, w) image, before augmentation."""
+        i, box = self._boxes[k]
+        return apply(ArraySource(self.samples[i].image), self.samples[i].state, box)
+
     def __getitem__(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         i, box = self._boxes[k]
         s = self.samples[i]
-        image = apply(ArraySource(s.image), s.state, box)
+        image = self.image(k)
         target = crop_target(s.target, box, s.state.downsample)
         if self.augment is not None:
             hwc, target = self.augment(np.ascontiguousarray(image.transpose(1, 2, 0)), target)

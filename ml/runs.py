@@ -8,6 +8,7 @@ from typing import Callable, Mapping, Optional, Sequence
 import numpy as np
 import torch
 
+from foundation.digest import sha256_file
 from foundation.schema import LabelSchema
 from ml.checkpoint import ModelArtifact, read_artifact
 from ml.config import to_dict
@@ -34,6 +35,18 @@ class TrainSpec:
     warm_start: Optional[Path] = None
     resume: bool = True
     splits: Optional[Mapping[str, str]] = None  # id -> train/val/test (a dataset version's frozen splits)
+    unlabeled: Sequence[Path] = ()  # image folders (one per channel) for semi-supervised training
+
+
+def unlabeled_samples(spec: TrainSpec, cfg: TrainConfig, progress: bool = False) -> list:
+    """The spec's unlabeled images when ``cfg.semi`` is on, leaving out every image the labelled data has, by id
+    or by content, in any split (a test image's pixels never reach training)."""
+    if not cfg.semi.enabled or not spec.unlabeled:
+        return []
+    labelled = find_samples(spec.images, spec.masks)
+    ids, digests = {f.id for f in labelled}, {sha256_file(f.images[0]) for f in labelled}
+    files = [f for f in find_samples(spec.unlabeled) if f.id not in ids and sha256_file(f.images[0]) not in digests]
+    return load_samples(files, spec.schema, cfg.preprocess, progress=progress)
 
 
 def _split(spec: TrainSpec, samples):
@@ -69,8 +82,13 @@ def run_training(spec: TrainSpec, cfg: TrainConfig, out: Path, progress: bool = 
                                      "schema_hash": spec.schema.hash, "images": [str(p) for p in spec.images]})
     write_rows(out / "split.csv", [{"id": s.id, "split": "train"} for s in train_s] + [{"id": s.id, "split": "val"} for s in val_s])
     log(f"{len(train_s)} training and {len(val_s)} validation images; model {model_cfg.arch}-{model_cfg.encoder}")
-    provenance = {"schema_hash": spec.schema.hash, "train_images": len(train_s), "val_images": len(val_s)}
-    result = train(cfg, spec.schema, train_s, val_s, out, [_epoch_logger(log), *callbacks], spec.resume, init, provenance)
+    unlabeled = unlabeled_samples(spec, cfg, progress)
+    if unlabeled:
+        log(f"{len(unlabeled)} unlabeled images for {cfg.semi.method}")
+    provenance = {"schema_hash": spec.schema.hash, "train_images": len(train_s), "val_images": len(val_s),
+                  "unlabeled_images": len(unlabeled)}
+    result = train(cfg, spec.schema, train_s, val_s, out, [_epoch_logger(log), *callbacks], spec.resume, init,
+                   provenance, unlabeled)
     write_rows(out / "history.csv", result.state.history)
     plot_learning_curve(out / "learning_curve.png", result.state.history)
     best = next((h for h in result.state.history if h["epoch"] == result.state.best_epoch), {})

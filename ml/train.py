@@ -29,6 +29,7 @@ from ml.precision import Precision, check_precision, resolve_precision
 from ml.predict import PredictConfig
 from ml.preprocess import PreprocessConfig
 from ml.progress import epoch_progress
+from ml.semi import MeanTeacher, SemiConfig
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class TrainConfig:
     patches: PatchConfig = field(default_factory=PatchConfig)
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     predict: PredictConfig = field(default_factory=PredictConfig)
+    semi: SemiConfig = field(default_factory=SemiConfig)  # learning from unlabeled images too (ml/semi.py)
     batch_size: int = 8
     epochs: int = 30
     lr: float = 1e-3
@@ -107,25 +109,33 @@ def _components(cfg: TrainConfig, steps_per_epoch: int):
     return model, opt, sched
 
 
-def _resume(path: Path, model, opt, sched) -> TrainState:
+def _resume(path: Path, model, opt, sched) -> tuple[TrainState, dict | None]:
+    """The state, and the mean teacher's weights when the run has one."""
     blob = torch.load(path, map_location="cpu", weights_only=False)
     model.load_state_dict(blob["model"])
     opt.load_state_dict(blob["optimizer"])
     sched.load_state_dict(blob["scheduler"])
-    return TrainState(**blob["state"])
+    return TrainState(**blob["state"]), blob.get("teacher")
 
 
-def _train_epoch(model, loader, loss_fn, opt, sched, bar, device: str, precision: Precision) -> float:
+def _train_epoch(model, loader, loss_fn, opt, sched, bar, device: str, precision: Precision,
+                 teacher: MeanTeacher | None = None) -> float:
     model.train()
     total, n = 0.0, 0
+    unlabeled = teacher.batches() if teacher else None
     for x, y in loader:
         x, y = precision.batch(x.to(device)), y.to(device)
         opt.zero_grad(set_to_none=True)
         with precision.autocast():
             loss = loss_fn(model(x), y)
+            if unlabeled is not None:
+                clean, strong = (precision.batch(t.to(device)) for t in next(unlabeled))
+                loss = loss + teacher.loss(model, clean, strong)
         loss.backward()
         opt.step()
         sched.step()
+        if teacher:
+            teacher.update(model)
         total, n = total + loss.item(), n + 1
         bar.advance()
     return total / max(n, 1)
@@ -160,10 +170,22 @@ def _stop_reason(state: TrainState, cfg: TrainConfig) -> str | None:
     return None
 
 
+def _teacher(cfg: TrainConfig, model, unlabeled: Sequence[Sample], state: dict | None) -> MeanTeacher | None:
+    """The mean teacher of a semi-supervised run (from the checkpoint on resume), else None."""
+    if not cfg.semi.enabled:
+        return None
+    teacher = MeanTeacher(cfg.semi, model, unlabeled, cfg.patches, cfg.augment, cfg.batch_size, cfg.seed)
+    if state is not None:
+        teacher.load_state_dict(state)
+    return teacher
+
+
 def train(cfg: TrainConfig, schema: LabelSchema, train_samples: Sequence[Sample], val_samples: Sequence[Sample],
           out_dir: Path, callbacks: Sequence[Callback] = (), resume: bool = True,
-          init_weights: dict[str, torch.Tensor] | None = None, provenance: dict | None = None) -> TrainResult:
-    """Train, checkpointing to out_dir/last.pt each epoch and the best model to out_dir/model.pt."""
+          init_weights: dict[str, torch.Tensor] | None = None, provenance: dict | None = None,
+          unlabeled: Sequence[Sample] = ()) -> TrainResult:
+    """Train, checkpointing to out_dir/last.pt each epoch and the best model to out_dir/model.pt; with
+    ``cfg.semi`` enabled, also learn from the ``unlabeled`` samples (targets None)."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     cfg = replace(cfg, predict=replace(cfg.predict, device=resolve_device(cfg.device)))  # validation on it too
@@ -178,29 +200,34 @@ def train(cfg: TrainConfig, schema: LabelSchema, train_samples: Sequence[Sample]
     loss_fn = build_loss(cfg.loss, cfg.model.classes).to(cfg.predict.device)
     artifact = ModelArtifact(cfg.model, schema, cfg.preprocess, provenance=provenance or {})
     last = out_dir / "last.pt"
+    teacher_state = None
     if resume and last.exists():
-        state = _resume(last, model, opt, sched)
+        state, teacher_state = _resume(last, model, opt, sched)
     else:
         state = TrainState()
         if init_weights is not None:
             warm_start(model, init_weights)
+    teacher = _teacher(cfg, model, unlabeled, teacher_state)
     stopped = _stop_reason(state, cfg) if state.epoch else None
     with epoch_progress(cfg.progress) as progress:
         while stopped is None:
             state.epoch += 1
             torch.manual_seed(cfg.seed * 100_003 + state.epoch)
             data.set_epoch(state.epoch)
+            if teacher:
+                teacher.set_epoch(state.epoch)
             loader = DataLoader(data, batch_size=cfg.batch_size, shuffle=False, drop_last=True, num_workers=0)
             t0 = time.perf_counter()
             with progress.epoch(state.epoch, steps) as bar:
-                loss = _train_epoch(model, loader, loss_fn, opt, sched, bar, cfg.predict.device, precision)
+                loss = _train_epoch(model, loader, loss_fn, opt, sched, bar, cfg.predict.device, precision, teacher)
             metrics = _score(model, val_samples, schema, cfg, loss)
             seconds = time.perf_counter() - t0
             best = _update(state, cfg, metrics, seconds, loss)
             if best:
                 save_model(out_dir / "model.pt", model, ModelArtifact(**{**artifact.__dict__, "metrics": metrics}))
             atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                         "state": state.__dict__, "config": to_dict(cfg)}, last)
+                         "state": state.__dict__, "config": to_dict(cfg),
+                         "teacher": teacher.state_dict() if teacher else None}, last)
             record = EpochRecord(state.epoch, loss, metrics, sched.get_last_lr()[0], seconds, best)
             for cb in callbacks:
                 cb(record)

@@ -24,6 +24,7 @@ OPTIONS: Mapping[str, tuple[str, ...]] = {
     "class_weights": ("loss", "class_weights"), "augment": ("augment", "enabled"),
     "downsample": ("preprocess", "downsample"), "patience": ("patience",), "seed": ("seed",), "threads": ("threads",),
     "device": ("device",), "precision": ("precision",),
+    "semi": ("semi", "method"), "semi_weight": ("semi", "weight"), "semi_threshold": ("semi", "threshold"),
 }
 DEFAULTS = TrainConfig()
 PARAMS_SECTION = "train"  # the section of params.yaml that is a TrainConfig

@@ -13,7 +13,7 @@ from tests.helpers import random_model_file, run_bench
 
 ROOT = Path(__file__).resolve().parents[2]
 UNIT = {"predict_overhead", "predict_memory", "train_pipeline", "train_precision", "emps_sizes", "emps_train",
-        "simulate_emps", "recipe_baseline"}
+        "simulate_emps", "recipe_baseline", "semi_supervised"}
 WITH_SERVER = {"labeling_pull", "labeling_push", "preannotate_throughput"}  # tests/integration
 OWN_SERVERS = {"demo_curve"}  # a whole demo per seed (minutes, its own servers): smoked here with --from-runs
 NUMBER = r"-?\d+(\.\d+)?"
@@ -110,6 +110,14 @@ def test_recipe_baseline(synthetic_dataset, tmp_path):
         assert re.search(rf"^\| {name} \| [1-9]\d* \| [1-9]\d* \| {NUMBER} \| \w+ \| \d+ \| {NUMBER} "
                          rf"\| \*\*{NUMBER}\*\* \|$", out, re.M), out
     assert re.search(r"^ratio recipe / baseline \(val particle IoU\): ", out, re.M), out
+
+
+def test_semi_supervised(synthetic_dataset, tmp_path):
+    out = run_bench("semi_supervised", "--smoke", "--emps", str(_emps_like(synthetic_dataset, tmp_path)))
+    assert re.search(r"^command: bin/bench semi_supervised --smoke --emps ", out, re.M), out
+    assert re.search(r"^\d+ training images \(labelled \+ pool\), [1-9]\d* validation, [1-9]\d* test;", out, re.M), out
+    assert re.search(rf"^\| 2 \| 0 \| {NUMBER} \| {NUMBER} \| ({NUMBER}|nan) \| {NUMBER}, {NUMBER} \|$", out, re.M), out
+    assert re.search(r"^2 labelled: mean ratio ", out, re.M), out
 
 
 def test_recipe_baseline_skips_without_emps(tmp_path):
