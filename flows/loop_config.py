@@ -29,6 +29,7 @@ class LabelingTarget:
     images: Path  # the folder imported as tasks (inside the document root)
     document_root: Path
     policy: str = "latest"
+    min_agreement: float | None = None  # several annotators agreeing less (mean IoU) wait for a review
     tiling: TilingConfig = field(default_factory=TilingConfig)  # images larger than this are imported as tiles
     channels: tuple[Path, ...] = ()  # further detector channels: folders with the images' relative paths
 
@@ -50,11 +51,15 @@ class LoopConfig:
     prefect_api_url: Optional[str] = None  # a Prefect server; None: no-server mode (PREFECT_API_URL still wins)
 
     def __post_init__(self) -> None:
-        from labeling.policy import check_policy
+        from labeling.policy import check_agreement, check_policy
         from ml.sampling import get_strategy
 
         get_strategy(self.strategy)  # an unknown name is an error listing the valid ones
         check_policy(self.labeling.policy)
+        check_agreement(self.labeling.min_agreement)
+        if self.train.semi.enabled:  # dvc repro must replay a loop's training, and the pool is not versioned yet
+            raise ValueError("semi-supervised training is not a loop setting yet (the loop does not version its "
+                             "unlabeled pool, so `dvc repro` could not replay it): use `grainloop train --semi`")
         for name in ("min_new_annotations", "preannotate_batch"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")

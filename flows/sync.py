@@ -49,7 +49,8 @@ def pull_annotations(cfg: LoopConfig):
     lab = cfg.labeling
     with Connection.open(load_settings(lab.settings_file)) as conn:
         project = ensure_project(conn.sdk, ProjectSpec(lab.project_title, cfg.schema))
-        return pull(conn, project, PullConfig(cfg.pull_dir, lab.policy, lab.document_root))
+        return pull(conn, project, PullConfig(cfg.pull_dir, lab.policy, lab.document_root,
+                                              min_agreement=lab.min_agreement))
 
 
 def next_tag(cfg: LoopConfig) -> str:

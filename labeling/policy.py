@@ -40,6 +40,13 @@ def check_policy(policy: str) -> str:
     return policy
 
 
+def check_agreement(threshold: float | None) -> float | None:
+    """A hold-back threshold: None (never hold) or a mean per-class IoU in [0, 1]."""
+    if threshold is not None and not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"the agreement threshold is a mean IoU between 0 and 1, got {threshold}")
+    return threshold
+
+
 def latest(candidates: list[Candidate]) -> Candidate:
     return max(candidates, key=lambda c: (c.updated_at, c.annotation.get("id", 0)))
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from foundation.schema import LabelSchema
 from labeling.api import Connection, filter_item, filters, iter_tasks, task_page, to_server_time
-from labeling.policy import check_policy
+from labeling.policy import check_agreement, check_policy
 from labeling.projects import ProjectRef
 from labeling.pullstore import PullStore
 from labeling.pulltask import TaskResult, process_task
@@ -28,9 +28,11 @@ class PullConfig:
     policy: str = "latest"
     document_root: Path | None = None
     page_size: int = 100
+    min_agreement: float | None = None  # tasks whose annotators agree less wait for a review (None: never)
 
     def __post_init__(self) -> None:
         check_policy(self.policy)
+        check_agreement(self.min_agreement)
 
 
 @dataclass
@@ -38,6 +40,7 @@ class PullReport:
     tasks: int = 0
     masks: int = 0
     quarantined: list[dict] = field(default_factory=list)
+    held: list[int] = field(default_factory=list)  # task ids waiting for a review
     provenance_rows: int = 0
     watermark: str | None = None
 
@@ -100,7 +103,7 @@ def deleted_tasks(conn: Connection, project_id: int, store: PullStore) -> list[i
 def _write_page(tasks: list[dict], store: PullStore, schema: LabelSchema, config: PullConfig,
                 report: PullReport) -> None:
     for task in tasks:
-        result = process_task(task, schema, config.policy, config.document_root)
+        result = process_task(task, schema, config.policy, config.document_root, config.min_agreement)
         try:
             written = store.save(result)
         except OSError:
@@ -110,6 +113,7 @@ def _write_page(tasks: list[dict], store: PullStore, schema: LabelSchema, config
             written = store.save(result)
         report.masks += written is not None
         report.quarantined.extend(result.quarantine)
+        report.held += [result.task_id] if result.held else []
         report.tasks += 1
 
 

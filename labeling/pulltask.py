@@ -16,7 +16,7 @@ from foundation.paths import PathEscape, inside
 from foundation.schema import LabelSchema
 from foundation.semimage import ImageReadError, image_size
 from labeling.masks import BadRegion, image_dims
-from labeling.policy import Candidate, agreement, choose, mean_iou
+from labeling.policy import Candidate, agreement, choose, latest, mean_iou
 from labeling.regions import results_to_mask
 
 
@@ -30,6 +30,7 @@ class TaskResult:
     agreement: dict[str, float | None] = field(default_factory=dict)
     quarantine: list[dict] = field(default_factory=list)
     cancelled: int = 0  # skipped (cancelled) annotations, not data
+    held: str | None = None  # why the annotators' masks wait for a review (agreement below the threshold)
 
     def bad(self, annotation_id: int | None, reason: str) -> None:
         source = self.data.get("source")
@@ -109,20 +110,22 @@ def provenance_row(task_id: int, c: Candidate, pred: dict | None, schema: LabelS
             "schema_hash": schema.hash}
 
 
-def process_task(task: dict, schema: LabelSchema, policy: str, document_root: Path | None) -> TaskResult:
+def process_task(task: dict, schema: LabelSchema, policy: str, document_root: Path | None,
+                 min_agreement: float | None = None) -> TaskResult:
     """Decode, choose and describe one task's annotations; never raises for what the task holds: a bad annotation
     is quarantined, and so is the whole task (with the exception's type) if anything else in it fails."""
     data = task.get("data")
     result = TaskResult(int(task["id"]), data if isinstance(data, dict) else {})
     try:
-        _process(task, result, schema, policy, document_root)
+        _process(task, result, schema, policy, document_root, min_agreement)
     except Exception as e:  # the last line of defence: one task's data never stops the pull
         result = TaskResult(result.task_id, result.data, cancelled=result.cancelled)
         result.bad(None, f"task not processed ({type(e).__name__}: {e})")
     return result
 
 
-def _process(task: dict, result: TaskResult, schema: LabelSchema, policy: str, document_root: Path | None) -> None:
+def _process(task: dict, result: TaskResult, schema: LabelSchema, policy: str, document_root: Path | None,
+             min_agreement: float | None) -> None:
     annotations = [a for a in task.get("annotations") or [] if not a.get("was_cancelled")]
     result.cancelled = len(task.get("annotations") or []) - len(annotations)
     if not annotations:
@@ -135,6 +138,7 @@ def _process(task: dict, result: TaskResult, schema: LabelSchema, policy: str, d
     candidates = _candidates(annotations, schema, size, result)
     if candidates:
         _describe(result, candidates, task.get("predictions") or [], schema, policy)
+        _hold(result, candidates, min_agreement)
 
 
 def _candidates(annotations: list[dict], schema: LabelSchema, size, result: TaskResult) -> list[Candidate]:
@@ -160,3 +164,21 @@ def _describe(result: TaskResult, candidates: list[Candidate], predictions: list
     result.agreement = agreement(candidates, schema.class_names)
     result.provenance = [provenance_row(result.task_id, c, parent_prediction(c.annotation, predictions), schema,
                                         c.annotation.get("id") in result.chosen, policy) for c in candidates]
+
+
+def _hold(result: TaskResult, candidates: list[Candidate], min_agreement: float | None) -> None:
+    """Annotators who disagree (mean per-class agreement below ``min_agreement``) send nothing to the dataset
+    until a reviewer settles it: a reviewed annotation (ground truth, or an accepted review) is then the mask."""
+    scores = [v for v in result.agreement.values() if v is not None]
+    if min_agreement is None or len(candidates) < 2 or not scores or np.mean(scores) >= min_agreement:
+        return
+    reviewed = [c for c in candidates if c.reviewed]
+    if reviewed:
+        winner = latest(reviewed)
+        result.mask, result.chosen = winner.mask, [winner.annotation["id"]]
+    else:
+        result.mask, result.chosen = None, []
+        result.held = (f"held for review: agreement {np.mean(scores):.3f} below {min_agreement:g} "
+                       f"({len(candidates)} annotations)")
+    for row in result.provenance:
+        row["chosen"] = row.get("annotation_id") in result.chosen

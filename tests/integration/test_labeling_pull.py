@@ -114,6 +114,25 @@ def test_policies_agreement_and_provenance(conn, docroot, tmp_path):
     assert float(agreement["grain"]) == pytest.approx(np.mean(pairs)) and agreement["annotations"] == "3"
 
 
+def test_disagreeing_annotators_wait_for_a_review_then_the_reviewed_mask_is_pulled(conn, docroot, tmp_path):
+    project, tasks, _ = imported_project(conn, docroot, 2, size=(20, 30))
+    a, b = np.zeros((20, 30), np.uint8), np.zeros((20, 30), np.uint8)
+    a[0:10, 0:10] = 1
+    b[10:20, 10:30] = 1  # no overlap: agreement 0
+    apart = [annotate(conn, tasks[0]["id"], brush_results(m, project.schema)) for m in (a, b)]
+    for m in (a, a):
+        annotate(conn, tasks[1]["id"], brush_results(m, project.schema))
+    cfg, out = PullConfig(out=tmp_path / "pull", policy="staple", min_agreement=0.5), tmp_path / "pull"
+    report = pull(conn, project, cfg)
+    assert report.held == [tasks[0]["id"]] and report.masks == 1
+    record = json.loads((out / "records" / f"{tasks[0]['id']}.json").read_text())
+    assert record["mask"] is None and record["reason"].startswith("held for review: agreement 0.000")
+    conn.request("PATCH", f"/api/annotations/{apart[1]}/", json={"ground_truth": True})  # the reviewer's verdict
+    report = pull(conn, project, cfg)
+    assert report.held == [] and report.masks == 1
+    assert np.array_equal(_mask(out, tasks[0]), b)
+
+
 def test_bad_annotations_are_quarantined_and_the_rest_pulled(conn, docroot, tmp_path):
     project, tasks, config = imported_project(conn, docroot, 6)
     shape = task_shape(tasks[0])

@@ -37,6 +37,8 @@ def test_a_setting_changes_with_its_type_and_is_read_back(loop_file):
         32, 16, 16, 16, 16)
     assert change_setting(loop_file, "splits", "{train: 0.5, val: 0.1, test: 0.4}").splits.test == 0.4
     assert change_setting(loop_file, "train.warm_lr", "0.0005").train.warm_lr == 5e-4
+    assert change_setting(loop_file, "labeling.policy", "staple").labeling.policy == "staple"
+    assert change_setting(loop_file, "labeling.min_agreement", "0.6").labeling.min_agreement == 0.6
     assert load_loop_config(loop_file).train.epochs == 7
     assert ("train.epochs", 7) in settings_table(loop_file)
 
@@ -48,6 +50,9 @@ def test_a_setting_changes_with_its_type_and_is_read_back(loop_file):
     ("min_new_annotations", "0", "at least 1"),
     ("labeling.policy", "loudest", "choose one of"),
     ("samples.pixel_size_um", "-1", "> 0"),
+    ("labeling.min_agreement", "1.5", "between 0 and 1"),
+    ("train.semi", "fixmatch", "mean_teacher"),
+    ("train.semi", "mean_teacher", "not a loop setting yet"),
     ("splits.test", "0.5", "sum to 1"),  # the fractions change together: splits "{train: .., val: .., test: ..}"
     ("samples.specimen_pattern", "(", "not a regular expression"),
     ("strategi", "margin", "strategy"),  # an unknown key lists the valid ones
