@@ -23,8 +23,8 @@ from flows.status_remote import champion_status, guarded, probe, schedule_status
 from flows.tracking import prediction_version
 from labeling.api import Connection, filter_item, filters, iter_tasks
 from labeling.projects import find_project
-from labeling.pullstore import QUARANTINE, read_quarantine
-from labeling.pulltask import annotator
+from labeling.pullstore import QUARANTINE, read_quarantine, read_records
+from labeling.pulltask import HELD, annotator
 from labeling.push import tasks_with_version
 from labeling.settings import load_settings
 
@@ -38,7 +38,7 @@ def collect(cfg: LoopConfig) -> LoopStatus:
     return LoopStatus(
         utc_now(), str(cfg.workspace),
         guarded(lambda: labeling_status(cfg, model_version), lambda why: LabelingStatus(title, unavailable=why)),
-        guarded(lambda: quarantine_status(cfg.pull_dir / QUARANTINE),
+        guarded(lambda: quarantine_status(cfg.pull_dir),
                 lambda why: QuarantineStatus(str(cfg.pull_dir / QUARANTINE), unavailable=why)),
         guarded(lambda: dataset_status(cfg.versions, champ.test_iou_by_dataset),
                 lambda why: DatasetStatus(unavailable=why)),
@@ -98,8 +98,12 @@ def annotator_stats(annotations: list[dict]) -> tuple[AnnotatorStats, ...]:
 # ---- local state: the pull's quarantine, dataset versions, the last cycle -------------------------------------
 
 
-def quarantine_status(path: Path) -> QuarantineStatus:
-    return QuarantineStatus(str(path), read_quarantine(path))
+def quarantine_status(pull_dir: Path) -> QuarantineStatus:
+    """The pull's standing refusals, and the tasks held for a review."""
+    path = pull_dir / QUARANTINE
+    held = tuple((r.task_id, r.source or "", r.reason) for r in read_records(pull_dir)
+                 if (r.reason or "").startswith(HELD))
+    return QuarantineStatus(str(path), read_quarantine(path), held)
 
 
 def dataset_status(cfg: VersionConfig, test_iou: dict[str, float]) -> DatasetStatus:

@@ -72,6 +72,10 @@ def sections(status: LoopStatus, all_metrics: bool = False) -> list[Section]:
         Section("Quarantined annotations", ("task", "annotation", "source", "reason"),
                 tuple((text(q.task_id), text(q.annotation_id), text(q.source), q.reason) for q in quarantine.entries),
                 _note(quarantine.unavailable, f"{len(quarantine.entries)} standing ({quarantine.report})")),
+        Section("Held for review (annotators disagree)", ("task", "source", "reason"),
+                tuple((text(t), s, why) for t, s, why in quarantine.held),
+                _note(quarantine.unavailable, f"{len(quarantine.held)} waiting: mark the right annotation as ground "
+                                              "truth in Label Studio")),
         Section("Dataset versions", ("version", "images", "splits", "size", "champion test IoU"),
                 tuple((v.tag, text(v.images), ", ".join(f"{k} {n}" for k, n in v.splits.items()) or "-",
                        size_text(v.size_bytes), text(v.champion_test_iou)) for v in data.versions),

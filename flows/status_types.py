@@ -45,6 +45,7 @@ class QuarantineStatus:
 
     report: str  # the pull folder's quarantine.json
     entries: tuple[Quarantined, ...] = ()  # the pull's refusals still standing
+    held: tuple[tuple[int, str, str], ...] = ()  # (task, source, reason): annotators disagree, waiting for a review
     unavailable: Optional[str] = None
 
 

@@ -117,9 +117,7 @@ class PullStore:
 
     def records(self) -> list[PullRecord]:
         """Every pulled task's record, in task order: what the dataset stage turns into rows."""
-        folder = self.out / "records"
-        paths = sorted(folder.glob("*.json"), key=lambda p: int(p.stem)) if folder.exists() else []
-        return [PullRecord.from_dict(json.loads(p.read_text())) for p in paths]
+        return read_records(self.out)
 
     def full_mask(self, tile: PullRecord) -> str | None:
         """The assembled mask of a tile record's image, relative to the pull folder, if it is there."""
@@ -188,6 +186,13 @@ def _no_mask(result: TaskResult) -> str:
     if result.cancelled:
         return "annotation skipped (cancelled)"
     return "annotation deleted (no annotation left in Label Studio)"
+
+
+def read_records(out: Path) -> list[PullRecord]:
+    """The records of a pull folder, in task order (none before the first pull)."""
+    folder = out / "records"
+    paths = sorted(folder.glob("*.json"), key=lambda p: int(p.stem)) if folder.exists() else []
+    return [PullRecord.from_dict(json.loads(p.read_text())) for p in paths]
 
 
 def read_quarantine(path: Path) -> tuple[Quarantined, ...]:

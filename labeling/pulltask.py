@@ -20,6 +20,9 @@ from labeling.policy import Candidate, agreement, choose, latest, mean_iou
 from labeling.regions import results_to_mask
 
 
+HELD = "held for review"  # the reason a task's disagreeing annotations wait (pull records, status)
+
+
 @dataclass
 class TaskResult:
     task_id: int
@@ -178,7 +181,7 @@ def _hold(result: TaskResult, candidates: list[Candidate], min_agreement: float 
         result.mask, result.chosen = winner.mask, [winner.annotation["id"]]
     else:
         result.mask, result.chosen = None, []
-        result.held = (f"held for review: agreement {np.mean(scores):.3f} below {min_agreement:g} "
+        result.held = (f"{HELD}: agreement {np.mean(scores):.3f} below {min_agreement:g} "
                        f"({len(candidates)} annotations)")
     for row in result.provenance:
         row["chosen"] = row.get("annotation_id") in result.chosen

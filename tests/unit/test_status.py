@@ -161,10 +161,16 @@ def test_quarantine_and_annotators_are_read_from_what_the_pull_and_label_studio_
     path = tmp_path / "quarantine.json"
     path.write_text(json.dumps([{"task_id": 4, "annotation_id": 9, "source": "a.png", "reason": "malformed RLE"},
                                 {"task_id": 5, "annotation_id": None, "source": "../x", "reason": "path escape"}]))
-    found = quarantine_status(path)
+    (tmp_path / "records").mkdir()
+    for task_id, reason in ((6, "held for review: agreement 0.100 below 0.6 (2 annotations)"), (7, None)):
+        (tmp_path / "records" / f"{task_id}.json").write_text(json.dumps(
+            {"task_id": task_id, "source": f"{task_id}.png", "tile": None, "mask": None if reason else "m.png",
+             "reason": reason}))
+    found = quarantine_status(tmp_path)
     assert [(q.task_id, q.annotation_id, q.reason) for q in found.entries] == [(4, 9, "malformed RLE"),
                                                                              (5, None, "path escape")]
-    assert quarantine_status(tmp_path / "none.json").entries == ()
+    assert found.held == ((6, "6.png", "held for review: agreement 0.100 below 0.6 (2 annotations)"),)
+    assert quarantine_status(tmp_path / "none").entries == () and quarantine_status(tmp_path / "none").held == ()
     annotations = [{"created_username": " ana@lab, 1", "lead_time": 10.0}, {"completed_by": 2, "lead_time": 4.0},
                    {"created_username": "ana@lab, 1", "lead_time": 30.0},
                    {"created_username": "ana@lab, 1", "lead_time": 99.0, "was_cancelled": True}]
