@@ -30,6 +30,7 @@ class LabelingTarget:
     document_root: Path
     policy: str = "latest"
     min_agreement: float | None = None  # several annotators agreeing less (mean IoU) wait for a review
+    require_review: bool = False  # a mask enters only once a reviewer accepted it or several annotators agree
     tiling: TilingConfig = field(default_factory=TilingConfig)  # images larger than this are imported as tiles
     channels: tuple[Path, ...] = ()  # further detector channels: folders with the images' relative paths
 

@@ -24,7 +24,8 @@ from flows.tracking import prediction_version
 from labeling.api import Connection, filter_item, filters, iter_tasks
 from labeling.projects import find_project
 from labeling.pullstore import QUARANTINE, read_quarantine, read_records
-from labeling.pulltask import HELD, annotator
+from labeling.consensus import HELD
+from labeling.pulltask import annotator
 from labeling.push import tasks_with_version
 from labeling.settings import load_settings
 

@@ -19,6 +19,7 @@ from prefect import task
 
 from flows.loop_config import LoopConfig
 from labeling.api import Connection
+from labeling.consensus import Consensus
 from labeling.projects import ProjectSpec, ensure_project
 from labeling.pull import PullConfig, pull
 from labeling.pullstore import QUARANTINE, PullStore
@@ -50,7 +51,7 @@ def pull_annotations(cfg: LoopConfig):
     with Connection.open(load_settings(lab.settings_file)) as conn:
         project = ensure_project(conn.sdk, ProjectSpec(lab.project_title, cfg.schema))
         return pull(conn, project, PullConfig(cfg.pull_dir, lab.policy, lab.document_root,
-                                              min_agreement=lab.min_agreement))
+                                              consensus=Consensus(lab.min_agreement, lab.require_review)))
 
 
 def next_tag(cfg: LoopConfig) -> str:

@@ -1,7 +1,8 @@
 """Incremental, exact annotation pull: tasks updated since the stored watermark become class masks.
 
 The watermark is the ``updated_at`` of the last task written (plus the ids of the tasks at exactly that
-instant). Pages are read oldest update first, always from the watermark (keyset paging), and the watermark
+instant). Pages are read oldest update first, always from the watermark (keyset paging: the tasks at its instant
+not written yet, then the tasks updated after it), and the watermark
 moves only after a page's masks and records are on disk: a pull killed half-way (or a server that dies under
 it) resumes where it stopped on the next run, losing nothing and writing nothing twice. A pull with nothing new
 writes nothing. A task pulled again is recomputed from all its current annotations; a deleted annotation moves
@@ -16,7 +17,8 @@ from pathlib import Path
 
 from foundation.schema import LabelSchema
 from labeling.api import Connection, filter_item, filters, iter_tasks, task_page, to_server_time
-from labeling.policy import check_agreement, check_policy
+from labeling.consensus import Consensus
+from labeling.policy import check_policy
 from labeling.projects import ProjectRef
 from labeling.pullstore import PullStore
 from labeling.pulltask import TaskResult, process_task
@@ -28,11 +30,10 @@ class PullConfig:
     policy: str = "latest"
     document_root: Path | None = None
     page_size: int = 100
-    min_agreement: float | None = None  # tasks whose annotators agree less wait for a review (None: never)
+    consensus: Consensus = Consensus()  # what several annotators, or one, need before a mask is pulled
 
     def __post_init__(self) -> None:
         check_policy(self.policy)
-        check_agreement(self.min_agreement)
 
 
 @dataclass
@@ -45,14 +46,28 @@ class PullReport:
     watermark: str | None = None
 
 
-def page_query(state: dict) -> dict:
-    """Tasks updated at or after the watermark, minus those already written at exactly that instant."""
-    query: dict = {"ordering": ["tasks:updated_at"]}
-    if state.get("watermark"):
-        items = [filter_item("updated_at", "greater_or_equal", "Datetime", state["watermark"])]
-        items += [filter_item("id", "not_equal", "Number", i) for i in state.get("at_watermark", [])]
-        query["filters"] = filters(*items)
-    return query
+ORDER = ["tasks:updated_at"]
+
+
+def page_queries(state: dict) -> list[dict]:
+    """The queries of the next page, in turn until one returns tasks: first the tasks at exactly the watermark's
+    instant not written yet, then the tasks updated after it (among them a task written at the watermark and
+    updated since: excluding the written ids from this query lost such an update)."""
+    if not state.get("watermark"):
+        return [{"ordering": ORDER}]
+    at = state["watermark"]
+    ties = [filter_item("updated_at", "greater_or_equal", "Datetime", at),
+            filter_item("updated_at", "less_or_equal", "Datetime", at)]
+    ties += [filter_item("id", "not_equal", "Number", i) for i in state.get("at_watermark", [])]
+    newer = filter_item("updated_at", "greater", "Datetime", at)
+    return [{"ordering": ORDER, "filters": filters(*ties)}, {"ordering": ORDER, "filters": filters(newer)}]
+
+
+def next_page(conn: Connection, project_id: int, state: dict, page_size: int) -> list[dict]:
+    for query in page_queries(state):
+        if tasks := task_page(conn, project_id, query, page_size, all_fields=True)["tasks"]:
+            return tasks
+    return []
 
 
 def advance(state: dict, tasks: list[dict]) -> dict:
@@ -71,15 +86,13 @@ def pull(conn: Connection, project: ProjectRef, config: PullConfig,
     state = store.load_state(project.id)
     report = PullReport(watermark=state.get("watermark"))
     page = 0
-    while tasks := task_page(conn, project.id, page_query(state), config.page_size, all_fields=True)["tasks"]:
+    while tasks := next_page(conn, project.id, state, config.page_size):
         _write_page(tasks, store, project.schema, config, report)
         state = {**advance(state, tasks), "reports_stale": True}
         store.save_state(state)
         report.watermark, page = state["watermark"], page + 1
         if on_page:
             on_page(page)
-        if len(tasks) < config.page_size:
-            break
     if gone := deleted_tasks(conn, project.id, store):
         state = {**state, "reports_stale": True}
         store.save_state(state)  # before the records change: a crash in between still rebuilds the reports
@@ -103,7 +116,7 @@ def deleted_tasks(conn: Connection, project_id: int, store: PullStore) -> list[i
 def _write_page(tasks: list[dict], store: PullStore, schema: LabelSchema, config: PullConfig,
                 report: PullReport) -> None:
     for task in tasks:
-        result = process_task(task, schema, config.policy, config.document_root, config.min_agreement)
+        result = process_task(task, schema, config.policy, config.document_root, config.consensus)
         try:
             written = store.save(result)
         except OSError:

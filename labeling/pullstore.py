@@ -181,6 +181,8 @@ def _no_mask(result: TaskResult) -> str:
     """Why a pulled task has no mask (the dataset stage drops the image's row with this reason)."""
     if result.held:
         return result.held
+    if result.rejected and not result.quarantine:
+        return "rejected in review: " + "; ".join(f"annotation {i}: {c or 'no comment'}" for i, c in result.rejected)
     if result.quarantine:
         return "invalid: " + "; ".join(str(q.get("reason")) for q in result.quarantine)
     if result.cancelled:

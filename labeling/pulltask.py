@@ -16,11 +16,10 @@ from foundation.paths import PathEscape, inside
 from foundation.schema import LabelSchema
 from foundation.semimage import ImageReadError, image_size
 from labeling.masks import BadRegion, image_dims
-from labeling.policy import Candidate, agreement, choose, latest, mean_iou
+from labeling.consensus import Consensus, gate
+from labeling.policy import Candidate, agreement, choose, mean_iou
 from labeling.regions import results_to_mask
-
-
-HELD = "held for review"  # the reason a task's disagreeing annotations wait (pull records, status)
+from labeling.review import apply_reviews, task_reviews
 
 
 @dataclass
@@ -33,7 +32,8 @@ class TaskResult:
     agreement: dict[str, float | None] = field(default_factory=dict)
     quarantine: list[dict] = field(default_factory=list)
     cancelled: int = 0  # skipped (cancelled) annotations, not data
-    held: str | None = None  # why the annotators' masks wait for a review (agreement below the threshold)
+    held: str | None = None  # why the annotators' masks wait for a review (labeling/consensus.py)
+    rejected: list[tuple[int, str]] = field(default_factory=list)  # (annotation id, comment) rejected in review
 
     def bad(self, annotation_id: int | None, reason: str) -> None:
         source = self.data.get("source")
@@ -114,13 +114,13 @@ def provenance_row(task_id: int, c: Candidate, pred: dict | None, schema: LabelS
 
 
 def process_task(task: dict, schema: LabelSchema, policy: str, document_root: Path | None,
-                 min_agreement: float | None = None) -> TaskResult:
+                 consensus: Consensus = Consensus()) -> TaskResult:
     """Decode, choose and describe one task's annotations; never raises for what the task holds: a bad annotation
     is quarantined, and so is the whole task (with the exception's type) if anything else in it fails."""
     data = task.get("data")
     result = TaskResult(int(task["id"]), data if isinstance(data, dict) else {})
     try:
-        _process(task, result, schema, policy, document_root, min_agreement)
+        _process(task, result, schema, policy, document_root, consensus)
     except Exception as e:  # the last line of defence: one task's data never stops the pull
         result = TaskResult(result.task_id, result.data, cancelled=result.cancelled)
         result.bad(None, f"task not processed ({type(e).__name__}: {e})")
@@ -128,9 +128,10 @@ def process_task(task: dict, schema: LabelSchema, policy: str, document_root: Pa
 
 
 def _process(task: dict, result: TaskResult, schema: LabelSchema, policy: str, document_root: Path | None,
-             min_agreement: float | None) -> None:
+             consensus: Consensus) -> None:
     annotations = [a for a in task.get("annotations") or [] if not a.get("was_cancelled")]
     result.cancelled = len(task.get("annotations") or []) - len(annotations)
+    annotations, result.rejected = apply_reviews(annotations, task_reviews(task))
     if not annotations:
         return
     try:
@@ -141,7 +142,7 @@ def _process(task: dict, result: TaskResult, schema: LabelSchema, policy: str, d
     candidates = _candidates(annotations, schema, size, result)
     if candidates:
         _describe(result, candidates, task.get("predictions") or [], schema, policy)
-        _hold(result, candidates, min_agreement)
+        _gate(result, candidates, consensus)
 
 
 def _candidates(annotations: list[dict], schema: LabelSchema, size, result: TaskResult) -> list[Candidate]:
@@ -169,19 +170,11 @@ def _describe(result: TaskResult, candidates: list[Candidate], predictions: list
                                         c.annotation.get("id") in result.chosen, policy) for c in candidates]
 
 
-def _hold(result: TaskResult, candidates: list[Candidate], min_agreement: float | None) -> None:
-    """Annotators who disagree (mean per-class agreement below ``min_agreement``) send nothing to the dataset
-    until a reviewer settles it: a reviewed annotation (ground truth, or an accepted review) is then the mask."""
-    scores = [v for v in result.agreement.values() if v is not None]
-    if min_agreement is None or len(candidates) < 2 or not scores or np.mean(scores) >= min_agreement:
+
+def _gate(result: TaskResult, candidates: list[Candidate], rule: Consensus) -> None:
+    ruling = gate(candidates, result.agreement, rule)
+    if ruling is None:
         return
-    reviewed = [c for c in candidates if c.reviewed]
-    if reviewed:
-        winner = latest(reviewed)
-        result.mask, result.chosen = winner.mask, [winner.annotation["id"]]
-    else:
-        result.mask, result.chosen = None, []
-        result.held = (f"{HELD}: agreement {np.mean(scores):.3f} below {min_agreement:g} "
-                       f"({len(candidates)} annotations)")
+    result.mask, result.chosen, result.held = ruling.mask, ruling.chosen, ruling.held
     for row in result.provenance:
         row["chosen"] = row.get("annotation_id") in result.chosen

@@ -12,7 +12,9 @@ from foundation.schema import LabelSchema
 from labeling.api import LabelStudioError
 from labeling.lifecycle import down
 from labeling.masks import mask_to_polygon, mask_to_rle
+from labeling.consensus import Consensus
 from labeling.pull import PullConfig, pull
+from labeling.review import REVIEWS_KEY, review
 from labeling.push import MaskPrediction, PushConfig, push_predictions
 from labeling.regions import brush_results
 from tests.integration.helpers import annotate, imported_project, task_shape
@@ -114,6 +116,21 @@ def test_policies_agreement_and_provenance(conn, docroot, tmp_path):
     assert float(agreement["grain"]) == pytest.approx(np.mean(pairs)) and agreement["annotations"] == "3"
 
 
+def test_an_annotation_edited_after_its_pull_is_pulled_again(conn, docroot, tmp_path):
+    """The task written at the watermark's instant and edited since (its only change): the next pull reads it
+    (the watermark's id exclusion once hid it until another task moved the watermark, and then lost it)."""
+    project, tasks, _ = imported_project(conn, docroot, 1, size=(20, 30))
+    before, after = np.zeros((20, 30), np.uint8), np.zeros((20, 30), np.uint8)
+    before[0:5, 0:5], after[5:15, 5:25] = 1, 1
+    annotation = annotate(conn, tasks[0]["id"], brush_results(before, project.schema))
+    cfg = PullConfig(out=tmp_path / "pull")
+    assert pull(conn, project, cfg).masks == 1
+    conn.request("PATCH", f"/api/annotations/{annotation}/", json={"result": brush_results(after, project.schema)})
+    assert pull(conn, project, cfg).masks == 1
+    assert np.array_equal(_mask(tmp_path / "pull", tasks[0]), after)
+    assert pull(conn, project, cfg).tasks == 0  # and nothing twice
+
+
 def test_disagreeing_annotators_wait_for_a_review_then_the_reviewed_mask_is_pulled(conn, docroot, tmp_path):
     project, tasks, _ = imported_project(conn, docroot, 2, size=(20, 30))
     a, b = np.zeros((20, 30), np.uint8), np.zeros((20, 30), np.uint8)
@@ -122,7 +139,7 @@ def test_disagreeing_annotators_wait_for_a_review_then_the_reviewed_mask_is_pull
     apart = [annotate(conn, tasks[0]["id"], brush_results(m, project.schema)) for m in (a, b)]
     for m in (a, a):
         annotate(conn, tasks[1]["id"], brush_results(m, project.schema))
-    cfg, out = PullConfig(out=tmp_path / "pull", policy="staple", min_agreement=0.5), tmp_path / "pull"
+    cfg, out = PullConfig(out=tmp_path / "pull", policy="staple", consensus=Consensus(0.5)), tmp_path / "pull"
     report = pull(conn, project, cfg)
     assert report.held == [tasks[0]["id"]] and report.masks == 1
     record = json.loads((out / "records" / f"{tasks[0]['id']}.json").read_text())
@@ -131,6 +148,26 @@ def test_disagreeing_annotators_wait_for_a_review_then_the_reviewed_mask_is_pull
     report = pull(conn, project, cfg)
     assert report.held == [] and report.masks == 1
     assert np.array_equal(_mask(out, tasks[0]), b)
+
+
+def test_a_rejected_annotation_goes_back_and_enters_once_reworked_and_accepted(conn, docroot, tmp_path):
+    project, tasks, _ = imported_project(conn, docroot, 1, size=(20, 30))
+    task_id, first, fixed = tasks[0]["id"], np.zeros((20, 30), np.uint8), np.zeros((20, 30), np.uint8)
+    first[0:5, 0:5], fixed[0:10, 0:10] = 1, 1
+    annotation = annotate(conn, task_id, brush_results(first, project.schema))
+    cfg = PullConfig(out=tmp_path / "pull", consensus=Consensus(require_review=True))
+    review(conn, annotation, accept=False, comment="half the grains are missing", reviewer="rev@lab")
+    assert pull(conn, project, cfg).masks == 0
+    record = json.loads((tmp_path / "pull" / "records" / f"{task_id}.json").read_text())
+    assert record["reason"] == f"rejected in review: annotation {annotation}: half the grains are missing"
+    meta = conn.request("GET", f"/api/tasks/{task_id}/")["meta"]  # what the annotator's rework view filters on
+    assert meta[REVIEWS_KEY][str(annotation)]["verdict"] == "rejected"
+    conn.request("PATCH", f"/api/annotations/{annotation}/", json={"result": brush_results(fixed, project.schema)})
+    report = pull(conn, project, cfg)  # reworked: no longer rejected, waiting for a verdict
+    assert report.masks == 0 and report.held == [task_id]
+    review(conn, annotation, accept=True, reviewer="rev@lab")
+    assert pull(conn, project, cfg).masks == 1
+    assert np.array_equal(_mask(tmp_path / "pull", tasks[0]), fixed)
 
 
 def test_bad_annotations_are_quarantined_and_the_rest_pulled(conn, docroot, tmp_path):

@@ -1,4 +1,5 @@
-"""Consensus hold-back (issue 15): annotators who disagree send nothing to the dataset until a review settles it."""
+"""Consensus and review (issue 15): annotators who disagree, or work not yet reviewed where review is required,
+send nothing to the dataset until a reviewer settles it; rejected annotations never do, until reworked."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,9 +8,11 @@ import pytest
 from dataset.rows import withdrawals
 from foundation.pullrecord import PullRecord
 from foundation.schema import binary_schema
+from labeling.consensus import Consensus
 from labeling.pull import PullConfig
 from labeling.pullstore import PullStore
 from labeling.pulltask import process_task
+from labeling.review import REVIEWS_KEY, Verdict, apply_reviews, task_reviews
 from tests.malformed_results import brush
 
 SCHEMA = binary_schema()
@@ -30,18 +33,18 @@ def _task(*masks: np.ndarray, reviewed: int | None = None) -> dict:
 
 def test_disagreeing_annotators_are_held_and_agreeing_ones_pass():
     apart = _task(_square(0, 0), _square(12, 20))  # IoU 0
-    held = process_task(apart, SCHEMA, "staple", None, min_agreement=0.6)
+    held = process_task(apart, SCHEMA, "staple", None, Consensus(0.6))
     assert held.mask is None and held.chosen == [] and held.held.startswith("held for review: agreement 0.000 below 0.6")
     assert not any(row["chosen"] for row in held.provenance) and len(held.provenance) == 2
     close = _task(_square(0, 0), _square(1, 0))  # IoU 11/13
-    passed = process_task(close, SCHEMA, "staple", None, min_agreement=0.6)
+    passed = process_task(close, SCHEMA, "staple", None, Consensus(0.6))
     assert passed.mask is not None and passed.held is None and passed.chosen == [100, 101]
     assert process_task(apart, SCHEMA, "staple", None).mask is not None  # no threshold: never held
 
 
 def test_a_reviewed_annotation_settles_a_held_task():
     result = process_task(_task(_square(0, 0), _square(12, 20), reviewed=1), SCHEMA, "majority", None,
-                          min_agreement=0.6)
+                          Consensus(0.6))
     assert result.held is None and result.chosen == [101]
     assert np.array_equal(result.mask, _square(12, 20))
     assert [row["chosen"] for row in result.provenance] == [False, True]
@@ -49,7 +52,7 @@ def test_a_reviewed_annotation_settles_a_held_task():
 
 def test_a_held_task_is_recorded_without_a_mask_and_its_row_is_withdrawn(tmp_path):
     store = PullStore(tmp_path, SCHEMA)
-    result = process_task(_task(_square(0, 0), _square(12, 20)), SCHEMA, "latest", None, min_agreement=0.5)
+    result = process_task(_task(_square(0, 0), _square(12, 20)), SCHEMA, "latest", None, Consensus(0.5))
     assert store.save(result) is None
     (record,) = store.records()
     assert isinstance(record, PullRecord) and record.mask is None and record.reason.startswith("held for review")
@@ -59,4 +62,47 @@ def test_a_held_task_is_recorded_without_a_mask_and_its_row_is_withdrawn(tmp_pat
 
 def test_the_threshold_is_checked_where_it_is_set(tmp_path):
     with pytest.raises(ValueError, match="between 0 and 1"):
-        PullConfig(tmp_path, min_agreement=1.5)
+        Consensus(1.5)
+
+
+def _verdict(annotation: dict, verdict: str, comment: str = "") -> dict:
+    return {"verdict": verdict, "comment": comment, "reviewer": "rev@lab",
+            "annotation_updated_at": annotation["updated_at"], "at": "2026-12-02T00:00:00Z"}
+
+
+def test_a_rejected_annotation_is_left_out_until_its_annotator_reworks_it(tmp_path):
+    task = _task(_square(0, 0))
+    first = task["annotations"][0]
+    task["meta"] = {REVIEWS_KEY: {str(first["id"]): _verdict(first, "rejected", "grains at the top are missing")}}
+    result = process_task(task, SCHEMA, "latest", None)
+    assert result.mask is None and result.rejected == [(100, "grains at the top are missing")]
+    store = PullStore(tmp_path, SCHEMA)
+    store.save(result)
+    assert store.records()[0].reason == "rejected in review: annotation 100: grains at the top are missing"
+    first["updated_at"] = "2026-01-02T00:00:00Z"  # the annotator changed it: the verdict no longer applies
+    again = process_task(task, SCHEMA, "latest", None)
+    assert again.mask is not None and again.rejected == []
+
+
+def test_with_review_required_only_accepted_or_agreeing_work_enters():
+    rule = Consensus(min_agreement=0.6, require_review=True)
+    one = _task(_square(0, 0))
+    waiting = process_task(one, SCHEMA, "latest", None, rule)
+    assert waiting.mask is None and waiting.held == "held for review: waiting for a reviewer's verdict (1 annotation(s))"
+    first = one["annotations"][0]
+    one["meta"] = {REVIEWS_KEY: {str(first["id"]): _verdict(first, "accepted")}}
+    accepted = process_task(one, SCHEMA, "latest", None, rule)
+    assert accepted.held is None and accepted.chosen == [100]
+    agreeing = process_task(_task(_square(0, 0), _square(1, 0)), SCHEMA, "majority", None, rule)
+    assert agreeing.held is None and agreeing.chosen == [100, 101]  # consensus needs no reviewer
+
+
+def test_malformed_review_meta_is_ignored():
+    annotations = [{"id": 1, "updated_at": "t"}, {"id": 2, "updated_at": "t"}]
+    bad = [None, "x", {REVIEWS_KEY: "x"}, {REVIEWS_KEY: {"1": "x", "two": {}, "2": {"verdict": "maybe"}}},
+           {REVIEWS_KEY: {"1": {**_verdict(annotations[0], "rejected"), "verdict": "bogus"}}}]
+    for meta in bad:
+        reviews = task_reviews({"meta": meta})
+        assert reviews == {} and apply_reviews(annotations, reviews) == (annotations, [])
+    good = task_reviews({"meta": {REVIEWS_KEY: {"2": _verdict(annotations[1], "accepted")}}})
+    assert isinstance(good[2], Verdict) and apply_reviews(annotations, good)[0][1]["reviewed"] is True

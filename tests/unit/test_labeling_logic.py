@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from labeling.policy import Candidate, agreement, check_policy, choose
-from labeling.pull import advance, page_query
+from labeling.pull import advance, page_queries
 from labeling.settings import SettingsError, load_settings
 from labeling.tiles import TilingConfig, axis_starts, merge_tiles, tile_boxes
 
@@ -54,14 +54,16 @@ def test_majority_tie_goes_to_latest_and_agreement():
     assert scores == {"grain": 1.0, "pore": None}
 
 
-def test_watermark_paging_excludes_tasks_at_the_same_instant():
-    assert "filters" not in page_query({"watermark": None})
+def test_watermark_paging_reads_the_instant_s_unwritten_tasks_then_every_newer_update():
+    assert [set(q) for q in page_queries({"watermark": None})] == [{"ordering"}]
     tasks = [{"id": 5, "updated_at": "2026-01-01T00:00:01.5Z"}, {"id": 7, "updated_at": "2026-01-01T00:00:02Z"},
              {"id": 9, "updated_at": "2026-01-01T00:00:02.000000Z"}]
     state = advance({"watermark": None}, tasks)
     assert state == {"watermark": "2026-01-01T00:00:02.000000Z", "at_watermark": [7, 9]}
-    items = page_query(state)["filters"]["items"]
-    assert items[0]["operator"] == "greater_or_equal" and {i["value"] for i in items[1:]} == {7, 9}
+    ties, newer = (q["filters"]["items"] for q in page_queries(state))
+    assert [i["operator"] for i in ties[:2]] == ["greater_or_equal", "less_or_equal"]
+    assert {i["value"] for i in ties[2:]} == {7, 9} and all(i["operator"] == "not_equal" for i in ties[2:])
+    assert [(i["operator"], i["value"]) for i in newer] == [("greater", state["watermark"])]  # 7 and 9 too
     assert advance(state, [{"id": 11, "updated_at": "2026-01-01T00:00:02Z"}])["at_watermark"] == [7, 9, 11]
 
 
