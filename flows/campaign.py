@@ -1,0 +1,89 @@
+"""`grainloop campaign plan`: a team annotation campaign over the loop's own Label Studio project (design B of
+docs/campaigns-labelstudio.md: one shared project, per-task ``overlap``, annotators take tasks from the label
+stream).
+
+Planning composes the layers: the annotators' accounts (labeling/accounts.py, a 0600 file in the campaign
+folder), the open tasks ranked by the champion's score (labeling/campaign.py), gold tasks from the latest dataset
+version (flows/campaign_gold.py) and the settings that make Label Studio's stream follow the plan
+(labeling/campaign_server.py). The plan is written to ``<state>/campaigns/<name>/plan.json`` before anything on the
+server changes, so planning again with the same request resumes it: the same tasks, gold tasks imported once,
+accounts made once; a different request under the same name is refused with what differs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from flows.campaign_gold import choose_gold, import_gold
+from flows.cycle_record import utc_now
+from flows.loop_config import LoopConfig
+from foundation.pullrecord import PullRecord
+from labeling.accounts import ACCOUNTS_FILE, ensure_accounts
+from labeling.api import Connection
+from labeling.campaign import (PLAN_FILE, CampaignError, CampaignPlan, CampaignSpec, check_name, differences,
+                               gold_task_ids, load_plan, plan_tasks, rank_tasks, save_plan)
+from labeling.campaign_server import apply_overlaps, configure_project, open_tasks, project_model_version
+from labeling.projects import ProjectRef, ProjectSpec, ensure_project
+from labeling.settings import load_settings
+
+CAMPAIGNS = "campaigns"  # under the loop's state folder: one folder per campaign
+DEFAULT_NAME = "campaign"
+
+
+@dataclass(frozen=True)
+class CampaignOutcome:
+    plan: CampaignPlan
+    plan_file: Path
+    accounts_file: Path  # owner-only: e-mails, passwords and tokens (never printed)
+    resumed: bool  # a plan under this name existed: it was applied again, not made anew
+
+
+def campaigns_dir(cfg: LoopConfig) -> Path:
+    return cfg.state_dir / CAMPAIGNS
+
+
+def campaign_gold_ids(cfg: LoopConfig) -> set[int]:
+    """The gold task ids of every campaign of this loop: the sync keeps their annotations out of the dataset."""
+    return gold_task_ids(campaigns_dir(cfg))
+
+
+def without_gold(cfg: LoopConfig, records: list[PullRecord]) -> list[PullRecord]:
+    """Pulled records less those of campaign gold tasks: their annotations are scored, never dataset rows (nor
+    withdrawals: a gold image's copy must not drop the row it came from)."""
+    gold = campaign_gold_ids(cfg)
+    return [r for r in records if not gold.intersection(r.task_ids or (r.task_id,))] if gold else list(records)
+
+
+def new_plan(conn: Connection, project: ProjectRef, cfg: LoopConfig, spec: CampaignSpec, name: str) -> CampaignPlan:
+    """The open tasks ranked by the champion's score (the project's model_version), planned; gold chosen."""
+    ranked = rank_tasks(open_tasks(conn, project.id, exclude=campaign_gold_ids(cfg)),
+                        project_model_version(conn, project.id))
+    tasks = plan_tasks(ranked, spec)
+    if not tasks and not spec.gold:
+        raise CampaignError(f"project {project.title!r} has no open task to plan a campaign on")
+    return CampaignPlan(name, project.id, spec, tasks, choose_gold(cfg, spec.gold, name), created_at=utc_now())
+
+
+def plan_campaign(cfg: LoopConfig, spec: CampaignSpec, name: str = DEFAULT_NAME) -> CampaignOutcome:
+    """Plan the campaign (or resume the one planned under ``name``) and apply it on the loop's project."""
+    folder = campaigns_dir(cfg) / check_name(name)
+    saved = load_plan(folder)
+    if saved is not None and saved.spec != spec:
+        raise CampaignError(f"campaign {name!r} was planned otherwise ({'; '.join(differences(saved.spec, spec))}): "
+                            "plan it again as it was, or plan another with --name")
+    folder.mkdir(parents=True, exist_ok=True)
+    with Connection.open(load_settings(cfg.labeling.settings_file)) as conn:
+        project = ensure_project(conn.sdk, ProjectSpec(cfg.labeling.project_title, cfg.schema))
+        if saved is not None and saved.project_id != project.id:
+            raise CampaignError(f"campaign {name!r} was planned on project {saved.project_id}; the loop's project "
+                                f"is now {project.id}: plan another with --name")
+        ensure_accounts(conn, spec.annotators, folder / ACCOUNTS_FILE)
+        plan = saved or new_plan(conn, project, cfg, spec, name)
+        save_plan(folder, plan)  # before the server changes: a rerun resumes exactly this plan
+        plan = import_gold(conn, project, cfg, plan)
+        save_plan(folder, plan)
+        configure_project(conn, project.id)  # first: setting maximum_annotations rewrites every task's overlap
+        held = apply_overlaps(conn, project.id, plan.overlaps())
+        plan = replace(plan, held_out=tuple(sorted(set(plan.held_out) | set(held))))
+        save_plan(folder, plan)
+    return CampaignOutcome(plan, folder / PLAN_FILE, folder / ACCOUNTS_FILE, saved is not None)

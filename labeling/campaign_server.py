@@ -1,0 +1,65 @@
+"""A campaign's plan applied on Label Studio Community 1.23.2 (design B, docs/campaigns-labelstudio.md).
+
+The project gets ``maximum_annotations`` 1 and ``show_overlap_first``; each campaign task gets its planned
+``overlap`` (gold: the team's size). Order matters: changing ``maximum_annotations`` to 1 rewrites every task's
+overlap to 1 (``projects/models.py`` ``_update_tasks_states``), so the project is set first and the tasks after.
+
+Tasks outside the campaign: every open one gets overlap 0. With ``show_overlap_first`` on, the label stream
+(``/next``, the UI's "Label All Tasks") serves the tasks with overlap above 1 while any is left for the
+annotator, then only tasks with overlap exactly 1 (``projects/functions/next_task.py`` ``_try_tasks_with_overlap``
+with its flag ``fflag_fix_back_lsdv_4523...`` off, as in 1.23.2), so a task at overlap 0 is never served. Any
+recount of ``is_labeled`` marks such a task labelled (0 annotations >= overlap 0), which keeps it out too; a task
+opened from the Data Manager's list can still be annotated (Community guards no write). The ids held out are
+recorded in the plan, so closing the campaign can give them overlap 1 back. A task imported while the campaign
+runs gets overlap 1 and joins the stream after the campaign's shared tasks; planning again holds it out.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from labeling.api import Connection, iter_tasks
+
+HELD_OUT = 0  # the overlap of an open task outside the campaign: the label stream never serves it
+CAMPAIGN_SETTINGS = {"maximum_annotations": 1, "show_overlap_first": True}
+
+
+def is_open(task: Mapping) -> bool:
+    """No annotation and no skip yet."""
+    return not task.get("total_annotations") and not task.get("cancelled_annotations")
+
+
+def open_tasks(conn: Connection, project_id: int, exclude: Iterable[int] = ()) -> list[dict]:
+    """The project's open tasks with their predictions (for the champion's score), less ``exclude``."""
+    skip = set(exclude)
+    return [t for t in iter_tasks(conn, project_id, page_size=500, all_fields=True)
+            if is_open(t) and int(t["id"]) not in skip]
+
+
+def project_model_version(conn: Connection, project_id: int) -> str | None:
+    """The model_version whose predictions annotators see: the champion's, once the loop pushed one."""
+    return conn.request("GET", f"/api/projects/{project_id}/").get("model_version") or None
+
+
+def configure_project(conn: Connection, project_id: int) -> bool:
+    """``maximum_annotations`` 1 and ``show_overlap_first`` on (changed only where they differ); True if changed."""
+    current = conn.request("GET", f"/api/projects/{project_id}/")
+    changes = {k: v for k, v in CAMPAIGN_SETTINGS.items() if current.get(k) != v}
+    if changes:
+        conn.request("PATCH", f"/api/projects/{project_id}/", json=changes)
+    return bool(changes)
+
+
+def apply_overlaps(conn: Connection, project_id: int, overlaps: Mapping[int, int]) -> list[int]:
+    """Each campaign task at its planned overlap and every open task outside the campaign at HELD_OUT (only
+    tasks whose overlap differs are changed, so a rerun changes nothing); returns the ids held out."""
+    held: list[int] = []
+    for task in iter_tasks(conn, project_id, page_size=1000):
+        task_id = int(task["id"])
+        wanted = overlaps.get(task_id, HELD_OUT if is_open(task) else None)
+        if wanted is None:
+            continue
+        held += [task_id] if task_id not in overlaps else []
+        if task.get("overlap") != wanted:  # an absent field (another server version) is set too
+            conn.request("PATCH", f"/api/tasks/{task_id}/", json={"overlap": wanted})
+    return sorted(held)
+
