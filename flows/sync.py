@@ -17,6 +17,7 @@ from typing import Optional
 
 from prefect import task
 
+from flows.campaign import without_gold
 from flows.loop_config import LoopConfig
 from labeling.api import Connection
 from labeling.consensus import Consensus
@@ -63,7 +64,7 @@ def next_tag(cfg: LoopConfig) -> str:
 @task(name="add to data/")
 def ingest(cfg: LoopConfig) -> tuple[AddReport, list[tuple[str, str]], list[dict]]:
     """Add every pulled mask to data/, drop the rows Label Studio no longer backs; (added, dropped, waiting)."""
-    records = PullStore(cfg.pull_dir, cfg.schema).image_records()
+    records = without_gold(cfg, PullStore(cfg.pull_dir, cfg.schema).image_records())  # gold: scored, not rows
     lab = cfg.labeling
     items = attach_channels(describe_all(pulled_items(records, cfg.pull_dir, lab.images), cfg.samples), lab.images,
                             lab.channels)

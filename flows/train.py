@@ -24,10 +24,15 @@ from flows.tracking import CHAMPION, TAG_SCHEMA_HASH, alias_version, client as m
 from ml.train import TrainResult
 
 
-@task(name="dataset folder")
-def dataset_folder(cfg: LoopConfig, version: Version) -> Path:
+def version_folder(cfg: LoopConfig, version: Version) -> Path:
+    """The version's data folder, checked out once into the state folder."""
     dest = cfg.state_dir / "datasets" / version.tag
     return dest if (dest / "manifest.csv").exists() else checkout_version(cfg.versions, version.tag, dest)
+
+
+@task(name="dataset folder")
+def dataset_folder(cfg: LoopConfig, version: Version) -> Path:
+    return version_folder(cfg, version)
 
 
 def registered_for(cfg: LoopConfig, dataset: str) -> Optional[str]:

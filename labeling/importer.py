@@ -144,13 +144,14 @@ def _viewable(path: Path, pixels: np.ndarray, box: TileBox, tiled: bool, sha: st
 
 
 def import_folder(conn: Connection, project: ProjectRef, config: ImportConfig,
-                  paths: list[str] | None = None) -> ImportReport:
-    """Import the images under config.root (or only ``paths``, relative to it) as tasks of the project."""
+                  paths: list[str] | None = None, skip_existing: bool = True) -> ImportReport:
+    """Import the images under config.root (or only ``paths``, relative to it) as tasks of the project.
+    ``skip_existing`` False imports an image even if its content is a task already (a campaign's gold copy)."""
     root, docroot = check_folders(config)
     files, refused = select(root, paths) if paths is not None else scan(root, config.viewables)
     report = ImportReport(refused=refused)
     ensure_storages(conn, project.id, [root, config.viewables])
-    seen = existing_keys(conn, project.id)
+    seen = existing_keys(conn, project.id) if skip_existing else set()
     batch: list[dict] = []
     for path in files:
         batch.extend(_new_tasks(path, root, docroot, config, seen, report))
