@@ -76,11 +76,8 @@ def settings_file(cfg: DemoConfig) -> Path:
 
 
 def demo_rule(cfg: DemoConfig, schema) -> PromotionRule:
-    """The written rule with the demo's first-model minimum. A model without a boundary class has grains only
-    from a watershed split of its class map, which over-splits touching grains (docs/benchmarks.md): its size
-    error says more about the split than the model, so the rule judges such a model by IoU alone."""
-    size_error = PromotionRule().size_error if schema.boundary else ""
-    return PromotionRule(minimums={SCORE: cfg.min_iou}, size_error=size_error)
+    """The schema's written rule with the demo's first-model minimum."""
+    return PromotionRule.for_schema(schema, minimums={SCORE: cfg.min_iou})
 
 
 def loop_config(cfg: DemoConfig, schema) -> LoopConfig:

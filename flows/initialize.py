@@ -58,7 +58,7 @@ class InitConfig:
     services: Services = field(default_factory=Services)
     samples: SampleConfig = field(default_factory=SampleConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-    rule: PromotionRule = field(default_factory=PromotionRule)
+    rule: Optional[PromotionRule] = None  # None: the written rule for the schema (PromotionRule.for_schema)
     strategy: str = "entropy"
     min_new_annotations: int = 1
     tiling: TilingConfig = field(default_factory=TilingConfig)
@@ -139,7 +139,8 @@ def loop_config(cfg: InitConfig, settings_file: Path, docroot: Path) -> LoopConf
     workspace = (cfg.out / WORKSPACE).resolve()
     target = LabelingTarget(settings_file, cfg.project_title, cfg.images.resolve(), docroot, tiling=cfg.tiling,
                             channels=tuple(c.resolve() for c in cfg.channels))
-    return LoopConfig(workspace, target, cfg.schema, tracking(cfg, workspace), cfg.train, cfg.rule, cfg.strategy,
+    rule = cfg.rule or PromotionRule.for_schema(cfg.schema)
+    return LoopConfig(workspace, target, cfg.schema, tracking(cfg, workspace), cfg.train, rule, cfg.strategy,
                       cfg.min_new_annotations, samples=cfg.samples, prefect_api_url=cfg.services.prefect_api_url)
 
 

@@ -40,6 +40,15 @@ class PromotionRule:
     size_error_tolerance: float = 0.05
     minimums: dict = field(default_factory=lambda: {SCORE: 0.5})
 
+    @classmethod
+    def for_schema(cls, schema, **changes) -> "PromotionRule":
+        """The written rule for a loop with this label schema. A model without a boundary class has grains only
+        from a watershed split of its class map, which over-splits touching grains (docs/benchmarks.md): its size
+        error says more about the split than the model, so such a model is judged without the size check."""
+        if not schema.boundary:
+            changes.setdefault("size_error", "")
+        return cls(**changes)
+
 
 @dataclass(frozen=True)
 class Decision:

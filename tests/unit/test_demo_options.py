@@ -61,6 +61,9 @@ def test_the_demo_judges_a_model_without_a_boundary_class_by_iou_alone(tmp_path)
     champion = {"mean_fg_iou": 0.60, "size_distribution_error": 0.30}
     challenger = {"mean_fg_iou": 0.75, "size_distribution_error": 0.45}  # watershed sizes: noise for this model
     assert decide(challenger, champion, semantic).promote and not decide(challenger, champion, instance).promote
+    from flows.initialize import InitConfig, loop_config  # a lab's loop gets the same written rule
+    lab = loop_config(InitConfig(tmp_path / "images", binary_schema(), tmp_path / "loop"), tmp_path / "ls.json", tmp_path)
+    assert lab.rule == PromotionRule.for_schema(binary_schema()) and lab.rule.size_error == ""
 
 
 @pytest.mark.parametrize("test_fraction", [0.05, 0.7])
