@@ -5,8 +5,8 @@ Each chosen image is copied into the loop's images folder under a neutral name (
 and imported the way every image is (labeling/importer.py: same task data, same viewable previews), so nothing in
 the task says gold. Which version, row and mask each gold task stands for is written only to the campaign's
 plan.json, never to Label Studio. Images that would be cut into tiles are not chosen (a gold task is one task).
-Gold tasks never become dataset rows (flows/sync.py leaves them out); ``gold_truth`` gives each one's accepted
-mask for scoring the annotators against it (the campaign report, a later step).
+Gold tasks never become dataset rows (flows/sync.py leaves them out); ``score_gold`` scores each submitted
+annotation of one against its accepted mask (per-class IoU), for the campaign report (a later step).
 """
 from __future__ import annotations
 
@@ -19,11 +19,13 @@ from flows.loop_config import LoopConfig
 from flows.train import version_folder
 from foundation.atomic import copy_atomic
 from foundation.semimage import image_size
-from labeling.api import Connection
+from labeling.api import Connection, iter_tasks
 from labeling.campaign import CampaignError, CampaignPlan, GoldTask, with_gold_ids
+from labeling.campaign_server import GoldScore, gold_scores
 from labeling.importer import ImportConfig, import_folder
 from labeling.projects import ProjectRef
 from labeling.push import tasks_by_source
+from ml.io import read_mask
 
 NAME_BYTES = 5  # a gold file's random name: 10 hex characters
 
@@ -92,8 +94,14 @@ def _ids(conn: Connection, project_id: int, files: list[str]) -> dict[str, int]:
 
 def gold_truth(cfg: LoopConfig, plan: CampaignPlan) -> dict[int, Path]:
     """Gold task id -> its accepted mask (a class map, in its dataset version's checked-out folder)."""
-    out: dict[int, Path] = {}
-    for g in plan.gold:
-        if g.task_id is not None:
-            out[g.task_id] = version_rows(cfg, g.version)[1] / g.mask
-    return out
+    folders = {v: version_rows(cfg, v)[1] for v in {g.version for g in plan.gold}}
+    return {g.task_id: folders[g.version] / g.mask for g in plan.gold if g.task_id is not None}
+
+
+def score_gold(conn: Connection, cfg: LoopConfig, plan: CampaignPlan) -> list[GoldScore]:
+    """Every submitted annotation of the campaign's gold tasks, scored against the accepted mask (per-class IoU):
+    what the campaign report will show per annotator."""
+    truth = gold_truth(cfg, plan)
+    tasks = [t for t in iter_tasks(conn, plan.project_id, page_size=500, all_fields=True) if int(t["id"]) in truth]
+    return [s for t in sorted(tasks, key=lambda t: t["id"])
+            for s in gold_scores(t, read_mask(truth[int(t["id"])]), cfg.schema)]

@@ -16,8 +16,15 @@ runs gets overlap 1 and joins the stream after the campaign's shared tasks; plan
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
+import numpy as np
+
+from foundation.schema import LabelSchema
 from labeling.api import Connection, iter_tasks
+from labeling.masks import BadRegion
+from labeling.policy import iou
+from labeling.pulltask import annotator, decode
 
 HELD_OUT = 0  # the overlap of an open task outside the campaign: the label stream never serves it
 CAMPAIGN_SETTINGS = {"maximum_annotations": 1, "show_overlap_first": True}
@@ -63,3 +70,28 @@ def apply_overlaps(conn: Connection, project_id: int, overlaps: Mapping[int, int
             conn.request("PATCH", f"/api/tasks/{task_id}/", json={"overlap": wanted})
     return sorted(held)
 
+
+
+@dataclass(frozen=True)
+class GoldScore:
+    """One submitted annotation of a gold task against the accepted mask."""
+
+    task_id: int
+    annotation_id: int
+    annotator: str
+    iou: dict[str, float | None]  # per class; None: the class is in neither mask; {} when it does not decode
+
+
+def gold_scores(task: Mapping, truth: np.ndarray, schema: LabelSchema) -> list[GoldScore]:
+    """Per-class IoU of each submitted (not skipped) annotation of a gold task with its accepted mask."""
+    out = []
+    for a in task.get("annotations") or []:
+        if a.get("was_cancelled"):
+            continue
+        try:
+            mask = decode(a, schema, truth.shape)
+            scores = {name: iou(mask == k, truth == k) for k, name in enumerate(schema.class_names) if k}
+        except BadRegion:
+            scores = {}
+        out.append(GoldScore(int(task["id"]), int(a["id"]), annotator(a), scores))
+    return out

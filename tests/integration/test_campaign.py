@@ -3,7 +3,8 @@ on its open tasks, a campaign of three annotator accounts with overlap and gold,
 nothing). Then each annotator, through its own token, asks the label stream (``/next``) and submits a brush mask
 until the stream is empty: no task gets more annotations than its overlap, nobody annotates a task twice, the
 overlap tasks get exactly k annotators, every annotator gets every gold task, nobody is served a task outside
-the campaign, and the loop's sync afterwards brings no gold task into the dataset."""
+the campaign, each gold annotation's score equals the IoU computed here, and the loop's sync afterwards brings no
+gold task into the dataset."""
 from __future__ import annotations
 
 import json
@@ -16,9 +17,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from dataset.commit import checkout_version
 from dataset.manifest import read_manifest
 from flows.annotator import SimulatedAnnotator
 from flows.campaign import plan_campaign
+from flows.campaign_gold import score_gold
 from flows.cycle import version_dataset
 from flows.loop_config import save_loop_config
 from flows.sync import sync_annotations
@@ -29,6 +32,7 @@ from labeling.campaign import CampaignSpec
 from labeling.projects import project_ref
 from labeling.push import MaskPrediction, PushConfig, push_predictions
 from labeling.regions import brush_results
+from ml.io import read_mask
 from tests.integration.loop_helpers import demo_setup
 
 pytestmark = pytest.mark.slow
@@ -140,6 +144,17 @@ def test_three_annotators_take_a_planned_campaign_from_the_label_stream(tmp_path
     for email, ids in served.items():
         assert len(ids) == len(set(ids)) and gold_ids <= set(ids) and not set(ids) & set(plan.held_out)
     assert all(not tasks[h]["annotations"] for h in plan.held_out)
+
+    with Connection.open(server.settings) as conn:  # gold scored against the accepted masks, checked by hand
+        scored = score_gold(conn, loop, plan)
+    v1 = checkout_version(loop.versions, "dataset-v1", tmp_path / "v1")
+    truth = {g.task_id: read_mask(v1 / g.mask) == 1 for g in plan.gold}
+    assert sorted((s.task_id, s.annotator) for s in scored) == sorted((g, e) for g in gold_ids for e in TEAM)
+    for s in scored:
+        drawn = np.zeros(truth[s.task_id].shape, bool)
+        drawn[4:20, 6:30] = True
+        expected = (drawn & truth[s.task_id]).sum() / (drawn | truth[s.task_id]).sum()
+        assert s.iou == {"grain": pytest.approx(expected)}
 
     synced = sync_annotations(loop)
     rows = read_manifest(loop.versions.data_dir)
