@@ -77,9 +77,9 @@ def plan_campaign(cfg: LoopConfig, spec: CampaignSpec, name: str = DEFAULT_NAME)
         if saved is not None and saved.project_id != project.id:
             raise CampaignError(f"campaign {name!r} was planned on project {saved.project_id}; the loop's project "
                                 f"is now {project.id}: plan another with --name")
-        ensure_accounts(conn, spec.annotators, folder / ACCOUNTS_FILE)
-        plan = saved or new_plan(conn, project, cfg, spec, name)
+        plan = saved or new_plan(conn, project, cfg, spec, name)  # reads only: a refused plan changes nothing
         save_plan(folder, plan)  # before the server changes: a rerun resumes exactly this plan
+        ensure_accounts(conn, spec.annotators, folder / ACCOUNTS_FILE)
         plan = import_gold(conn, project, cfg, plan)
         save_plan(folder, plan)
         configure_project(conn, project.id)  # first: setting maximum_annotations rewrites every task's overlap

@@ -30,17 +30,26 @@ def plan(
     campaign's owner-only accounts file; this prints where it is."""
     config = loop_file(loop)
     loop_prefect(config)
+    import httpx
+
+    from dataset.versioning import VersioningError
     from flows.campaign import plan_campaign
     from flows.loop_config import load_loop_config
     from labeling.api import LabelStudioError
     from labeling.campaign import CampaignError, CampaignSpec
+    from labeling.importer import ImportConfigError
     from labeling.settings import SettingsError
 
     try:
         spec = CampaignSpec(tuple(annotator), tasks_each, overlap_share, overlap, gold)
         outcome = plan_campaign(load_loop_config(config), spec, name)
-    except (CampaignError, FileNotFoundError, SettingsError, LabelStudioError) as exc:
+    except (CampaignError, FileNotFoundError, SettingsError, LabelStudioError, ImportConfigError,
+            VersioningError) as exc:
         typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except httpx.HTTPError as exc:
+        typer.echo(f"error: Label Studio did not answer ({type(exc).__name__}); is it up? "
+                   "(`grainloop labelstudio status`)", err=True)
         raise typer.Exit(1) from None
     done = outcome.plan
     typer.echo(f"campaign {done.name!r} {'resumed' if outcome.resumed else 'planned'} on project "
