@@ -23,6 +23,7 @@ class AnnotationRow:
     parent_prediction: Optional[int] = None
     prediction_model_version: Optional[str] = None
     edit_iou: Optional[float] = None  # IoU of the final mask with the pre-annotation it started from
+    consensus_iou: Optional[float] = None  # IoU with the task's consensus (the policy's mask), several annotations
     chosen: bool = False  # the policy used this annotation for the task's mask
     policy: str = "latest"
     schema_hash: str = ""
@@ -55,6 +56,7 @@ class PullRecord:
     tiles_annotated: int = 0  # an image assembled from tiles: how many of its tiles have a mask
     task_ids: tuple[int, ...] = ()  # an image assembled from tiles: every tile task (task_id is the first)
     reason: Optional[str] = None  # why there is no mask: annotation deleted, skipped, invalid, waiting for tiles
+    pairs: tuple[tuple[int, int, Optional[float]], ...] = ()  # (annotation, annotation, mean IoU) of every pair
 
     @property
     def chosen_rows(self) -> tuple[AnnotationRow, ...]:
@@ -74,6 +76,7 @@ class PullRecord:
         return cls(task_id=int(data["task_id"]), source=data.get("source"), tile=data.get("tile"),
                    mask=data.get("mask"), chosen=tuple(data.get("chosen") or ()),
                    agreement=dict(data.get("agreement") or {}),
+                   pairs=tuple(tuple(p) for p in data.get("pairs") or ()),
                    provenance=tuple(_known(AnnotationRow, row) for row in data.get("provenance") or ()),
                    quarantine=tuple(_known(Quarantined, q) for q in data.get("quarantine") or ()),
                    tile_count=int(data.get("tile_count") or 0), tiles_annotated=int(data.get("tiles_annotated") or 0),

@@ -25,8 +25,8 @@ from labeling.tiles import TileBox, TilingConfig, merge_tiles, tile_boxes
 
 TASK_DELETED = "task deleted in Label Studio"
 PROVENANCE_FIELDS = ("task_id", "annotation_id", "annotator", "lead_time", "created_at", "updated_at",
-                     "parent_prediction", "prediction_model_version", "edit_iou", "chosen", "policy", "schema_hash",
-                     "source", "tile", "mask")
+                     "parent_prediction", "prediction_model_version", "edit_iou", "consensus_iou", "chosen", "policy",
+                     "schema_hash", "source", "tile", "mask")
 QUARANTINE = "quarantine.json"  # the refused annotations and tasks of a pull folder, with their reasons
 
 
@@ -111,6 +111,7 @@ class PullStore:
     def _record(self, result: TaskResult, mask: str | None) -> dict:
         extra = {"source": result.data.get("source"), "tile": result.data.get("tile"), "mask": mask}
         record = {"task_id": result.task_id, **extra, "chosen": result.chosen, "agreement": result.agreement,
+                  "pairs": result.pairs,
                   "provenance": [{**row, **extra} for row in result.provenance], "quarantine": result.quarantine,
                   "tile_count": _tile_count(result.data), "reason": None if mask else _no_mask(result)}
         return PullRecord.from_dict(record).to_dict()

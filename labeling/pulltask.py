@@ -6,6 +6,7 @@ quarantined with its reason; the policy then picks among the good ones.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import combinations
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -15,8 +16,8 @@ import numpy as np
 from foundation.paths import PathEscape, inside
 from foundation.schema import LabelSchema
 from foundation.semimage import ImageReadError, image_size
-from labeling.masks import BadRegion, image_dims
 from labeling.consensus import Consensus, gate
+from labeling.masks import BadRegion, image_dims
 from labeling.policy import Candidate, agreement, choose, mean_iou
 from labeling.regions import results_to_mask
 from labeling.review import apply_reviews, task_reviews
@@ -30,6 +31,7 @@ class TaskResult:
     chosen: list[int] = field(default_factory=list)
     provenance: list[dict] = field(default_factory=list)
     agreement: dict[str, float | None] = field(default_factory=dict)
+    pairs: list[tuple[int, int, float | None]] = field(default_factory=list)  # annotation ids and their mean IoU
     quarantine: list[dict] = field(default_factory=list)
     cancelled: int = 0  # skipped (cancelled) annotations, not data
     held: str | None = None  # why the annotators' masks wait for a review (labeling/consensus.py)
@@ -168,7 +170,12 @@ def _describe(result: TaskResult, candidates: list[Candidate], predictions: list
     result.agreement = agreement(candidates, schema.class_names)
     result.provenance = [provenance_row(result.task_id, c, parent_prediction(c.annotation, predictions), schema,
                                         c.annotation.get("id") in result.chosen, policy) for c in candidates]
-
+    if len(candidates) > 1:  # each annotator against the consensus, and every pair: the campaign's figures
+        n = len(schema.class_names)
+        for row, c in zip(result.provenance, candidates):
+            row["consensus_iou"] = mean_iou(c.mask, result.mask, n)
+        result.pairs = [(a.annotation.get("id"), b.annotation.get("id"), mean_iou(a.mask, b.mask, n))
+                        for a, b in combinations(candidates, 2)]
 
 
 def _gate(result: TaskResult, candidates: list[Candidate], rule: Consensus) -> None:

@@ -37,7 +37,8 @@ def merge(tiles: list[PullRecord], full_mask: Optional[str]) -> PullRecord:
                       agreement=_agreement(tiles), provenance=tuple(p for r in tiles for p in r.provenance),
                       quarantine=tuple(q for r in tiles for q in r.quarantine), tile_count=total,
                       tiles_annotated=sum(1 for r in tiles if r.mask),
-                      task_ids=tuple(r.task_id for r in tiles), reason=None if complete else waiting_reason(tiles, total))
+                      task_ids=tuple(r.task_id for r in tiles), reason=None if complete else waiting_reason(tiles, total),
+                      pairs=tuple(p for r in tiles for p in r.pairs))
 
 
 def image_records(records: Iterable[PullRecord], full_mask: Callable[[PullRecord], Optional[str]]) -> list[PullRecord]:

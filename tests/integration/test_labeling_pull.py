@@ -109,6 +109,7 @@ def test_policies_agreement_and_provenance(conn, docroot, tmp_path):
     assert rows[ids[0]]["lead_time"] == "4.0" and rows[ids[0]]["prediction_model_version"] == ""
     assert rows[ids[1]]["prediction_model_version"] == "seed-model" and float(rows[ids[1]]["edit_iou"]) == 1.0
     assert float(rows[ids[2]]["edit_iou"]) == pytest.approx(100 / 200)
+    assert float(rows[ids[2]]["consensus_iou"]) == 1.0 and float(rows[ids[0]]["consensus_iou"]) == pytest.approx(50 / 150)
     assert rows[ids[1]]["annotator"] and rows[ids[1]]["created_at"] and rows[ids[1]]["updated_at"]
     with (tmp_path / "latest" / "agreement.csv").open() as f:
         agreement = next(csv.DictReader(f))

@@ -106,3 +106,18 @@ def test_malformed_review_meta_is_ignored():
         assert reviews == {} and apply_reviews(annotations, reviews) == (annotations, [])
     good = task_reviews({"meta": {REVIEWS_KEY: {"2": _verdict(annotations[1], "accepted")}}})
     assert isinstance(good[2], Verdict) and apply_reviews(annotations, good)[0][1]["reviewed"] is True
+
+
+def test_each_annotation_is_scored_against_the_consensus_and_every_pair_recorded(tmp_path):
+    a, b, c = _square(0, 0), _square(1, 0), _square(12, 20)
+    result = process_task(_task(a, b, c), SCHEMA, "majority", None)
+    fused = ((a.astype(int) + b + c) >= 2).astype(np.uint8)  # the 2-of-3 vote
+    iou = lambda x, y: np.count_nonzero(x & y) / np.count_nonzero(x | y)
+    assert [row["consensus_iou"] for row in result.provenance] == pytest.approx([iou(a, fused), iou(b, fused), 0.0])
+    assert result.pairs == [(100, 101, pytest.approx(iou(a, b))), (100, 102, 0.0), (101, 102, 0.0)]
+    store = PullStore(tmp_path, SCHEMA)
+    store.save(result)
+    (record,) = store.records()
+    assert record.pairs[0][:2] == (100, 101) and record.provenance[2].consensus_iou == 0.0
+    single = process_task(_task(a), SCHEMA, "latest", None)
+    assert single.pairs == [] and "consensus_iou" not in single.provenance[0]
