@@ -18,12 +18,13 @@ from flows.campaign_gold import choose_gold, import_gold
 from flows.cycle_record import utc_now
 from flows.loop_config import LoopConfig
 from foundation.pullrecord import PullRecord
-from labeling.accounts import ACCOUNTS_FILE, ensure_accounts
+from labeling.accounts import ACCOUNTS_FILE, ensure_accounts, read_accounts
 from labeling.api import Connection
-from labeling.campaign import (PLAN_FILE, CampaignError, CampaignPlan, CampaignSpec, check_name, differences,
+from labeling.campaign import (EMAIL, PLAN_FILE, CampaignError, CampaignPlan, CampaignSpec, check_name, differences,
                                gold_task_ids, load_plan, plan_tasks, rank_tasks, save_plan)
 from labeling.campaign_server import apply_overlaps, configure_project, open_tasks, project_model_version
 from labeling.projects import ProjectRef, ProjectSpec, ensure_project
+from labeling.review import Verdict, review
 from labeling.settings import load_settings
 
 CAMPAIGNS = "campaigns"  # under the loop's state folder: one folder per campaign
@@ -64,9 +65,14 @@ def new_plan(conn: Connection, project: ProjectRef, cfg: LoopConfig, spec: Campa
     return CampaignPlan(name, project.id, spec, tasks, choose_gold(cfg, spec.gold, name), created_at=utc_now())
 
 
-def plan_campaign(cfg: LoopConfig, spec: CampaignSpec, name: str = DEFAULT_NAME) -> CampaignOutcome:
-    """Plan the campaign (or resume the one planned under ``name``) and apply it on the loop's project."""
+def plan_campaign(cfg: LoopConfig, spec: CampaignSpec, name: str = DEFAULT_NAME,
+                  reviewers: tuple[str, ...] = ()) -> CampaignOutcome:
+    """Plan the campaign (or resume the one planned under ``name``) and apply it on the loop's project.
+    ``reviewers`` get accounts (in the same accounts file) but no tasks: they review through their own token."""
     folder = campaigns_dir(cfg) / check_name(name)
+    extra = tuple(dict.fromkeys(e.strip().lower() for e in reviewers if e.strip().lower() not in spec.annotators))
+    if bad := [e for e in extra if not EMAIL.match(e)]:
+        raise CampaignError(f"campaign refused: reviewer(s) {', '.join(map(repr, bad))} not an e-mail")
     saved = load_plan(folder)
     if saved is not None and saved.spec != spec:
         raise CampaignError(f"campaign {name!r} was planned otherwise ({'; '.join(differences(saved.spec, spec))}): "
@@ -79,7 +85,7 @@ def plan_campaign(cfg: LoopConfig, spec: CampaignSpec, name: str = DEFAULT_NAME)
                                 f"is now {project.id}: plan another with --name")
         plan = saved or new_plan(conn, project, cfg, spec, name)  # reads only: a refused plan changes nothing
         save_plan(folder, plan)  # before the server changes: a rerun resumes exactly this plan
-        ensure_accounts(conn, spec.annotators, folder / ACCOUNTS_FILE)
+        ensure_accounts(conn, spec.annotators + extra, folder / ACCOUNTS_FILE)
         plan = import_gold(conn, project, cfg, plan)
         save_plan(folder, plan)
         configure_project(conn, project.id)  # first: setting maximum_annotations rewrites every task's overlap
@@ -87,3 +93,25 @@ def plan_campaign(cfg: LoopConfig, spec: CampaignSpec, name: str = DEFAULT_NAME)
         plan = replace(plan, held_out=tuple(sorted(set(plan.held_out) | set(held))))
         save_plan(folder, plan)
     return CampaignOutcome(plan, folder / PLAN_FILE, folder / ACCOUNTS_FILE, saved is not None)
+
+
+def reviewer_connection(cfg: LoopConfig, name: str = DEFAULT_NAME, as_email: str | None = None) -> Connection:
+    """The admin's connection (the loop's settings), or a campaign account's, with its token from the campaign's
+    accounts file."""
+    settings = load_settings(cfg.labeling.settings_file)
+    if as_email is None:
+        return Connection.open(settings)
+    accounts = read_accounts(campaigns_dir(cfg) / check_name(name) / ACCOUNTS_FILE)
+    account = accounts.get(as_email.strip().lower())
+    if account is None or not account.token:
+        raise CampaignError(f"no API token for {as_email!r} in campaign {name!r}'s accounts file (an account is "
+                            "made by `grainloop campaign plan --reviewer`; one that existed before has none)")
+    return Connection.open(replace(settings, token=account.token))
+
+
+def review_annotation(cfg: LoopConfig, annotation_id: int, accept: bool, comment: str = "",
+                      name: str = DEFAULT_NAME, as_email: str | None = None) -> Verdict:
+    """A reviewer's verdict on an annotation (labeling/review.py), given with the reviewer's own token."""
+    with reviewer_connection(cfg, name, as_email) as conn:
+        who = as_email or str(conn.request("GET", "/api/current-user/whoami").get("email") or "")
+        return review(conn, annotation_id, accept, comment, who.strip().lower())

@@ -98,10 +98,12 @@ def gold_truth(cfg: LoopConfig, plan: CampaignPlan) -> dict[int, Path]:
     return {g.task_id: folders[g.version] / g.mask for g in plan.gold if g.task_id is not None}
 
 
-def score_gold(conn: Connection, cfg: LoopConfig, plan: CampaignPlan) -> list[GoldScore]:
+def score_gold(conn: Connection, cfg: LoopConfig, plan: CampaignPlan, tasks: list[dict] | None = None
+               ) -> list[GoldScore]:
     """Every submitted annotation of the campaign's gold tasks, scored against the accepted mask (per-class IoU):
-    what the campaign report will show per annotator."""
+    what the campaign report shows per annotator. ``tasks``: the project's tasks already read (all fields)."""
     truth = gold_truth(cfg, plan)
-    tasks = [t for t in iter_tasks(conn, plan.project_id, page_size=500, all_fields=True) if int(t["id"]) in truth]
-    return [s for t in sorted(tasks, key=lambda t: t["id"])
+    if tasks is None:
+        tasks = list(iter_tasks(conn, plan.project_id, page_size=500, all_fields=True))
+    return [s for t in sorted((t for t in tasks if int(t["id"]) in truth), key=lambda t: t["id"])
             for s in gold_scores(t, read_mask(truth[int(t["id"])]), cfg.schema)]

@@ -88,7 +88,7 @@ def sections(status: LoopStatus, all_metrics: bool = False) -> list[Section]:
     ]
 
 
-def _bars(ax, labels, values, title: str, horizontal: bool = False) -> None:
+def bars(ax, labels, values, title: str, horizontal: bool = False) -> None:
     if horizontal:
         ax.barh(labels, values, color="tab:blue")
         ax.invert_yaxis()
@@ -98,7 +98,7 @@ def _bars(ax, labels, values, title: str, horizontal: bool = False) -> None:
     ax.set_title(title, fontsize=10)
 
 
-def _unavailable(ax, title: str, why: str) -> None:
+def unavailable(ax, title: str, why: str) -> None:
     ax.set_title(title, fontsize=10)
     ax.text(0.5, 0.5, why[:80], ha="center", va="center", wrap=True, fontsize=8, transform=ax.transAxes)
     ax.set_axis_off()
@@ -112,20 +112,25 @@ def plot(status: LoopStatus) -> bytes:
     fig, (left, middle, right) = plt.subplots(1, 3, figsize=(13, 3.6))
     lab, champ = status.labeling, status.champion
     if lab.unavailable:
-        _unavailable(left, "tasks", lab.unavailable)
-        _unavailable(middle, "annotators", lab.unavailable)
+        unavailable(left, "tasks", lab.unavailable)
+        unavailable(middle, "annotators", lab.unavailable)
     else:
-        _bars(left, ["annotated", "in progress", "skipped", "not started", "open, pre-annotated"],
+        bars(left, ["annotated", "in progress", "skipped", "not started", "open, pre-annotated"],
               [lab.annotated, lab.in_progress, lab.skipped, lab.not_started, lab.with_champion_predictions],
               f"tasks ({lab.total})")
-        _bars(middle, [a.name for a in lab.annotators], [a.submitted for a in lab.annotators],
+        bars(middle, [a.name for a in lab.annotators], [a.submitted for a in lab.annotators],
               "submitted annotations", horizontal=True)
     if champ.test_iou_by_dataset:
         right.plot(list(champ.test_iou_by_dataset), list(champ.test_iou_by_dataset.values()), "o-")
         right.set_ylim(0, 1)
         right.set_title(f"champion v{champ.version}: test {SCORE}", fontsize=10)
     else:
-        _unavailable(right, "champion test IoU", champ.unavailable or "no evaluation recorded")
+        unavailable(right, "champion test IoU", champ.unavailable or "no evaluation recorded")
+    return png_bytes(plt, fig)
+
+
+def png_bytes(plt, fig) -> bytes:
+    """The figure as PNG bytes (laid out tight), closed afterwards."""
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
@@ -133,7 +138,7 @@ def plot(status: LoopStatus) -> bytes:
     return buf.getvalue()
 
 
-def _table(section: Section) -> str:
+def html_table(section: Section) -> str:
     esc = html.escape
     head = "".join(f"<th>{esc(c)}</th>" for c in section.columns)
     body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in section.rows)
@@ -146,14 +151,19 @@ STYLE = ("body{font-family:sans-serif;margin:2em;max-width:75em}table{border-col
          "td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}.note{color:#555}img{max-width:100%}")
 
 
-def page(status: LoopStatus, png: bytes) -> str:
-    body = "".join(_table(s) for s in sections(status, all_metrics=True))
+def html_page(title: str, intro: str, png: bytes, parts: list[Section]) -> str:
+    """A self-contained page: the title, one line of text, the PNG (base64) and the sections as tables."""
+    body = "".join(html_table(s) for s in parts)
     image = base64.b64encode(png).decode()
-    title = f"grainloop status {status.collected_at}"
     return (f"<!doctype html><html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
             f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
-            f"<p>workspace {html.escape(status.workspace)}</p>"
-            f"<img alt=\"status plots\" src=\"data:image/png;base64,{image}\">{body}</body></html>")
+            f"<p>{html.escape(intro)}</p>"
+            f"<img alt=\"plots\" src=\"data:image/png;base64,{image}\">{body}</body></html>")
+
+
+def page(status: LoopStatus, png: bytes) -> str:
+    return html_page(f"grainloop status {status.collected_at}", f"workspace {status.workspace}", png,
+                     sections(status, all_metrics=True))
 
 
 def write_report(status: LoopStatus, out_dir: Path) -> tuple[Path, Path]:

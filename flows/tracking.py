@@ -56,12 +56,14 @@ TAG_CHAMPION_HISTORY = "grainloop.champion_history"  # registered-model tag: cha
 TAG_EVAL_PREFIX = "grainloop.eval."  # + dataset.split: the evaluation run of a version on that split
 TAG_SOURCE = "grainloop.source"  # on a version the lab chose as champion: what it chose (a model file, a URI, a seed)
 TAG_SOURCE_PREFIX = "grainloop.source."  # + a lineage tag's short name: an adopted model's own lineage (its own loop)
+TAG_CAMPAIGN = "grainloop.campaign"  # on a campaign report's run: the campaign's name
 TAG_WEIGHTS_SHA256 = "grainloop.weights_sha256"  # on an adopted version: ml.checkpoint.weights_sha256 of its weights
 LINEAGE_TAGS = (TAG_DATASET, TAG_DATA_DVC_MD5, TAG_GIT_SHA, TAG_SCHEMA_HASH)
 
 KIND_TRAINING, KIND_EVALUATION, KIND_PREANNOTATION, KIND_DEMO = "training", "evaluation", "preannotation", "demo"
 KIND_PROMOTION, KIND_ROLLBACK, KIND_ADOPTION = "promotion", "rollback", "adoption"
 KIND_STATUS = "status"  # the run holding a served cycle's status report (PNG, HTML)
+KIND_CAMPAIGN = "campaign"  # the run holding a campaign's status report (PNG, HTML, JSON)
 CHOSEN = "chosen"  # TAG_PROMOTION of a version the lab made champion itself: the rule did not judge it
 OUTCOME_TAGS = {KIND_PROMOTION: (TAG_PROMOTION, TAG_PROMOTION_RUN), KIND_ROLLBACK: (TAG_ROLLBACK, TAG_ROLLBACK_RUN)}
 

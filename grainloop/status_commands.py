@@ -21,8 +21,14 @@ def render(status) -> Group:
     """The screen: one table per section of flows/status_report.py, an unavailable source as its reason."""
     from flows.status_report import sections
 
-    parts = [Text(f"grainloop status at {status.collected_at}  (workspace {status.workspace})", style="bold")]
-    for section in sections(status):
+    return render_sections(f"grainloop status at {status.collected_at}  (workspace {status.workspace})",
+                           sections(status))
+
+
+def render_sections(heading: str, sections) -> Group:
+    """A heading and one table per Section (flows/status_report.py); an empty one as its note."""
+    parts = [Text(heading, style="bold")]
+    for section in sections:
         if not section.rows:
             style = "yellow" if section.note.startswith("unavailable") else "dim"
             parts.append(Text.assemble((section.title, "bold"), ": ", (section.note or "-", style)))

@@ -113,7 +113,7 @@ class PullStore:
         record = {"task_id": result.task_id, **extra, "chosen": result.chosen, "agreement": result.agreement,
                   "pairs": result.pairs,
                   "provenance": [{**row, **extra} for row in result.provenance], "quarantine": result.quarantine,
-                  "tile_count": _tile_count(result.data), "reason": None if mask else _no_mask(result)}
+                  "tile_count": _tile_count(result.data), "reason": None if mask else no_mask_reason(result)}
         return PullRecord.from_dict(record).to_dict()
 
     def records(self) -> list[PullRecord]:
@@ -178,7 +178,7 @@ def _tile_count(data: dict) -> int:
     return len(tile_boxes(int(data["height"]), int(data["width"]), TilingConfig(**data["tiling"])))
 
 
-def _no_mask(result: TaskResult) -> str:
+def no_mask_reason(result: TaskResult) -> str:
     """Why a pulled task has no mask (the dataset stage drops the image's row with this reason)."""
     if result.held:
         return result.held

@@ -10,9 +10,7 @@ from __future__ import annotations
 import json
 import stat
 import uuid
-from collections import defaultdict
 
-import httpx
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -27,61 +25,14 @@ from flows.loop_config import save_loop_config
 from flows.sync import sync_annotations
 from grainloop.cli import app
 from labeling.accounts import read_accounts
-from labeling.api import Connection, iter_tasks
+from labeling.api import Connection
 from labeling.campaign import CampaignSpec
-from labeling.projects import project_ref
-from labeling.push import MaskPrediction, PushConfig, push_predictions
-from labeling.regions import brush_results
 from ml.io import read_mask
+from tests.integration.campaign_helpers import label_until_empty, push_scores, tasks_of
 from tests.integration.loop_helpers import demo_setup
 
 pytestmark = pytest.mark.slow
 TEAM = tuple(f"{who}-{uuid.uuid4().hex[:6]}@lab.test" for who in ("ana", "ben", "cy"))
-
-
-def _tasks(server, project_id: int) -> dict[int, dict]:
-    with Connection.open(server.settings) as conn:
-        return {int(t["id"]): t for t in iter_tasks(conn, project_id, page_size=1000, all_fields=True)}
-
-
-def _push_scores(server, loop, project_id: int) -> dict[int, float]:
-    """The champion's pre-annotations (empty masks) with known scores, not in task-id order."""
-    with Connection.open(server.settings) as conn:
-        project = project_ref(conn.sdk, project_id, loop.schema)
-        open_ = [t for t in iter_tasks(conn, project_id, page_size=100) if not t["total_annotations"]]
-        scores = {int(t["id"]): ((i * 7) % 13 + 1) / 14 for i, t in enumerate(open_)}
-        items = [MaskPrediction(t["id"], np.zeros((t["data"]["height"], t["data"]["width"]), np.uint8),
-                                scores[int(t["id"])]) for t in open_]
-        push_predictions(conn, project, PushConfig("champion@v1"), items)
-    return scores
-
-
-def _label_until_empty(server, project_id: int, tokens: dict[str, str], schema) -> dict[str, list[int]]:
-    """Round-robin: each annotator asks /next and submits a mask, until every stream answers 404."""
-    served: dict[str, list[int]] = defaultdict(list)
-    clients = {e: httpx.Client(base_url=server.settings.url, headers={"Authorization": f"Token {t}"}, timeout=60)
-               for e, t in tokens.items()}
-    active = set(clients)
-    for _ in range(100):
-        for email in sorted(active):
-            answer = clients[email].get(f"/api/projects/{project_id}/next/")
-            if answer.status_code == 404:
-                active.discard(email)
-                continue
-            assert answer.status_code == 200, answer.text
-            task = answer.json()
-            mask = np.zeros((task["data"]["height"], task["data"]["width"]), np.uint8)
-            mask[4:20, 6:30] = 1
-            posted = clients[email].post(f"/api/tasks/{task['id']}/annotations/",
-                                         json={"result": brush_results(mask, schema), "lead_time": 3.0})
-            assert posted.status_code == 201, posted.text
-            served[email].append(int(task["id"]))
-        if not active:
-            break
-    assert not active, "the label stream never ran dry"
-    for c in clients.values():
-        c.close()
-    return served
 
 
 def test_three_annotators_take_a_planned_campaign_from_the_label_stream(tmp_path, sample, server, prefect_api):
@@ -91,7 +42,7 @@ def test_three_annotators_take_a_planned_campaign_from_the_label_stream(tmp_path
     assert sync_annotations(loop).added == 3
     assert version_dataset(loop).version.tag == "dataset-v1"
     first_rows = {r.id: r for r in read_manifest(loop.versions.data_dir)}
-    scores = _push_scores(server, loop, project_id)
+    scores = push_scores(server, loop, project_id)
     assert len(scores) == 13
 
     spec = CampaignSpec(TEAM, tasks_each=3, overlap_share=0.5, overlap=2, gold=2)
@@ -105,7 +56,7 @@ def test_three_annotators_take_a_planned_campaign_from_the_label_stream(tmp_path
     assert len(gold_ids) == 2 and {g.version for g in plan.gold} == {"dataset-v1"}
     assert {g.row_id for g in plan.gold} <= set(first_rows)
 
-    tasks = _tasks(server, project_id)
+    tasks = tasks_of(server, project_id)
     regular = tasks[best[0]]["data"]
     for gid in gold_ids:  # the gold task's data looks like any task's: same fields, a neutral file name
         assert set(tasks[gid]["data"]) == set(regular) and "gold" not in json.dumps(tasks[gid]["data"]).lower()
@@ -126,15 +77,15 @@ def test_three_annotators_take_a_planned_campaign_from_the_label_stream(tmp_path
     assert result.exit_code == 0, result.output
     assert "resumed" in result.stdout and str(outcome.accounts_file) in result.stdout
     assert not any(a.password in result.output or a.token in result.output for a in accounts.values())
-    assert len(_tasks(server, project_id)) == len(tasks)  # no second copy of a gold task
+    assert len(tasks_of(server, project_id)) == len(tasks)  # no second copy of a gold task
     again = read_accounts(outcome.accounts_file)
     assert {e: a.password for e, a in again.items()} == {e: a.password for e, a in accounts.items()}
     refused = CliRunner().invoke(app, [a if a != "3" else "4" for a in args])
     assert refused.exit_code == 1 and "tasks_each: 3 -> 4" in refused.output
 
-    served = _label_until_empty(server, project_id, {e: a.token for e, a in accounts.items()}, loop.schema)
+    served = label_until_empty(server, project_id, {e: a.token for e, a in accounts.items()}, loop.schema)
     assert sum(len(v) for v in served.values()) == 9 + 2 * 3
-    tasks = _tasks(server, project_id)
+    tasks = tasks_of(server, project_id)
     user = {a.user_id: e for e, a in accounts.items()}
     by_task = {tid: [user.get(a["completed_by"]) for a in t["annotations"]] for tid, t in tasks.items()}
     for t in plan.tasks:

@@ -13,7 +13,8 @@ COMMANDS = [[], ["train"], ["evaluate"], ["predict"], ["synth"], ["demo"], ["lab
             ["down"], ["cycle"], ["serve"], ["simulate"], ["measure"], ["register"], ["mlflow", "up"],
             ["prefect", "up"], ["prefect", "down"], ["prefect", "status"], ["dataset", "init"], ["dataset", "import"],
             ["dataset", "commit"], ["dataset", "release"], ["init"], ["add"], ["status"], ["config"], ["config", "show"],
-            ["config", "get"], ["config", "set"], ["labelstudio", "user", "add"]]
+            ["config", "get"], ["config", "set"], ["labelstudio", "user", "add"], ["campaign", "plan"],
+            ["campaign", "review"], ["campaign", "status"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
