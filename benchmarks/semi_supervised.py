@@ -74,7 +74,12 @@ def config(a: argparse.Namespace, in_channels: int, semi: bool) -> TrainConfig:
     return replace(d, model=model, patches=replace(d.patches, size=a.patch, per_epoch=a.patches_per_epoch),
                    preprocess=replace(d.preprocess, downsample=a.downsample), batch_size=a.batch_size,
                    epochs=a.epochs, restart_epochs=a.epochs, patience=a.epochs, threads=a.threads,
-                   semi=SemiConfig(method="mean_teacher", threshold=a.threshold, weight=a.weight) if semi else SemiConfig())
+                   semi=semi_config(a) if semi else SemiConfig())
+
+
+def semi_config(a: argparse.Namespace) -> SemiConfig:
+    return SemiConfig(method="mean_teacher", threshold=a.threshold, weight=a.weight, ema=a.ema,
+                      start_epoch=a.start_epoch, ramp_epochs=a.ramp_epochs)
 
 
 def score(cfg: TrainConfig, labelled, pool, val, test, out: Path) -> tuple[float, float]:
@@ -125,6 +130,9 @@ def options() -> argparse.ArgumentParser:
     ap.add_argument("--decoder-channels", type=ints, default=(128, 64, 32, 16, 16))
     ap.add_argument("--threshold", type=float, default=SemiConfig.threshold, help="teacher confidence")
     ap.add_argument("--weight", type=float, default=SemiConfig.weight, help="pseudo-label loss weight")
+    ap.add_argument("--ema", type=float, default=SemiConfig.ema, help="the teacher's moving-average decay per step")
+    ap.add_argument("--start-epoch", type=int, default=SemiConfig.start_epoch, help="epochs on labels alone first")
+    ap.add_argument("--ramp-epochs", type=int, default=SemiConfig.ramp_epochs)
     ap.add_argument("--val-images", type=int, default=16, help="validation images that pick the best epoch")
     ap.add_argument("--test-images", type=int, help="score on the first N test images only (default: all)")
     ap.add_argument("--limit", type=int, help="the first N EMPS images by name only (a quick check)")
