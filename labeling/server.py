@@ -44,6 +44,9 @@ class ServerConfig:
     username: str = "admin@grainloop.local"
     startup_timeout_s: float = 180.0
     allow_local_webhooks: bool = True
+    task_lock_ttl_s: int = 3600  # a task an annotator opened and left is served to others again after this
+    # (Label Studio's default is a day: one abandoned task blocks a campaign's task for everyone; measured,
+    # docs/campaigns-labelstudio.md)
 
     @property
     def url(self) -> str:
@@ -147,7 +150,7 @@ def server_env(config: ServerConfig, creds: Credentials) -> dict[str, str]:
         "LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED": "true",
         "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT": str(config.document_root),
         "LABEL_STUDIO_SSRF_PROTECTION_ENABLED": "false" if config.allow_local_webhooks else "true",
-        "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true",
+        "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true", "LABEL_STUDIO_TASK_LOCK_TTL": str(config.task_lock_ttl_s),
     })
     return env
 

@@ -72,3 +72,12 @@ def test_settings_need_url_and_token_and_never_show_the_token(tmp_path):
         load_settings(tmp_path / "none.json", env={})
     s = load_settings(tmp_path / "none.json", env={"GRAINLOOP_LS_URL": "http://h:1/", "GRAINLOOP_LS_TOKEN": "sekrit"})
     assert s.url == "http://h:1" and "sekrit" not in repr(s)
+
+
+def test_the_server_releases_an_abandoned_task_lock_after_an_hour(tmp_path):
+    from labeling.server import Credentials, ServerConfig, server_env
+
+    creds = Credentials("admin@x", "pw", "tok")
+    env = server_env(ServerConfig(tmp_path / "d", tmp_path / "r"), creds)
+    assert env["LABEL_STUDIO_TASK_LOCK_TTL"] == "3600"
+    assert server_env(ServerConfig(tmp_path / "d", tmp_path / "r", task_lock_ttl_s=60), creds)["LABEL_STUDIO_TASK_LOCK_TTL"] == "60"
