@@ -98,15 +98,14 @@ def plan_campaign(cfg: LoopConfig, spec: CampaignSpec, name: str = DEFAULT_NAME,
 def reviewer_connection(cfg: LoopConfig, name: str = DEFAULT_NAME, as_email: str | None = None) -> Connection:
     """The admin's connection (the loop's settings), or a campaign account's, with its token from the campaign's
     accounts file."""
-    settings = load_settings(cfg.labeling.settings_file)
     if as_email is None:
-        return Connection.open(settings)
+        return Connection.open(load_settings(cfg.labeling.settings_file))
     accounts = read_accounts(campaigns_dir(cfg) / check_name(name) / ACCOUNTS_FILE)
     account = accounts.get(as_email.strip().lower())
     if account is None or not account.token:
         raise CampaignError(f"no API token for {as_email!r} in campaign {name!r}'s accounts file (an account is "
                             "made by `grainloop campaign plan --reviewer`; one that existed before has none)")
-    return Connection.open(replace(settings, token=account.token))
+    return Connection.open(replace(load_settings(cfg.labeling.settings_file), token=account.token))
 
 
 def review_annotation(cfg: LoopConfig, annotation_id: int, accept: bool, comment: str = "",

@@ -199,6 +199,12 @@ def test_review_consensus_and_campaign_status(tmp_path, sample, server, prefect_
     _check(campaign_report(loop, "c2", log=False).status.to_dict(), want, reworked={author: 1})
     verdict = review_annotation(loop, redone, True, "fixed", "c2", REVIEWER)
     assert (verdict.verdict, verdict.reviewer) == ("accepted", REVIEWER)
+    single = next(a for t, done in work.items() if role[t] == "single" for _, a, _, _ in done)
+    assert "accepted by " in run("campaign", "review", "--annotation", str(single), "--accept", "--name", "c2")
+    refused = cli.invoke(app, ["campaign", "review", "--annotation", str(single), "--reject", "--as", "x@lab.test",
+                               "--name", "c2", "--loop", str(config)])
+    assert refused.exit_code == 1 and "no API token for 'x@lab.test'" in refused.output
+    assert not any(a.token in refused.output + out for a in accounts.values())
 
     sync_annotations(loop)
     assert version_dataset(loop).version.tag == "dataset-v2"
