@@ -106,3 +106,22 @@ def test_submissions_leave_skips_out_and_name_the_annotator():
         {"id": 1, "created_username": "a@lab.test, 3", "created_at": "t1", "updated_at": "t2", "lead_time": 4.5},
         {"id": 2, "completed_by": 9, "was_cancelled": True}, {"id": 3, "completed_by": 9, "lead_time": "x"}]}
     assert submissions([task]) == [Submission(5, 1, A, "t1", "t2", 4.5), Submission(5, 3, "9", "", "", None)]
+
+
+def test_the_report_has_every_section_in_its_png_html_and_json(tmp_path):
+    import json
+
+    from flows.campaign_report import sections, write_report
+
+    status = campaign_status(_plan(), RECORDS, SUBS, METAS, GOLD)
+    png, page, data = write_report(status, tmp_path)
+    assert png.read_bytes().startswith(b"\x89PNG") and json.loads(data.read_text()) == json.loads(
+        json.dumps(status.to_dict()))
+    html = page.read_text()
+    assert all(s.title.split(" (")[0].split(":")[0] in html for s in sections(status)) and B in html
+    people, held, over_time, matrix = sections(status)
+    assert people.rows[1] == (B, "2 / 3", "20.0", "0.600", "grain 0.600", "0.400", "1", "0")
+    assert held.rows == (("1", HELD_REASON),) and over_time.rows[-1] == ("2026-12-02 12:00", "4", "9")
+    assert matrix.rows[0] == (A, "-", "0.450", "0.650")
+    empty = campaign_status(_plan(), [], [], {}, [])
+    assert write_report(empty, tmp_path / "empty")[0].is_file() and not sections(empty)[3].rows
