@@ -50,3 +50,12 @@ def withdrawals(records: Iterable[PullRecord]) -> list[Withdrawal]:
     """Images whose record has no mask (any more): their rows, if the sync finds them, are dropped."""
     return [Withdrawal(r.item_id, tuple(r.task_ids) or (r.task_id,), r.reason or "no mask in Label Studio")
             for r in records if not r.mask and not r.tile and r.item_id]
+
+
+def edit_cost(items: Iterable[Incoming], ids: Iterable[str]) -> tuple[Optional[float], int]:
+    """Mean edit cost (1 - IoU of the submitted mask with the pre-annotation it started from) of the items with
+    these ids that started from one, and how many did: the share of the model's work annotators changed."""
+    wanted = set(ids)
+    costs = [i.provenance["edit_cost"] for i in items
+             if i.id in wanted and isinstance(i.provenance.get("edit_cost"), (int, float))]
+    return (sum(costs) / len(costs) if costs else None), len(costs)

@@ -156,4 +156,4 @@ def _record(cfg: LoopConfig, r: CycleReport, pending: int) -> CycleRecord:
     promoted = None if r.decision is None else r.decision.promote
     return CycleRecord(utc_now(), outcome(promoted, r.trained, r.new_version, pending, cfg.min_new_annotations),
                        r.dataset, r.trained, r.champion, r.sync.added + r.sync.updated, len(r.sync.quarantined),
-                       r.preannotate.tasks, dict(r.seconds))
+                       r.preannotate.tasks, r.sync.edit_cost, r.sync.edited, seconds=dict(r.seconds))

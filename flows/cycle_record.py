@@ -1,5 +1,6 @@
-"""The last cycle's record: what it did (or which step failed and why), when it finished and how long each step
-took, written atomically to ``<state_dir>/last-cycle.json`` at the end of every cycle, for `grainloop status`."""
+"""The last cycle's record: what it did (or which step failed and why), when it finished, how long each step
+took and how much of the model's pre-annotations the annotators changed (edit cost), written atomically to
+``<state_dir>/last-cycle.json`` at the end of every cycle and added to ``cycles.json``, for `grainloop status`."""
 from __future__ import annotations
 
 import json
@@ -12,6 +13,8 @@ from typing import Callable, Optional, TypeVar
 from foundation.atomic import write_atomic
 
 RECORD_FILE = "last-cycle.json"
+HISTORY_FILE = "cycles.json"  # every finished cycle's record, oldest first (the last HISTORY_KEPT)
+HISTORY_KEPT = 500
 OUTSIDE_STEPS = "cycle"  # the step named when the glue between the timed steps fails
 T = TypeVar("T")
 
@@ -30,6 +33,8 @@ class CycleRecord:
     synced: int = 0  # annotations added or updated in data/
     quarantined: int = 0  # annotations or tasks this pull refused
     preannotated: int = 0  # tasks given the champion's predictions
+    edit_cost: Optional[float] = None  # mean share of its pre-annotation annotators changed, over what was synced
+    edited: int = 0  # synced annotations that started from a pre-annotation
     seconds: dict[str, float] = field(default_factory=dict)  # wall time of each step, in cycle order
     failed_step: Optional[str] = None
     error: Optional[str] = None
@@ -97,7 +102,19 @@ def record_path(state_dir: Path) -> Path:
 
 
 def write_record(state_dir: Path, record: CycleRecord) -> Path:
+    """The record as the last cycle's, appended to the history (each file replaced atomically)."""
+    history = [r.to_dict() for r in read_history(state_dir)][-(HISTORY_KEPT - 1):]
+    write_atomic(Path(state_dir) / HISTORY_FILE, json.dumps([*history, record.to_dict()], indent=1))
     return write_atomic(record_path(state_dir), json.dumps(record.to_dict(), indent=2))
+
+
+def read_history(state_dir: Path) -> list[CycleRecord]:
+    """Every recorded cycle, oldest first (none before the first; an unreadable history counts as none)."""
+    path = Path(state_dir) / HISTORY_FILE
+    try:
+        return [CycleRecord.from_dict(d) for d in json.loads(path.read_text())] if path.exists() else []
+    except (json.JSONDecodeError, TypeError, AttributeError):
+        return []
 
 
 def read_record(state_dir: Path) -> Optional[CycleRecord]:

@@ -15,7 +15,7 @@ import yaml
 
 from dataset.commit import version_summary
 from dataset.versioning import Version, VersionConfig, git, versions
-from flows.cycle_record import CycleRecord, error_text, read_record, utc_now
+from flows.cycle_record import CycleRecord, error_text, read_history, read_record, utc_now
 from flows.loop_config import LoopConfig
 from flows.status_types import (AnnotatorStats, ChampionStatus, CycleStatus, DatasetStatus, DatasetVersionInfo,
                                 LabelingStatus, LoopStatus, QuarantineStatus)
@@ -126,4 +126,4 @@ def last_cycle(state_dir: Path) -> CycleStatus:
     record: Optional[CycleRecord] = read_record(state_dir)
     if record is None:
         return CycleStatus(unavailable="no cycle recorded yet (`grainloop cycle` records one)")
-    return CycleStatus(record)
+    return CycleStatus(record, history=tuple(read_history(state_dir)))

@@ -40,6 +40,9 @@ def size_text(n) -> str:
         n /= 1024
 
 
+EDIT_ROWS = 10  # cycles shown in the edit cost section (cycles.json keeps them all)
+
+
 def _note(unavailable, empty: str = "") -> str:
     return f"unavailable: {unavailable}" if unavailable else empty
 
@@ -63,6 +66,7 @@ def sections(status: LoopStatus, all_metrics: bool = False) -> list[Section]:
         ("trained", text(record.trained)), ("champion", text(record.champion)),
         ("synced / quarantined", f"{record.synced} / {record.quarantined}"),
         ("pre-annotated tasks", text(record.preannotated)),
+        ("edit cost (share of the pre-annotation changed)", f"{text(record.edit_cost)} over {record.edited}"),
         *((f"s {step}", f"{s:.1f}") for step, s in record.seconds.items()))
     return [
         Section(f"Label Studio: {lab.project} {lab.url}".strip(), ("state", "tasks"), tasks, _note(lab.unavailable)),
@@ -82,6 +86,12 @@ def sections(status: LoopStatus, all_metrics: bool = False) -> list[Section]:
                 _note(data.unavailable, "" if data.versions else "no dataset version yet")),
         Section("Champion", ("", ""), champion, _note(champ.unavailable)),
         Section("Last cycle", ("", ""), cycle, _note(status.last_cycle.unavailable)),
+        Section("Edit cost per cycle: how much of the model's pre-annotations annotators changed",
+                ("finished", "dataset", "champion", "edit cost", "annotations"),
+                tuple((r.finished_at, text(r.dataset), text(r.champion), text(r.edit_cost), text(r.edited))
+                      for r in status.last_cycle.history[-EDIT_ROWS:] if r.edited),
+                "" if any(r.edited for r in status.last_cycle.history) else
+                "no synced annotation started from a pre-annotation yet"),
         Section("Next scheduled run", ("deployment", "next run"),
                 () if schedule.unavailable or not schedule.next_run else ((schedule.deployment, schedule.next_run),),
                 _note(schedule.unavailable, schedule.note)),

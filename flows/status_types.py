@@ -88,6 +88,7 @@ class CycleStatus:
 
     record: Optional[CycleRecord] = None
     unavailable: Optional[str] = None
+    history: tuple[CycleRecord, ...] = ()  # every recorded cycle, oldest first: the edit cost per cycle
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from labeling.pullstore import QUARANTINE, PullStore
 from labeling.settings import load_settings
 from dataset.dropped import drop_items
 from dataset.lock import workspace_lock
-from dataset.rows import pulled_items, withdrawals
+from dataset.rows import edit_cost, pulled_items, withdrawals
 from dataset.samples import attach_channels, describe_all
 from dataset.store import AddReport, add_items
 from dataset.versioning import TAG_PREFIX, latest
@@ -44,6 +44,8 @@ class SyncReport:
     waiting: list[dict] = field(default_factory=list)  # tiled images with tiles still unannotated
     quarantined: list[dict] = field(default_factory=list)  # this pull's refused annotations or tasks, with reasons
     report: Optional[Path] = None  # the pull's quarantine.json: every refusal still standing
+    edit_cost: Optional[float] = None  # mean share of the pre-annotations changed (images added or updated)
+    edited: int = 0  # how many of those started from a pre-annotation
 
 
 @task(retries=3, retry_delay_seconds=3, name="pull annotations")
@@ -62,8 +64,9 @@ def next_tag(cfg: LoopConfig) -> str:
 
 
 @task(name="add to data/")
-def ingest(cfg: LoopConfig) -> tuple[AddReport, list[tuple[str, str]], list[dict]]:
-    """Add every pulled mask to data/, drop the rows Label Studio no longer backs; (added, dropped, waiting)."""
+def ingest(cfg: LoopConfig) -> tuple[AddReport, list[tuple[str, str]], list[dict], tuple[Optional[float], int]]:
+    """Add every pulled mask to data/, drop the rows Label Studio no longer backs; (added, dropped, waiting,
+    (edit cost, edited) of the images added or updated)."""
     records = without_gold(cfg, PullStore(cfg.pull_dir, cfg.schema).image_records())  # gold: scored, not rows
     lab = cfg.labeling
     items = attach_channels(describe_all(pulled_items(records, cfg.pull_dir, lab.images), cfg.samples), lab.images,
@@ -72,13 +75,14 @@ def ingest(cfg: LoopConfig) -> tuple[AddReport, list[tuple[str, str]], list[dict
         added = add_items(cfg.versions.data_dir, items, cfg.schema, cfg.splits)
         gone = withdrawals(records)
         dropped = drop_items(cfg.versions.data_dir, gone, next_tag(cfg)) if gone else []  # no git calls otherwise
-    return added, [(d.id, d.reason) for d in dropped], waiting(records)
+    cost = edit_cost(items, [*added.added, *added.updated])
+    return added, [(d.id, d.reason) for d in dropped], waiting(records), cost
 
 
 def sync_annotations(cfg: LoopConfig) -> SyncReport:
     """Pull what changed in Label Studio, then bring every pulled mask into data/ (idempotent). A step of the
     cycle flow, not a flow itself: a flow's parameters are stored by Prefect, and this configuration holds URIs."""
     report = pull_annotations(cfg)
-    added, dropped, pending = ingest(cfg)
+    added, dropped, pending, (cost, edited) = ingest(cfg)
     return SyncReport(report.tasks, len(added.added), len(added.updated), added.skipped, dropped, pending,
-                      report.quarantined, cfg.pull_dir / QUARANTINE)
+                      report.quarantined, cfg.pull_dir / QUARANTINE, cost, edited)

@@ -17,7 +17,8 @@ from flows.tracking import KIND_DEMO, LINEAGE_TAGS, SCORE, TAG_KIND, TAG_STRATEG
 console = Console()
 IOU_COLUMN = f"test_{SCORE}"  # the champion's score on the newest dataset version's test split (it grows)
 HELDOUT_COLUMN = f"heldout_{SCORE}"  # the champion's score on the fixed held-out images (never imported)
-EDIT_COLUMN = "edit_cost"  # mean 1 - IoU(pre-annotation, submitted) of the annotations this cycle synced
+EDIT_COLUMN = "edit_cost"  # mean 1 - IoU(pre-annotation, submitted) of the annotations this cycle synced (its
+# sync's figure, the one `grainloop status` shows per cycle)
 HELDOUT_SEED = 1_000_003  # added to --seed: the held-out images never coincide with the imported ones
 DARK_GRAINS = 1.0  # every look asks for dark grains, which about half the substrates allow: a lab that images
 # with both detectors (grains bright in secondary electrons, dark in backscatter), so one model must learn both
@@ -91,14 +92,6 @@ def heldout_score(loop, version: str, folder: Path) -> float | None:
     return metrics.get(SCORE)
 
 
-def edit_cost(rows, before) -> tuple[float | None, int]:
-    """Mean edit cost of the rows new since ``before`` (the previous version's rows) that started from a
-    pre-annotation, and how many did."""
-    old = {r.id for r in before}
-    costs = [r.edit_cost for r in rows if r.id not in old and r.edit_cost is not None]
-    return (sum(costs) / len(costs) if costs else None), len(costs)
-
-
 def curve_rows(loop, reports, heldout: Path | None = None) -> list[dict]:
     """Per cycle: labeled images, dataset version, champion, its mean IoU on that version's test split and on
     the held-out images, and the mean edit cost of the annotations the cycle synced (none in the first cycle:
@@ -109,7 +102,7 @@ def curve_rows(loop, reports, heldout: Path | None = None) -> list[dict]:
     from flows.train import dataset_folder
 
     by_tag = {v.tag: v for v in versions(loop.versions)}
-    rows, before, scored = [], [], {}
+    rows, scored = [], {}
     for k, r in enumerate(reports, start=1):
         folder = dataset_folder(loop, by_tag[r.dataset]) if r.dataset else None
         manifest = read_manifest(folder) if folder else []
@@ -120,12 +113,10 @@ def curve_rows(loop, reports, heldout: Path | None = None) -> list[dict]:
             if r.champion not in scored:
                 scored[r.champion] = heldout_score(loop, r.champion, heldout)
             held = scored[r.champion]
-        cost, edited = edit_cost(manifest, before)
-        before = manifest or before
         seconds = {f"s_{name}": round(t, 1) for name, t in r.seconds.items()}
         rows.append({"cycle": k, "dataset": r.dataset, "champion": r.champion, IOU_COLUMN: iou,
-                     HELDOUT_COLUMN: held, EDIT_COLUMN: cost, "edited": edited, "images": len(manifest),
-                     "s_cycle": round(sum(r.seconds.values()), 1), **seconds})
+                     HELDOUT_COLUMN: held, EDIT_COLUMN: r.sync.edit_cost, "edited": r.sync.edited,
+                     "images": len(manifest), "s_cycle": round(sum(r.seconds.values()), 1), **seconds})
     return rows
 
 

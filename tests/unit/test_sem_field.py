@@ -66,14 +66,14 @@ def test_sample_data_puts_a_test_image_among_the_first(tmp_path):
     assert len(list((held / "images").glob("*.tif"))) == 2 and held != images.parent
 
 
-def test_edit_cost_is_the_mean_of_the_new_rows():
-    from grainloop.demo import edit_cost
+def test_edit_cost_is_the_mean_over_the_synced_images_that_started_from_a_pre_annotation():
+    from dataset.rows import edit_cost
+    from dataset.store import Incoming
 
-    row = lambda i, c: SimpleNamespace(id=i, edit_cost=c)
-    before = [row("a", None), row("b", None)]
-    assert edit_cost(before, []) == (None, 0)  # the first cycle: nothing was pre-annotated
-    assert edit_cost([*before, row("c", 0.2), row("d", 0.4), row("e", None)], before) == (pytest.approx(0.3), 2)
-
+    item = lambda i, c: Incoming(i, Path(), None, provenance={"edit_cost": c})
+    items = [item("a", 0.9), item("c", 0.2), item("d", 0.4), item("e", None)]
+    assert edit_cost(items, []) == (None, 0)  # nothing synced
+    assert edit_cost(items, ["c", "d", "e"]) == (pytest.approx(0.3), 2)  # "a" was not synced this time
 
 def test_first_cycle_labels_its_own_count():
     from flows.demo import DemoConfig

@@ -10,7 +10,8 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 import flows.cycle as cycle_module
-from flows.cycle_record import CycleRecord, outcome, read_record, record_path
+from flows.cycle_record import CycleRecord, outcome, read_history, read_record, record_path
+from flows.status import last_cycle
 from flows.status_report import sections, write_report
 from flows.status_types import (AnnotatorStats, ChampionStatus, CycleStatus, DatasetStatus, DatasetVersionInfo,
                                 LabelingStatus, LoopStatus, QuarantineStatus, ScheduleStatus)
@@ -192,7 +193,8 @@ def fake_steps(tmp_path, monkeypatch):
     """run_cycle over stand-in steps: a new dataset version, trained as v3 and promoted."""
     cfg = SimpleNamespace(state_dir=tmp_path / ".grainloop", workspace=tmp_path, min_new_annotations=1, versions=None)
     newest = SimpleNamespace(tag="dataset-v3")
-    sync = SimpleNamespace(added=5, updated=1, dropped=[], quarantined=[{"task_id": 9, "reason": "bad"}])
+    sync = SimpleNamespace(added=5, updated=1, dropped=[], quarantined=[{"task_id": 9, "reason": "bad"}],
+                           edit_cost=0.25, edited=4)
     steps = {"sync_annotations": lambda c: sync, "add_pending": lambda c, n: n,
              "version_dataset": lambda c: SimpleNamespace(version=newest), "latest": lambda v: newest,
              "train": lambda c, v: "3", "evaluate_and_promote": lambda c, t, v: SimpleNamespace(promote=True),
@@ -211,6 +213,13 @@ def test_a_cycle_records_what_it_did(fake_steps):
     assert list(record.seconds) == list(report.seconds) == ["sync_annotations", "version_dataset", "train",
                                                             "evaluate_and_promote", "preannotate"]
     assert record.finished_at.endswith("+00:00")
+    assert (record.edit_cost, record.edited) == (0.25, 4)
+    cycle_module.run_cycle(fake_steps)  # every cycle joins the history: the edit cost per cycle
+    history = read_history(fake_steps.state_dir)
+    assert len(history) == 2 and history[0] == record and history[1].edit_cost == 0.25
+    status = last_cycle(fake_steps.state_dir)
+    (edits,) = [s for s in sections(_status(last_cycle=status)) if s.title.startswith("Edit cost")]
+    assert len(edits.rows) == 2 and edits.rows[-1][3:] == ("0.2500", "4")
 
 
 def test_a_failed_step_is_recorded_with_its_error_and_raised(fake_steps, monkeypatch):
