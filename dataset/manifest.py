@@ -39,6 +39,7 @@ class ManifestRow:
     agreement: Optional[float] = None
     edit_cost: Optional[float] = None
     channels: tuple[str, ...] = ()  # further detector channels of the image (channels/cK/...), in order
+    policy: str = ""  # how the mask came from its annotations: latest, reviewed, majority or staple
     extra: dict = field(default_factory=dict, compare=False, repr=False)
 
 

@@ -36,7 +36,8 @@ def record_item(record: PullRecord, pull_dir: Path, images: Path) -> Optional[In
             "ls_annotation_ids": [r.annotation_id for r in chosen if r.annotation_id is not None],
             "annotators": sorted({str(r.annotator) for r in chosen if r.annotator}),
             "updated_at": max((str(r.updated_at or "") for r in chosen), default=""),
-            "agreement": _mean(record.agreement.values()), "edit_cost": 1 - _mean(edits) if edits else None}
+            "agreement": _mean(record.agreement.values()), "edit_cost": 1 - _mean(edits) if edits else None,
+            "policy": chosen[0].policy if chosen else None}
     return Incoming(record.item_id, image, mask, provenance=prov)
 
 

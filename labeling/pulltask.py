@@ -185,3 +185,4 @@ def _gate(result: TaskResult, candidates: list[Candidate], rule: Consensus) -> N
     result.mask, result.chosen, result.held = ruling.mask, ruling.chosen, ruling.held
     for row in result.provenance:
         row["chosen"] = row.get("annotation_id") in result.chosen
+        row["policy"] = "reviewed" if ruling.mask is not None else row["policy"]  # a reviewer's verdict decided

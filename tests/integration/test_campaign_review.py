@@ -215,7 +215,7 @@ def test_review_consensus_and_campaign_status(tmp_path, sample, server, prefect_
         fused = np.where(masks[0] == masks[1], masks[0], masks[1])
         assert np.array_equal(read_mask(loop.versions.data_dir / rows[task].mask), fused)
         assert rows[task].agreement == pytest.approx(_iou(*masks))
-        assert set(rows[task].annotators) == {e for e, *_ in work[task]}
+        assert set(rows[task].annotators) == {e for e, *_ in work[task]} and rows[task].policy == "majority"
     last = campaign_report(loop, "c2")
     assert last.dataset == "dataset-v2" and client(loop.tracking).get_run(last.run_id).data.tags[TAG_DATASET] == \
         "dataset-v2"

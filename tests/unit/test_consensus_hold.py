@@ -2,10 +2,12 @@
 send nothing to the dataset until a reviewer settles it; rejected annotations never do, until reworked."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from dataset.rows import withdrawals
+from dataset.rows import pulled_items, withdrawals
 from foundation.pullrecord import PullRecord
 from foundation.schema import binary_schema
 from labeling.consensus import Consensus
@@ -48,6 +50,10 @@ def test_a_reviewed_annotation_settles_a_held_task():
     assert result.held is None and result.chosen == [101]
     assert np.array_equal(result.mask, _square(12, 20))
     assert [row["chosen"] for row in result.provenance] == [False, True]
+    assert {row["policy"] for row in result.provenance} == {"reviewed"}  # the verdict decided, not the policy
+    (item,) = pulled_items([PullRecord.from_dict({"task_id": 7, "source": "a.png", "mask": "masks/a.png",
+                                                  "provenance": result.provenance})], Path("/pull"), Path("/images"))
+    assert item.provenance["policy"] == "reviewed"  # the dataset row records how its mask was decided
 
 
 def test_a_held_task_is_recorded_without_a_mask_and_its_row_is_withdrawn(tmp_path):
