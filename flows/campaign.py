@@ -7,7 +7,9 @@ folder), the open tasks ranked by the champion's score (labeling/campaign.py), g
 version (flows/campaign_gold.py) and the settings that make Label Studio's stream follow the plan
 (labeling/campaign_server.py). The plan is written to ``<state>/campaigns/<name>/plan.json`` before anything on the
 server changes, so planning again with the same request resumes it: the same tasks, gold tasks imported once,
-accounts made once; a different request under the same name is refused with what differs.
+accounts made once; a different request under the same name is refused with what differs. The project's settings
+before the first plan are recorded in the plan (those of the first still open campaign on the project, when one
+is), so closing the campaign restores them; a closed campaign is not planned again.
 """
 from __future__ import annotations
 
@@ -21,8 +23,9 @@ from foundation.pullrecord import PullRecord
 from labeling.accounts import ACCOUNTS_FILE, ensure_accounts, read_accounts
 from labeling.api import Connection
 from labeling.campaign import (EMAIL, PLAN_FILE, CampaignError, CampaignPlan, CampaignSpec, check_name, differences,
-                               gold_task_ids, load_plan, plan_tasks, rank_tasks, save_plan)
-from labeling.campaign_server import apply_overlaps, configure_project, open_tasks, project_model_version
+                               gold_task_ids, load_plan, load_plans, plan_tasks, rank_tasks, save_plan)
+from labeling.campaign_server import (RELEASED, Closing, apply_overlaps, closing, configure_project, open_tasks,
+                                      project_model_version, project_settings)
 from labeling.projects import ProjectRef, ProjectSpec, ensure_project
 from labeling.review import Verdict, review
 from labeling.settings import load_settings
@@ -62,7 +65,10 @@ def new_plan(conn: Connection, project: ProjectRef, cfg: LoopConfig, spec: Campa
     tasks = plan_tasks(ranked, spec)
     if not tasks and not spec.gold:
         raise CampaignError(f"project {project.title!r} has no open task to plan a campaign on")
-    return CampaignPlan(name, project.id, spec, tasks, choose_gold(cfg, spec.gold, name), created_at=utc_now())
+    running = [p for p in load_plans(campaigns_dir(cfg)) if p.project_id == project.id and not p.closed_at]
+    before = next((p.previous_settings for p in running if p.previous_settings), None)
+    return CampaignPlan(name, project.id, spec, tasks, choose_gold(cfg, spec.gold, name), created_at=utc_now(),
+                        previous_settings=before or project_settings(conn, project.id))
 
 
 def plan_campaign(cfg: LoopConfig, spec: CampaignSpec, name: str = DEFAULT_NAME,
@@ -74,6 +80,9 @@ def plan_campaign(cfg: LoopConfig, spec: CampaignSpec, name: str = DEFAULT_NAME,
     if bad := [e for e in extra if not EMAIL.match(e)]:
         raise CampaignError(f"campaign refused: reviewer(s) {', '.join(map(repr, bad))} not an e-mail")
     saved = load_plan(folder)
+    if saved is not None and saved.closed_at:
+        raise CampaignError(f"campaign {name!r} was closed at {saved.closed_at}: plan a new one with --name "
+                            f"(`grainloop campaign status --name {name}` still shows it)")
     if saved is not None and saved.spec != spec:
         raise CampaignError(f"campaign {name!r} was planned otherwise ({'; '.join(differences(saved.spec, spec))}): "
                             "plan it again as it was, or plan another with --name")
@@ -84,6 +93,7 @@ def plan_campaign(cfg: LoopConfig, spec: CampaignSpec, name: str = DEFAULT_NAME,
             raise CampaignError(f"campaign {name!r} was planned on project {saved.project_id}; the loop's project "
                                 f"is now {project.id}: plan another with --name")
         plan = saved or new_plan(conn, project, cfg, spec, name)  # reads only: a refused plan changes nothing
+        plan = replace(plan, reviewers=tuple(dict.fromkeys(plan.reviewers + extra)))
         save_plan(folder, plan)  # before the server changes: a rerun resumes exactly this plan
         ensure_accounts(conn, spec.annotators + extra, folder / ACCOUNTS_FILE)
         plan = import_gold(conn, project, cfg, plan)
@@ -114,3 +124,26 @@ def review_annotation(cfg: LoopConfig, annotation_id: int, accept: bool, comment
     with reviewer_connection(cfg, name, as_email) as conn:
         who = as_email or str(conn.request("GET", "/api/current-user/whoami").get("email") or "")
         return review(conn, annotation_id, accept, comment, who.strip().lower())
+
+
+def load_campaign(cfg: LoopConfig, name: str) -> CampaignPlan:
+    plan = load_plan(campaigns_dir(cfg) / check_name(name))
+    if plan is None:
+        raise CampaignError(f"no campaign {name!r} in this loop (plan one with `grainloop campaign plan`)")
+    return plan
+
+
+def close_campaign(cfg: LoopConfig, name: str = DEFAULT_NAME) -> tuple[CampaignPlan, Closing]:
+    """End a campaign: recorded closed in its plan first (so a crash is finished by running it again), then the
+    project's previous settings restored and its held-out tasks given overlap RELEASED back, as far as no other
+    open campaign on the project needs them (labeling/campaign_server.py ``closing``). Rerun-safe: only what
+    differs is changed, and the first closing time is kept."""
+    plan = load_campaign(cfg, name)
+    plan = replace(plan, closed_at=plan.closed_at or utc_now())
+    save_plan(campaigns_dir(cfg) / plan.name, plan)
+    change = closing(plan, load_plans(campaigns_dir(cfg)))
+    with Connection.open(load_settings(cfg.labeling.settings_file)) as conn:
+        if change.settings is not None:  # first: changing maximum_annotations rewrites task overlaps
+            configure_project(conn, plan.project_id, change.settings)
+        apply_overlaps(conn, plan.project_id, {i: RELEASED for i in change.released}, hold_out=False)
+    return plan, change

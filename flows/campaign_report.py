@@ -28,8 +28,10 @@ def sections(status: CampaignStatus) -> list[Section]:
         running += n
         progress.append((when, text(n), text(running)))
     matrix = tuple((name, *(text(v, 3) for v in row)) for name, row in zip(status.names, status.pairwise))
+    closed = f" (closed {status.closed_at})" if status.closed_at else ""
+    checks = tuple((v.kind, text(v.task_id), text(v.annotation_id), v.who or "-", v.detail) for v in status.violations)
     return [
-        Section(f"Campaign {status.name}: {status.submitted} of {status.asked} annotations asked, "
+        Section(f"Campaign {status.name}{closed}: {status.submitted} of {status.asked} annotations asked, "
                 f"{status.tasks} tasks",
                 ("annotator", "done / assigned", "median lead time (s)", "agreement with consensus (IoU)",
                  "gold IoU per class", "edit cost", "rejected", "reworked"), people,
@@ -42,6 +44,9 @@ def sections(status: CampaignStatus) -> list[Section]:
                 matrix if any(v is not None for row in status.pairwise for v in row) else (),
                 "" if any(v is not None for row in status.pairwise for v in row) else "no task with two annotators "
                                                                                     "yet"),
+        Section("Plan checks (Label Studio Community enforces none of them)",
+                ("violation", "task", "annotation", "who", "detail"), checks,
+                f"{len(checks)} violation(s)" if checks else "no violation"),
     ]
 
 

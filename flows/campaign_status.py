@@ -6,7 +6,8 @@ pull's own task step (labeling/pulltask.py ``process_task``, with the loop's pol
 memory. This is simpler and more correct than reading the pull folder: the figures are those of the server now,
 not of the last sync; nothing is written to the pull folder or its watermark (a status never races a cycle); the
 rejected annotations (which a pull record leaves out of its provenance) and the verdicts in the task metas are
-there; and the records are exactly what the next sync will write, since the same function makes them.
+there; and the records are exactly what the next sync will write, since the same function makes them. The same
+tasks, with the organisation's users, are checked against the plan (labeling/campaign_checks.py).
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dataset.versioning import latest
-from flows.campaign import campaigns_dir, check_name
+from flows.campaign import campaigns_dir, load_campaign
 from flows.campaign_gold import score_gold
 from flows.campaign_report import write_report
 from flows.loop_config import LoopConfig
@@ -22,12 +23,14 @@ from flows.registry import log_files
 from flows.tracking import KIND_CAMPAIGN, TAG_CAMPAIGN, TAG_DATASET, TAG_KIND, tracked_run
 from foundation.pullrecord import PullRecord
 from labeling.api import Connection, iter_tasks
-from labeling.campaign import CampaignError, CampaignPlan, load_plan
+from labeling.campaign import CampaignPlan
+from labeling.campaign_checks import plan_violations
 from labeling.campaign_status import CampaignStatus, campaign_status, submissions
 from labeling.consensus import Consensus
 from labeling.pullstore import no_mask_reason
 from labeling.pulltask import TaskResult, process_task
 from labeling.settings import load_settings
+from labeling.users import user_emails
 
 REPORT_FOLDER = "campaign"  # the artifact folder of the MLflow run
 
@@ -50,13 +53,6 @@ def as_record(result: TaskResult) -> PullRecord:
         "reason": None if result.mask is not None else no_mask_reason(result)})
 
 
-def load_campaign(cfg: LoopConfig, name: str) -> CampaignPlan:
-    plan = load_plan(campaigns_dir(cfg) / check_name(name))
-    if plan is None:
-        raise CampaignError(f"no campaign {name!r} in this loop (plan one with `grainloop campaign plan`)")
-    return plan
-
-
 def collect(conn: Connection, cfg: LoopConfig, plan: CampaignPlan) -> CampaignStatus:
     """The campaign's figures from its tasks on the server (see the module's docstring)."""
     ids = {t.id for t in plan.tasks} | plan.gold_ids
@@ -65,7 +61,8 @@ def collect(conn: Connection, cfg: LoopConfig, plan: CampaignPlan) -> CampaignSt
     rule = Consensus(lab.min_agreement, lab.require_review)
     records = [as_record(process_task(t, cfg.schema, lab.policy, lab.document_root, rule)) for t in tasks]
     metas = {int(t["id"]): t["meta"] for t in tasks if isinstance(t.get("meta"), dict)}
-    return campaign_status(plan, records, submissions(tasks), metas, score_gold(conn, cfg, plan, tasks))
+    return campaign_status(plan, records, submissions(tasks), metas, score_gold(conn, cfg, plan, tasks),
+                           plan_violations(plan, tasks, user_emails(conn)))
 
 
 def campaign_report(cfg: LoopConfig, name: str, log: bool = True) -> CampaignReport:

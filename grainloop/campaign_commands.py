@@ -1,4 +1,4 @@
-"""`grainloop campaign plan | review | status`: a team annotation campaign on the loop's Label Studio project
+"""`grainloop campaign plan | review | status | close`: a team annotation campaign on the loop's Label Studio project
 (flows/campaign.py, flows/campaign_status.py)."""
 from __future__ import annotations
 
@@ -124,3 +124,23 @@ def status(
         return
     Console().print(render_sections(f"grainloop campaign {name}", sections(report.status)))
     typer.echo(f"report: {report.files[1]}")
+
+
+@app.command()
+def close(
+    loop: LoopOpt = None,
+    name: NameOpt = "campaign",
+) -> None:
+    """End a campaign: the open tasks it held out of the label stream get overlap 1 back (unless another open
+    campaign holds them) and the project's settings it changed are restored. Its status still works; planning it
+    again is refused. Running it again changes nothing."""
+    from flows.campaign import close_campaign
+
+    with _loop(loop) as cfg:
+        done, change = close_campaign(cfg, name)
+    kept = len(done.held_out) - len(change.released)
+    typer.echo(f"campaign {done.name!r} closed ({done.closed_at}): {len(change.released)} held-out task(s) back in "
+               f"the label stream" + (f", {kept} still held by another open campaign" if kept else ""))
+    typer.echo("project settings restored: " + (", ".join(f"{k} {v}" for k, v in change.settings.items())
+                                                if change.settings is not None else
+                                                "no, another open campaign on the project still needs them"))

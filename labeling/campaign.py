@@ -96,6 +96,9 @@ class CampaignPlan:
     gold: tuple[GoldTask, ...] = ()
     held_out: tuple[int, ...] = ()  # open tasks outside the campaign, kept out of the label stream (overlap 0)
     created_at: str = ""
+    reviewers: tuple[str, ...] = ()  # accounts that review (no tasks): on the roster with the annotators
+    previous_settings: dict | None = None  # the project's settings before the campaign changed them; None: unknown
+    closed_at: str = ""  # when `grainloop campaign close` ended it; "" while it runs
 
     def overlaps(self) -> dict[int, int]:
         """Task id -> overlap for every campaign task, gold (imported ones) at the team's size."""
@@ -121,7 +124,8 @@ class CampaignPlan:
         return cls(data["name"], int(data["project_id"]), spec,
                    tuple(CampaignTask(**t) for t in data.get("tasks") or ()),
                    tuple(GoldTask(**g) for g in data.get("gold") or ()),
-                   tuple(int(i) for i in data.get("held_out") or ()), str(data.get("created_at") or ""))
+                   tuple(int(i) for i in data.get("held_out") or ()), str(data.get("created_at") or ""),
+                   tuple(data.get("reviewers") or ()), data.get("previous_settings"), str(data.get("closed_at") or ""))
 
 
 def task_score(task: Mapping, model_version: str | None = None) -> float | None:
@@ -189,11 +193,13 @@ def with_gold_ids(plan: CampaignPlan, ids: Mapping[str, int]) -> CampaignPlan:
     return replace(plan, gold=gold)
 
 
+def load_plans(campaigns: Path) -> list[CampaignPlan]:
+    """Every campaign planned under this folder (one folder each), by name."""
+    folders = sorted(Path(campaigns).glob("*")) if Path(campaigns).is_dir() else []
+    return [plan for folder in folders if (plan := load_plan(folder)) is not None]
+
+
 def gold_task_ids(campaigns: Path) -> set[int]:
     """Every gold task id of every campaign planned under this folder: their annotations never become rows."""
-    found: set[int] = set()
-    for folder in sorted(Path(campaigns).glob("*")) if Path(campaigns).is_dir() else []:
-        plan = load_plan(folder)
-        found |= plan.gold_ids if plan else set()
-    return found
+    return {i for plan in load_plans(campaigns) for i in plan.gold_ids}
 

@@ -12,6 +12,10 @@ recount of ``is_labeled`` marks such a task labelled (0 annotations >= overlap 0
 opened from the Data Manager's list can still be annotated (Community guards no write). The ids held out are
 recorded in the plan, so closing the campaign can give them overlap 1 back. A task imported while the campaign
 runs gets overlap 1 and joins the stream after the campaign's shared tasks; planning again holds it out.
+
+Closing (``closing``): the held-out tasks no other open campaign on the project holds get overlap 1 back, and the
+project's settings are restored to what they were before the campaign (Label Studio's defaults for a plan that
+did not record them) once no other open campaign needs them; the settings first, for the same reason as above.
 """
 from __future__ import annotations
 
@@ -22,12 +26,15 @@ import numpy as np
 
 from foundation.schema import LabelSchema
 from labeling.api import Connection, iter_tasks
+from labeling.campaign import CampaignPlan
 from labeling.masks import BadRegion
 from labeling.policy import iou
 from labeling.pulltask import annotator, decode
 
 HELD_OUT = 0  # the overlap of an open task outside the campaign: the label stream never serves it
+RELEASED = 1  # the overlap a held-out task gets back when its campaign closes
 CAMPAIGN_SETTINGS = {"maximum_annotations": 1, "show_overlap_first": True}
+DEFAULT_SETTINGS = {"maximum_annotations": 1, "show_overlap_first": False}  # Label Studio 1.23.2's own
 
 
 def is_open(task: Mapping) -> bool:
@@ -47,22 +54,44 @@ def project_model_version(conn: Connection, project_id: int) -> str | None:
     return conn.request("GET", f"/api/projects/{project_id}/").get("model_version") or None
 
 
-def configure_project(conn: Connection, project_id: int) -> bool:
-    """``maximum_annotations`` 1 and ``show_overlap_first`` on (changed only where they differ); True if changed."""
+def project_settings(conn: Connection, project_id: int) -> dict:
+    """The project's current values of the settings a campaign changes."""
     current = conn.request("GET", f"/api/projects/{project_id}/")
-    changes = {k: v for k, v in CAMPAIGN_SETTINGS.items() if current.get(k) != v}
+    return {k: current.get(k, DEFAULT_SETTINGS[k]) for k in CAMPAIGN_SETTINGS}
+
+
+def configure_project(conn: Connection, project_id: int, settings: Mapping = CAMPAIGN_SETTINGS) -> bool:
+    """The project at ``settings`` (by default ``maximum_annotations`` 1 and ``show_overlap_first`` on), changed
+    only where they differ; True if changed."""
+    changes = {k: v for k, v in settings.items() if project_settings(conn, project_id).get(k) != v}
     if changes:
         conn.request("PATCH", f"/api/projects/{project_id}/", json=changes)
     return bool(changes)
 
 
-def apply_overlaps(conn: Connection, project_id: int, overlaps: Mapping[int, int]) -> list[int]:
-    """Each campaign task at its planned overlap and every open task outside the campaign at HELD_OUT (only
+@dataclass(frozen=True)
+class Closing:
+    released: tuple[int, ...]  # held-out tasks that get overlap RELEASED back
+    settings: dict | None  # the project's settings to restore; None: another open campaign still needs its own
+
+
+def closing(plan: CampaignPlan, plans: Iterable[CampaignPlan]) -> Closing:
+    """What closing ``plan`` changes, given every campaign of the loop: its held-out tasks that no other open
+    campaign on the same project holds (as a task, gold or held out), and its previous settings (Label Studio's
+    defaults if it did not record them) unless another campaign on the project is still open."""
+    others = [p for p in plans if p.name != plan.name and p.project_id == plan.project_id and not p.closed_at]
+    held = {i for p in others for i in (*p.overlaps(), *p.held_out)}
+    settings = {**DEFAULT_SETTINGS, **(plan.previous_settings or {})}
+    return Closing(tuple(i for i in plan.held_out if i not in held), None if others else settings)
+
+
+def apply_overlaps(conn: Connection, project_id: int, overlaps: Mapping[int, int], hold_out: bool = True) -> list[int]:
+    """Each task of ``overlaps`` at its overlap and (``hold_out``) every open task outside them at HELD_OUT (only
     tasks whose overlap differs are changed, so a rerun changes nothing); returns the ids held out."""
     held: list[int] = []
     for task in iter_tasks(conn, project_id, page_size=1000):
         task_id = int(task["id"])
-        wanted = overlaps.get(task_id, HELD_OUT if is_open(task) else None)
+        wanted = overlaps.get(task_id, HELD_OUT if hold_out and is_open(task) else None)
         if wanted is None:
             continue
         held += [task_id] if task_id not in overlaps else []

@@ -8,7 +8,8 @@ Inputs (nothing here calls a server; flows/campaign_status.py gathers them):
   the pre-annotation the annotation started from) and ``consensus_iou`` (against the task's consensus mask, tasks
   with several annotations), the annotation pairs with their mean IoU, and the reason a task is held;
 - the task metas, holding the reviewers' verdicts (labeling/review.py);
-- the gold scores (labeling/campaign_server.py ``gold_scores``: per-class IoU with the accepted mask).
+- the gold scores (labeling/campaign_server.py ``gold_scores``: per-class IoU with the accepted mask);
+- the plan's violations (labeling/campaign_checks.py), listed as they are.
 
 Definitions: *done* counts the campaign tasks an annotator submitted an annotation on, less those whose annotation
 was rejected and not changed since (rejected work goes back to its annotator); *rejected* counts those standing
@@ -27,6 +28,7 @@ from statistics import median
 
 from foundation.pullrecord import PullRecord
 from labeling.campaign import CampaignPlan
+from labeling.campaign_checks import Violation
 from labeling.campaign_server import GoldScore
 from labeling.consensus import HELD
 from labeling.pulltask import annotator
@@ -80,6 +82,8 @@ class CampaignStatus:
     progress: tuple[tuple[str, int], ...]  # (hour or day, UTC; annotations submitted in it)
     names: tuple[str, ...]  # the pairwise matrix's rows and columns
     pairwise: tuple[tuple[float | None, ...], ...]  # mean IoU between two annotators' masks of the same task
+    violations: tuple[Violation, ...] = ()  # what the server holds against the plan (Community enforces none)
+    closed_at: str = ""  # when the campaign was closed; "" while it runs
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -147,7 +151,8 @@ def _rejections(subs: list[Submission], metas: Mapping[int, Mapping]) -> dict[in
 
 
 def campaign_status(plan: CampaignPlan, records: Iterable[PullRecord], subs: Iterable[Submission],
-                    metas: Mapping[int, Mapping], gold: Iterable[GoldScore]) -> CampaignStatus:
+                    metas: Mapping[int, Mapping], gold: Iterable[GoldScore],
+                    violations: Iterable[Violation] = ()) -> CampaignStatus:
     """The campaign's figures (see the module's docstring for what each one counts)."""
     ids = {t.id for t in plan.tasks} | plan.gold_ids
     records = [r for r in records if r.task_id in ids]
@@ -180,4 +185,4 @@ def campaign_status(plan: CampaignPlan, records: Iterable[PullRecord], subs: Ite
             sum(rejections.get(s.annotation_id) == "reworked" for s in mine)))
     held = tuple((r.task_id, str(r.reason)) for r in records if str(r.reason or "").startswith(HELD))
     return CampaignStatus(plan.name, len(ids), sum(plan.overlaps().values()), len(subs), tuple(figures), held,
-                          progress(subs), names, pairwise(records, names))
+                          progress(subs), names, pairwise(records, names), tuple(violations), plan.closed_at)

@@ -22,11 +22,15 @@ CSRF_COOKIE = "csrftoken"
 _ERRORS = re.compile(r'class="[^"]*(?:error|errorlist)[^"]*"[^>]*>\s*(?:<li>)?([^<]{3,200})', re.I)
 
 
+def user_emails(conn: Connection) -> dict[int, str]:
+    """Every member of the admin's organisation: user id -> e-mail (lower-cased)."""
+    return {int(u["id"]): str(u.get("email", "")).strip().lower() for u in conn.request("GET", "/api/users/")}
+
+
 def find_user(conn: Connection, email: str) -> int | None:
     """The id of the member of the admin's organisation with this e-mail (case-insensitive), or None."""
     wanted = email.strip().lower()
-    users = conn.request("GET", "/api/users/")
-    return next((int(u["id"]) for u in users if str(u.get("email", "")).lower() == wanted), None)
+    return next((user_id for user_id, known in user_emails(conn).items() if known == wanted), None)
 
 
 def ensure_user(conn: Connection, email: str, password: str, first_name: str = "", last_name: str = "") -> int:

@@ -4,7 +4,9 @@ nothing). Then each annotator, through its own token, asks the label stream (``/
 until the stream is empty: no task gets more annotations than its overlap, nobody annotates a task twice, the
 overlap tasks get exactly k annotators, every annotator gets every gold task, nobody is served a task outside
 the campaign, each gold annotation's score equals the IoU computed here, and the loop's sync afterwards brings no
-gold task into the dataset."""
+gold task into the dataset. The admin then writes into a full campaign task (Community lets it): the status lists
+both violations. `grainloop campaign close` gives the held-out tasks back to the label stream (the annotators'
+``/next`` serves exactly them), restores the project's settings, and refuses a rerun of the plan."""
 from __future__ import annotations
 
 import json
@@ -20,15 +22,18 @@ from dataset.manifest import read_manifest
 from flows.annotator import SimulatedAnnotator
 from flows.campaign import plan_campaign
 from flows.campaign_gold import score_gold
+from flows.campaign_status import campaign_report, collect
 from flows.cycle import version_dataset
 from flows.loop_config import save_loop_config
 from flows.sync import sync_annotations
 from grainloop.cli import app
 from labeling.accounts import read_accounts
 from labeling.api import Connection
-from labeling.campaign import CampaignSpec
+from labeling.campaign import CampaignSpec, load_plan
+from labeling.campaign_checks import OFF_ROSTER, OVER_OVERLAP
+from labeling.regions import brush_results
 from ml.io import read_mask
-from tests.integration.campaign_helpers import label_until_empty, push_scores, tasks_of
+from tests.integration.campaign_helpers import fixed_mask, label_until_empty, push_scores, tasks_of
 from tests.integration.loop_helpers import demo_setup
 
 pytestmark = pytest.mark.slow
@@ -113,3 +118,30 @@ def test_three_annotators_take_a_planned_campaign_from_the_label_stream(tmp_path
     assert not {r.ls_task_id for r in rows} & gold_ids and not [r for r in rows if r.id.startswith("c1/")]
     assert {r.id: r.ls_annotation_ids for r in rows if r.id in first_rows} == \
         {i: r.ls_annotation_ids for i, r in first_rows.items()}  # the gold images' own rows are untouched
+
+    full = next(t.id for t in plan.tasks if t.overlap == 1)
+    with Connection.open(server.settings) as conn:  # the admin writes into a full task: Community guards no write
+        assert collect(conn, loop, plan).violations == ()
+        admin = conn.request("GET", "/api/current-user/whoami")["email"].lower()
+        mask = brush_results(fixed_mask(admin, tasks[full]), loop.schema)
+        extra = conn.request("POST", f"/api/tasks/{full}/annotations/", json={"result": mask})["id"]
+        found = [(v.kind, v.task_id, v.annotation_id, v.who) for v in collect(conn, loop, plan).violations]
+    assert found == [(OVER_OVERLAP, full, None, ""), (OFF_ROSTER, full, extra, admin)]
+    assert load_plan(outcome.plan_file.parent).previous_settings == {"maximum_annotations": 1,
+                                                                      "show_overlap_first": False}
+
+    close = ["campaign", "close", "--loop", str(config), "--name", "c1"]
+    for _ in range(2):  # the second close changes nothing
+        closed = CliRunner().invoke(app, close, catch_exceptions=False)
+        assert closed.exit_code == 0 and f"{len(plan.held_out)} held-out task(s) back" in closed.stdout, closed.output
+    with Connection.open(server.settings) as conn:
+        settings = conn.request("GET", f"/api/projects/{project_id}/")
+    assert (settings["maximum_annotations"], settings["show_overlap_first"]) == (1, False)
+    assert {tasks_of(server, project_id)[h]["overlap"] for h in plan.held_out} == {1}
+    assert load_plan(outcome.plan_file.parent).closed_at
+    refused = CliRunner().invoke(app, args)
+    assert refused.exit_code == 1 and "'c1' was closed" in refused.output
+    served = label_until_empty(server, project_id, {e: a.token for e, a in accounts.items()}, loop.schema)
+    assert sorted(i for ids in served.values() for i in ids) == sorted(plan.held_out)
+    after = campaign_report(loop, "c1", log=False).status  # a closed campaign's status still works
+    assert after.closed_at and after.violations[0].task_id == full

@@ -104,6 +104,7 @@ def _check(figures: dict, want: dict, rejected: dict[str, int] | None = None, re
         for j, b in enumerate(names):
             assert figures["pairwise"][i][j] == (None if a == b else pytest.approx(want["pairs"][frozenset((a, b))]))
     assert [t for t, _ in figures["held"]] == want["held"]
+    assert list(figures["violations"]) == []  # the reviewers' verdicts are not edits by someone else
     assert all(why.startswith("held for review: agreement") for _, why in figures["held"])
     assert sum(n for _, n in figures["progress"]) == figures["submitted"] == sum(len(w["done"]) for w in
                                                                                  want["per"].values())

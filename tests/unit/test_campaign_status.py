@@ -119,9 +119,10 @@ def test_the_report_has_every_section_in_its_png_html_and_json(tmp_path):
         json.dumps(status.to_dict()))
     html = page.read_text()
     assert all(s.title.split(" (")[0].split(":")[0] in html for s in sections(status)) and B in html
-    people, held, over_time, matrix = sections(status)
+    people, held, over_time, matrix, checks = sections(status)
     assert people.rows[1] == (B, "2 / 3", "20.0", "0.600", "grain 0.600", "0.400", "1", "0")
     assert held.rows == (("1", HELD_REASON),) and over_time.rows[-1] == ("2026-12-02 12:00", "4", "9")
     assert matrix.rows[0] == (A, "-", "0.450", "0.650")
+    assert checks.rows == () and checks.note == "no violation"
     empty = campaign_status(_plan(), [], [], {}, [])
     assert write_report(empty, tmp_path / "empty")[0].is_file() and not sections(empty)[3].rows

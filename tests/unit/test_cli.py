@@ -14,7 +14,7 @@ COMMANDS = [[], ["train"], ["evaluate"], ["predict"], ["synth"], ["demo"], ["lab
             ["prefect", "up"], ["prefect", "down"], ["prefect", "status"], ["dataset", "init"], ["dataset", "import"],
             ["dataset", "commit"], ["dataset", "release"], ["init"], ["add"], ["status"], ["config"], ["config", "show"],
             ["config", "get"], ["config", "set"], ["labelstudio", "user", "add"], ["campaign", "plan"],
-            ["campaign", "review"], ["campaign", "status"]]
+            ["campaign", "review"], ["campaign", "status"], ["campaign", "close"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
