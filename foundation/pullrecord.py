@@ -24,6 +24,7 @@ class AnnotationRow:
     prediction_model_version: Optional[str] = None
     edit_iou: Optional[float] = None  # IoU of the final mask with the pre-annotation it started from
     consensus_iou: Optional[float] = None  # IoU with the task's consensus (the policy's mask), several annotations
+    consensus_by_class: Optional[dict] = None  # the same per class (None for a class in neither mask)
     chosen: bool = False  # the policy used this annotation for the task's mask
     policy: str = "latest"
     schema_hash: str = ""

@@ -22,11 +22,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from statistics import median
 
-from foundation.pullrecord import PullRecord
+from foundation.pullrecord import AnnotationRow, PullRecord
 from labeling.campaign import CampaignPlan
 from labeling.campaign_checks import Violation
 from labeling.campaign_server import GoldScore
@@ -65,6 +65,7 @@ class AnnotatorFigures:
     gold_iou: dict[str, float | None]  # per class, mean over the annotator's gold annotations
     rejected: int  # standing rejections: back with the annotator
     reworked: int  # rejected, changed since: waiting for a new verdict
+    consensus_by_class: dict[str, float | None] = field(default_factory=dict)  # agreement with the consensus
 
     @property
     def gold_mean(self) -> float | None:
@@ -102,6 +103,12 @@ def _number(value) -> float | None:
 def _mean(values: Iterable[float | None]) -> float | None:
     kept = [v for v in values if v is not None]
     return sum(kept) / len(kept) if kept else None
+
+
+def by_class(rows: Iterable[AnnotationRow]) -> dict[str, float | None]:
+    """Mean IoU with the consensus per class, over the rows that have it."""
+    per = [row.consensus_by_class for row in rows if isinstance(row.consensus_by_class, dict)]
+    return {c: _mean(d.get(c) for d in per) for c in sorted({c for d in per for c in d})}
 
 
 def _utc(stamp: str) -> datetime | None:
@@ -182,7 +189,7 @@ def campaign_status(plan: CampaignPlan, records: Iterable[PullRecord], subs: Ite
             _mean(None if row.edit_iou is None else 1.0 - row.edit_iou for row in rows),
             {c: _mean(g.iou.get(c) for g in gold_by[name]) for c in classes},
             sum(rejections.get(s.annotation_id) == "rejected" for s in mine),
-            sum(rejections.get(s.annotation_id) == "reworked" for s in mine)))
+            sum(rejections.get(s.annotation_id) == "reworked" for s in mine), by_class(rows)))
     held = tuple((r.task_id, str(r.reason)) for r in records if str(r.reason or "").startswith(HELD))
     return CampaignStatus(plan.name, len(ids), sum(plan.overlaps().values()), len(subs), tuple(figures), held,
                           progress(subs), names, pairwise(records, names), tuple(violations), plan.closed_at)

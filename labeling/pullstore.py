@@ -25,8 +25,8 @@ from labeling.tiles import TileBox, TilingConfig, merge_tiles, tile_boxes
 
 TASK_DELETED = "task deleted in Label Studio"
 PROVENANCE_FIELDS = ("task_id", "annotation_id", "annotator", "lead_time", "created_at", "updated_at",
-                     "parent_prediction", "prediction_model_version", "edit_iou", "consensus_iou", "chosen", "policy",
-                     "schema_hash", "source", "tile", "mask")
+                     "parent_prediction", "prediction_model_version", "edit_iou", "consensus_iou",
+                     "consensus_by_class", "chosen", "policy", "schema_hash", "source", "tile", "mask")
 QUARANTINE = "quarantine.json"  # the refused annotations and tasks of a pull folder, with their reasons
 
 

@@ -18,7 +18,7 @@ from foundation.schema import LabelSchema
 from foundation.semimage import ImageReadError, image_size
 from labeling.consensus import Consensus, gate
 from labeling.masks import BadRegion, image_dims
-from labeling.policy import Candidate, agreement, choose, mean_iou
+from labeling.policy import Candidate, agreement, choose, iou, mean_iou
 from labeling.regions import results_to_mask
 from labeling.review import apply_reviews, task_reviews
 
@@ -174,6 +174,8 @@ def _describe(result: TaskResult, candidates: list[Candidate], predictions: list
         n = len(schema.class_names)
         for row, c in zip(result.provenance, candidates):
             row["consensus_iou"] = mean_iou(c.mask, result.mask, n)
+            row["consensus_by_class"] = {name: iou(c.mask == k, result.mask == k)
+                                         for k, name in enumerate(schema.class_names[1:], start=1)}
         result.pairs = [(a.annotation.get("id"), b.annotation.get("id"), mean_iou(a.mask, b.mask, n))
                         for a, b in combinations(candidates, 2)]
 

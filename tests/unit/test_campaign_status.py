@@ -33,7 +33,8 @@ SUBS = [_sub(1, 11, A, 5, 10.0), _sub(1, 12, B, 20, 20.0), _sub(2, 21, C, 70, 30
 
 
 def _row(task, ann, who, edit=None, cons=None):
-    return AnnotationRow(task, ann, who, edit_iou=edit, consensus_iou=cons)
+    per = None if cons is None else {"grain": cons, "pore": None if cons > 0.75 else 1 - cons}
+    return AnnotationRow(task, ann, who, edit_iou=edit, consensus_iou=cons, consensus_by_class=per)
 
 
 RECORDS = [
@@ -73,6 +74,8 @@ def test_per_annotator_figures_equal_the_hand_computed_ones():
     assert (c.assigned, c.done, c.median_lead_time_s, c.rejected, c.reworked) == (3, 3, 30.0, 0, 1)
     assert a.consensus_iou == pytest.approx((0.9 + 0.8 + 1.0) / 3)
     assert b.consensus_iou == pytest.approx((0.7 + 0.5) / 2) and c.consensus_iou == pytest.approx((0.6 + 0.5) / 2)
+    assert a.consensus_by_class == {"grain": pytest.approx((0.9 + 0.8 + 1.0) / 3), "pore": None}  # per class too
+    assert b.consensus_by_class == {"grain": pytest.approx(0.6), "pore": pytest.approx((0.3 + 0.5) / 2)}
     assert a.edit_cost == pytest.approx(0.2) and b.edit_cost == pytest.approx(0.4)
     assert c.edit_cost == pytest.approx((0.5 + 0.1) / 2)
     assert a.gold_iou == {"grain": 0.8} and b.gold_mean == 0.6 and c.gold_iou == {"grain": None}

@@ -120,6 +120,8 @@ def test_each_annotation_is_scored_against_the_consensus_and_every_pair_recorded
     fused = ((a.astype(int) + b + c) >= 2).astype(np.uint8)  # the 2-of-3 vote
     iou = lambda x, y: np.count_nonzero(x & y) / np.count_nonzero(x | y)
     assert [row["consensus_iou"] for row in result.provenance] == pytest.approx([iou(a, fused), iou(b, fused), 0.0])
+    assert [row["consensus_by_class"]["grain"] for row in result.provenance] == [row["consensus_iou"]
+                                                                               for row in result.provenance]
     assert result.pairs == [(100, 101, pytest.approx(iou(a, b))), (100, 102, 0.0), (101, 102, 0.0)]
     store = PullStore(tmp_path, SCHEMA)
     store.save(result)
