@@ -11,35 +11,24 @@ import io
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple, Optional, Sequence
+from typing import Sequence
 
-import numpy as np
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 from rich.progress import track
 
-from dataset.samples import channel_files
 from flows.evaluation import checkpoint
 from flows.loop_config import LoopConfig
+from flows.task_predictions import Predicted, inputs, predict_sources, predictable, task_items
 from flows.tracking import (CHAMPION, KIND_PREANNOTATION, TAG_KIND, TAG_MODEL_VERSION, TAG_STRATEGY, alias_version,
                             client as make_client, lib, prediction_version, tracked_run)
 from foundation.atomic import write_atomic
-from foundation.paths import PathEscape, inside
 from labeling.api import Connection
 from labeling.projects import ProjectSpec, ensure_project
-from labeling.push import (PushConfig, PushReport, image_predictions, order_by_score, push_predictions,
-                           tasks_by_source, tasks_with_version)
+from labeling.push import PushConfig, PushReport, order_by_score, push_predictions, tasks_by_source, tasks_with_version
 from labeling.settings import load_settings
 from ml.checkpoint import load_model
-from ml.io import read_channels
-from ml.predict import PredictConfig
-from ml.preprocess import fit
-from ml.sampling import get_strategy, rank, summarize
-from ml.sampling.features import candidate
-from ml.instances import instances_from_probabilities
-from ml.targets import class_map_from_prediction
-
 
 @dataclass(frozen=True)
 class PreannotateReport:
@@ -68,30 +57,12 @@ def cached_model(model_file: Path):
     return _loaded.model
 
 
-class Predicted(NamedTuple):
-    image_id: str
-    labels: np.ndarray  # the class map pushed to Label Studio
-    summary: object  # the candidate summary, with the strategy's score (ml.sampling)
-    grains: Optional[np.ndarray] = None  # the model's instances, where its schema has a boundary class
-
-
 @task(name="predict and score", retries=1)
 def predict_batch(model_file: Path, paths: Sequence[Path | Sequence[Path]], ids: Sequence[str],
                   strategy_name: str) -> list[Predicted]:
-    """The class map, candidate summary (with the strategy's score) and, for a model that learned the grains'
-    boundaries, its grains of each image (a path, or its channels' paths): touching grains then reach the
-    annotators as separate regions."""
+    """predict_sources with this thread's copy of the model (see flows/task_predictions.py)."""
     model, artifact = cached_model(model_file)
-    strategy = get_strategy(strategy_name)
-    out = []
-    for path, image_id in zip(paths, ids):
-        image = read_channels([path] if isinstance(path, (str, Path)) else list(path))
-        c = candidate(model, image, fit(image, artifact.preprocess), image_id, PredictConfig(),
-                      tta="tta" in strategy.needs, embed="embedding" in strategy.needs)
-        labels = class_map_from_prediction(np.argmax(c.probs, axis=0).astype(np.uint8), artifact.schema)
-        grains = instances_from_probabilities(c.probs, artifact.schema).labels if artifact.schema.boundary else None
-        out.append(Predicted(image_id, labels, summarize(c, [strategy]), grains))
-    return out
+    return predict_sources(model, artifact, paths, ids, strategy_name)
 
 
 def unlabeled_by_source(conn: Connection, project_id: int, model_version: str) -> dict[str, list[dict]]:
@@ -159,30 +130,6 @@ def _predict(cfg: LoopConfig, model_file: Path, sources: list[str]) -> list[Pred
     return run(model_file, [inputs(cfg, s) for s in sources], sources, cfg.strategy, cfg.preannotate_batch)
 
 
-def inputs(cfg: LoopConfig, source: str) -> tuple[Path, ...]:
-    """The image and its further detector channels (the loop's channel folders)."""
-    image = cfg.labeling.images / source
-    return (image, *(channel_files(image, cfg.labeling.images, cfg.labeling.channels) or ()))
-
-
-def with_channels(cfg: LoopConfig, groups: dict[str, list[dict]]) -> dict[str, list[dict]]:
-    """The groups whose image has a file in every channel folder (the others cannot be predicted)."""
-    lab = cfg.labeling
-    return {s: ts for s, ts in groups.items() if channel_files(lab.images / s, lab.images, lab.channels) is not None}
-
-
-def inside_images(images: Path, groups: dict[str, list[dict]]) -> dict[str, list[dict]]:
-    """The task groups whose ``source`` (server data, untrusted) names a file inside the imported folder."""
-    kept = {}
-    for source, tasks in groups.items():
-        try:
-            inside(images, source)
-        except PathEscape:
-            continue  # the pull quarantines such a task; it gets no prediction either
-        kept[source] = tasks
-    return kept
-
-
 def preannotate(cfg: LoopConfig) -> PreannotateReport:
     """Champion predictions and active-learning scores on the unannotated tasks, pushed to Label Studio."""
     version = champion(cfg)
@@ -190,14 +137,12 @@ def preannotate(cfg: LoopConfig) -> PreannotateReport:
         return PreannotateReport(None, 0, 0, 0, skipped="no champion yet")
     model_version = prediction_version(cfg.tracking.model_name, version)
     project, groups = pending(cfg, model_version)
-    groups = with_channels(cfg, inside_images(cfg.labeling.images, groups))
+    groups = predictable(cfg, groups)
     if not groups:
         return PreannotateReport(model_version, 0, 0, 0, skipped="every unannotated task already has it")
     model_file = checkpoint(cfg.tracking, version, cfg.state_dir / "champion")
     results = _predict(cfg, model_file, sorted(groups))
-    ranking = rank(cfg.strategy, [r.summary for r in results])
-    scores = dict(ranking)
-    items = [p for r in results for p in image_predictions(groups[r.image_id], r.labels, scores[r.image_id], r.grains)]
+    items, ranking = task_items(groups, results, cfg.strategy)
     report = push(cfg, project, model_version, items)
     record_ranking(cfg, model_version, ranking)
     return PreannotateReport(model_version, len(items), report.created, report.replaced, tuple(ranking))

@@ -15,6 +15,7 @@ from grainloop import loop_commands
 from grainloop import status_commands
 from grainloop import init_commands
 from grainloop import campaign_commands
+from grainloop import backend_commands
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Grow SEM grain segmentation datasets and models through a human labeling loop.")
@@ -31,6 +32,7 @@ app.add_typer(server_commands.mlflow_app, name="mlflow")
 app.add_typer(server_commands.prefect_app, name="prefect")
 app.add_typer(dataset_commands.app, name="dataset")
 app.add_typer(campaign_commands.app, name="campaign")
+app.add_typer(backend_commands.app, name=None)
 
 
 @app.command()

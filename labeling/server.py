@@ -150,6 +150,7 @@ def server_env(config: ServerConfig, creds: Credentials) -> dict[str, str]:
         "LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED": "true",
         "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT": str(config.document_root),
         "LABEL_STUDIO_SSRF_PROTECTION_ENABLED": "false" if config.allow_local_webhooks else "true",
+        "LABEL_STUDIO_ML_BLOCK_LOCAL_IP": "false" if config.allow_local_webhooks else "true",  # ML backends too
         "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true", "LABEL_STUDIO_TASK_LOCK_TTL": str(config.task_lock_ttl_s),
     })
     return env

@@ -190,7 +190,7 @@ def test_anything_else_stops_at_the_annotation_or_the_task(monkeypatch):
 
 
 def test_preannotate_predicts_no_image_outside_the_imported_folder(tmp_path):
-    from flows.preannotate import inside_images
+    from flows.task_predictions import inside_images
 
     images = tmp_path / "images"
     images.mkdir()
