@@ -111,15 +111,31 @@ def predict(
     out: Annotated[Path, typer.Option(help="output folder")],
     tile: int = 512, overlap: int = 128, window: str = "hann", batch_size: int = 4, tta: bool = False,
     probabilities: bool = False, uncertainty: bool = False,
+    engine: Annotated[str, typer.Option(help="auto (the fastest this CPU offers), torch, onnxruntime or "
+                                             "openvino")] = "auto",
+    precision: Annotated[str, typer.Option(help="auto (bf16 where the CPU computes it natively, else fp32), fp32, "
+                                                "bf16 or int8 (static quantisation calibrated on the first "
+                                                "images)")] = "auto",
 ) -> None:
     """Predict class maps (PNG, or tiled TIFF for huge TIFFs), overlays and optional uncertainty maps."""
     from ml import runs
     from ml.checkpoint import load_model
+    from ml.engine import EngineConfig, accelerate
+    from ml.engine_export import calibration_windows
+    from ml.io import list_images
     from ml.predict import PredictConfig
 
+    try:
+        engine_cfg = EngineConfig(engine=engine, precision=precision)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
     net, artifact = load_model(model)
     cfg = PredictConfig(tile=tile, overlap=overlap, window=window, batch_size=batch_size, tta=tta,
                         probabilities=probabilities, uncertainty=uncertainty)
+    calibration = calibration_windows([p for d in images for p in list_images(d)], artifact.preprocess, cfg) \
+        if precision == "int8" else None
+    net = accelerate(net, model, engine_cfg, calibration)
+    console.print(f"inference engine: {getattr(net, 'engine', 'torch')} {getattr(net, 'precision', 'fp32')}")
     written = runs.run_prediction(net, artifact, images, out, cfg, progress=True)
     console.print(f"wrote predictions for {len(written)} image(s) to {out}")
 

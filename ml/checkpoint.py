@@ -82,8 +82,13 @@ def load_model(path: Path, device: str = "cpu") -> tuple[torch.nn.Module, ModelA
 def weights_sha256(path: Path) -> str:
     """A digest of the weights alone (names, dtypes, shapes and bytes, in name order): two checkpoints with equal
     digests hold the same model, whatever metadata or timestamps they carry."""
+    return state_sha256(read_artifact(path)[1])
+
+
+def state_sha256(state: dict[str, torch.Tensor]) -> str:
+    """``weights_sha256`` of a state dict in memory (``model.state_dict()``): equal to the file's digest."""
     digest = hashlib.sha256()
-    for name, tensor in sorted(read_artifact(path)[1].items()):
+    for name, tensor in sorted(state.items()):
         value = tensor.detach().cpu().contiguous()
         digest.update(f"{name}|{value.dtype}|{tuple(value.shape)}|".encode())
         digest.update(value.reshape(-1).view(torch.uint8).numpy().tobytes())
