@@ -13,7 +13,7 @@ from tests.helpers import random_model_file, run_bench
 
 ROOT = Path(__file__).resolve().parents[2]
 UNIT = {"predict_overhead", "predict_memory", "train_pipeline", "train_precision", "emps_sizes", "emps_train",
-        "simulate_emps", "recipe_baseline", "semi_supervised"}
+        "simulate_emps", "recipe_baseline", "semi_supervised", "backend_latency"}
 WITH_SERVER = {"labeling_pull", "labeling_push", "preannotate_throughput"}  # tests/integration
 OWN_SERVERS = {"demo_curve"}  # a whole demo per seed (minutes, its own servers): smoked here with --from-runs
 NUMBER = r"-?\d+(\.\d+)?"
@@ -54,6 +54,14 @@ def test_predict_overhead():
     out = run_bench("predict_overhead", "--smoke")
     assert re.search(rf"^ratio: {NUMBER} \(goal <= 1.15\)$", out, re.M), out
     assert re.search(r"^\| 256 \| 128 \| 16 \| 2 \| \d+ \|", out, re.M), out
+
+
+def test_backend_latency():
+    out = run_bench("backend_latency", "--smoke")
+    assert re.search(rf"^cold start: `grainloop backend` up in {NUMBER} s, its first /predict {NUMBER} s$", out,
+                     re.M), out
+    assert re.search(rf"^ratio /predict / raw forward: {NUMBER} \(goal <= 1.3\)$", out, re.M), out
+    assert re.search(r"^\| 128x96 \| 1 \|", out, re.M), out
 
 
 def test_predict_memory():
