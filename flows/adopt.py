@@ -171,7 +171,7 @@ def _register(cfg: LoopConfig, found: Source, checkpoint: Path, sha: str) -> str
     """A run holding the checkpoint (CHECKPOINT, as a training run's), the model's config as params and its
     recorded metrics under SOURCE_PREFIX; the model registered as a new version with the dynamic signature."""
     mlflow = lib()
-    model, artifact = load_model(checkpoint)
+    artifact, _ = read_artifact(checkpoint)
     tags = {TAG_KIND: KIND_ADOPTION, TAG_SOURCE: found.label, TAG_WEIGHTS_SHA256: sha,
             TAG_SCHEMA_HASH: artifact.schema.hash, **found.lineage}
     with tracked_run(cfg.tracking, f"adopt {found.label}", tags):
@@ -180,7 +180,7 @@ def _register(cfg: LoopConfig, found: Source, checkpoint: Path, sha: str) -> str
                                                "preprocess": to_dict(artifact.preprocess)})))
         mlflow.log_metrics(numeric(artifact.metrics, SOURCE_PREFIX))
         mlflow.log_dict(artifact.provenance, "source_provenance.json")
-        return str(log_model(model, artifact, cfg.tracking.model_name).registered_model_version)
+        return str(log_model(checkpoint, cfg.tracking.model_name).registered_model_version)
 
 
 def _tag_version(tracking: TrackingConfig, version: str, sha: str) -> None:

@@ -1,8 +1,12 @@
 """A training run in MLflow: typed config as params, per-epoch and final metrics, plots, tags, and the model
 registered as a new version with alias ``challenger``.
 
-The model is logged in the pickle format with a signature whose batch, height and width are -1: the default
-(pt2) format traces the model and freezes the example's shapes, so other batch or tile sizes would then fail.
+The registered model is the served pyfunc (flows.served_model: images in, class maps out, grainloop's
+preprocessing and sliding windows inside). The raw network is logged beside it (artifact NETWORK) in the pickle
+format with a signature whose batch, height and width are -1: the default (pt2) format traces the model and freezes
+the example's shapes, so other batch or tile sizes would then fail. The grainloop checkpoint (CHECKPOINT) is what
+the loop itself reads back (pre-annotation, evaluation, adoption), so versions registered before the pyfunc keep
+working.
 """
 from __future__ import annotations
 
@@ -25,11 +29,16 @@ from flows.tracking import (CHALLENGER, CHAMPION, FINAL_PREFIX, KIND_TRAINING, L
                             configure, lib)
 from dataset.versioning import md5_of
 from ml.runs import TrainSpec, run_evaluation, run_training, split_files
-from ml.checkpoint import ModelArtifact, load_model, weights_sha256
+from flows.served_model import log_served_model
+from ml.checkpoint import load_model, read_artifact, weights_sha256
 from ml.config import flatten, to_dict
 from ml.train import EpochRecord, TrainConfig, TrainResult
 
 CHECKPOINT = "checkpoint/model.pt"  # the grainloop checkpoint inside each training run's artifacts
+NETWORK = "network"  # the raw network (mlflow.pytorch) beside the registered pyfunc
+# what the served model's code (ml/, foundation/) imports, pinned to this environment's versions
+SERVED_PACKAGES = ("torchvision", "numpy", "scipy", "scikit-image", "tifffile", "imagecodecs", "zarr", "albumentations",
+                   "opencv-python-headless", "pandas", "matplotlib", "rich", "pyyaml", "pydantic", "cloudpickle")
 SECRET_KEY = re.compile(r"token|secret|password|passwd|api[_-]?key|credential|access[_-]?key", re.I)
 
 
@@ -89,7 +98,7 @@ def tag_values(tags: RunTags) -> dict[str, str]:
 
 
 def signature(in_channels: int, classes: int):
-    """Any batch size and tile size: only the channel counts are fixed."""
+    """The raw network's: any batch size and tile size, only the channel counts are fixed."""
     from mlflow.models import ModelSignature
     from mlflow.types import Schema, TensorSpec
 
@@ -97,14 +106,21 @@ def signature(in_channels: int, classes: int):
                           outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, classes, -1, -1), "logits")]))
 
 
-def log_model(model: torch.nn.Module, artifact: ModelArtifact, model_name: str):
-    """mlflow.pytorch.log_model into the active run, registered as a new version of model_name."""
+def requirements() -> list[str]:
+    return [f"torch=={torch.__version__.split('+')[0]}", f"mlflow=={installed_version('mlflow')}",
+            f"segmentation-models-pytorch=={installed_version('segmentation-models-pytorch')}",
+            *(f"{p}=={installed_version(p)}" for p in SERVED_PACKAGES)]
+
+
+def log_model(checkpoint: Path, model_name: str):
+    """Into the active run: the raw network (mlflow.pytorch, artifact NETWORK: logits of preprocessed input) and
+    the served pyfunc (artifact ``model``: images in, class maps out; flows.served_model), registered as a new
+    version of model_name. Returns the pyfunc's model info."""
+    model, artifact = load_model(checkpoint)
     mc = artifact.model_config
-    requirements = [f"torch=={torch.__version__.split('+')[0]}",
-                    f"segmentation-models-pytorch=={installed_version('segmentation-models-pytorch')}"]
-    return lib().pytorch.log_model(model.cpu().eval(), name="model", registered_model_name=model_name,
-                                   signature=signature(mc.in_channels, mc.classes), serialization_format="pickle",
-                                   pip_requirements=requirements)
+    lib().pytorch.log_model(model.cpu().eval(), name=NETWORK, signature=signature(mc.in_channels, mc.classes),
+                            serialization_format="pickle", pip_requirements=requirements())
+    return log_served_model(checkpoint, mc.in_channels, model_name, requirements())
 
 
 def log_files(files: Sequence[Path], folder: str = "plots") -> None:
@@ -125,7 +141,7 @@ def finish_run(tracking: TrackingConfig, model_path: Path, cfg: TrainConfig, fin
     """Log params, final metrics, files, tags, the model and its grainloop checkpoint (schema and preprocessing
     travel with it) into the active run; register it and tag it ``challenger``."""
     mlflow = lib()
-    model, artifact = load_model(model_path)
+    artifact, _ = read_artifact(model_path)
     log_checkpoint(model_path)
     mlflow.log_params(safe_params(flatten(to_dict(replace(cfg, model=artifact.model_config)))))
     mlflow.log_metrics(numeric(final, FINAL_PREFIX))
@@ -134,7 +150,7 @@ def finish_run(tracking: TrackingConfig, model_path: Path, cfg: TrainConfig, fin
     run_tags = {**tag_values(replace(tags, schema_hash=tags.schema_hash or artifact.schema.hash)),
                 TAG_KIND: KIND_TRAINING, TAG_WEIGHTS_SHA256: weights_sha256(model_path)}  # found again if adopted
     mlflow.set_tags(run_tags)
-    info = log_model(model, artifact, tracking.model_name)
+    info = log_model(model_path, tracking.model_name)
     version = str(info.registered_model_version)
     client = make_client(tracking)
     for key, value in run_tags.items():

@@ -15,8 +15,8 @@ from ml.config import to_dict
 from ml.data import find_samples, load_samples, split_samples
 from ml.evaluate import evaluate
 from ml.grain_eval import grain_metrics
-from ml.io import TIFF_SUFFIXES, list_images, open_source, write_mask
-from ml.predict import PredictConfig, predict_image, predict_tiff
+from ml.io import TIFF_SUFFIXES, ImageSource, as_source, list_images, open_source, write_mask
+from ml.predict import PredictConfig, Prediction, predict_image, predict_tiff
 from ml.preprocess import PreprocessState, apply, fit
 from ml.report import plot_confusion, plot_learning_curve, save_overlay, write_json, write_rows
 from ml.targets import class_map_from_prediction
@@ -121,6 +121,17 @@ def run_evaluation(model: torch.nn.Module, artifact: ModelArtifact, spec: TrainS
     return ev.metrics
 
 
+def predict_class_map(model, artifact: ModelArtifact, image: np.ndarray | ImageSource, cfg: PredictConfig,
+                      ) -> tuple[np.ndarray, Prediction, PreprocessState]:
+    """The class map of one image ((H, W) or (C, H, W) array, or an ImageSource) as `grainloop predict` writes it
+    (the boundary class folded into grain), with the prediction and the preprocessing measured on the image. The
+    one path of `grainloop predict` and of the served MLflow model."""
+    source = as_source(image)
+    state = fit(source, artifact.preprocess)
+    pred = predict_image(model, source, cfg, state=state)
+    return class_map_from_prediction(pred.labels, artifact.schema), pred, state
+
+
 def _predict_one(model, artifact: ModelArtifact, path: Path, out: Path, cfg: PredictConfig) -> Path:
     name = path.stem
     source = open_source(path)
@@ -128,9 +139,7 @@ def _predict_one(model, artifact: ModelArtifact, path: Path, out: Path, cfg: Pre
         unc = out / f"{name}_uncertainty.tif" if cfg.uncertainty else None
         predict_tiff(model, path, out / f"{name}.tif", cfg, artifact.preprocess, unc, progress=True)
         return out / f"{name}.tif"
-    state = fit(source, artifact.preprocess)
-    pred = predict_image(model, source, cfg, state=state)
-    labels = class_map_from_prediction(pred.labels, artifact.schema)
+    labels, pred, state = predict_class_map(model, artifact, source, cfg)
     write_mask(out / f"{name}.png", labels)
     save_overlay(out / "overlays" / f"{name}.png", full_resolution(source, state), labels, artifact.schema)
     if pred.entropy is not None:

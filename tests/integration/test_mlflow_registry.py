@@ -1,4 +1,4 @@
-"""Real MLflow (SQLite store and artifact folder in a temporary project): a logged training run, a model that
+"""Real MLflow (SQLite store and artifact folder in a temporary project): a logged training run, a network that
 loads back for any batch and tile size, and promotion by rule with a refusal, a promotion and a rollback."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import torch
 from typer.testing import CliRunner
 
 from flows.promotion import PromotionRule, RollbackError, promote, rollback
-from flows.registry import RunTags, log_trained, train_and_log
+from flows.registry import NETWORK, RunTags, log_trained, train_and_log
 from flows.tracking import CHAMPION, PREVIOUS, TAG_EVAL_DATASET, TrackingConfig, configure
 from grainloop import model_commands
 from dataset.spec import dataset_spec
@@ -73,10 +73,11 @@ def test_no_secret_in_params_or_tags(trained):
     assert SECRET not in text and "GRAINLOOP_LS_TOKEN" not in text
 
 
-def test_logged_model_accepts_any_batch_and_tile_size(trained, tracking, project):
+def test_logged_network_accepts_any_batch_and_tile_size(trained, tracking, project):
+    """The raw network logged beside the registered (served) model: logits of preprocessed input."""
     logged, _ = trained
     configure(tracking)
-    loaded = mlflow.pytorch.load_model(f"models:/{tracking.model_name}@challenger")
+    loaded = mlflow.pytorch.load_model(f"runs:/{logged.run_id}/{NETWORK}")
     original, _ = load_model(project / "run1" / "model.pt")
     x = torch.randn(3, 1, 64, 96)
     with torch.no_grad():
