@@ -5,20 +5,21 @@ Contract of ``accelerate(model, model_file, EngineConfig(), calibration=None) ->
 - ``model`` is the fp32 torch model (``ml.checkpoint.load_model``); ``model_file`` the file it came from, or None.
   The engine files (ONNX export, int8 graph) are cached beside it (``<model_file>.engines/``) or in the user's
   cache, keyed by the weights' sha256: the export happens once per weights, never on each call.
-- The result is a module to hand to ``predict_image``, ``predict_tiff``, ``ml.sampling.features.candidate``, ``run_
-  prediction`` or ``evaluate`` in place of ``model``: ``result(batch)`` maps a float32 (B, C, H, W) CPU batch (any
-  H, W multiple of 32) to float32 logits (B, K, H, W); ``eval()``, ``to("cpu")`` and ``segmentation_head`` work as on
-  the model. The model itself is never changed. Class maps equal the fp32 eager model's on >= 99.9% of pixels in
-  fp32 and >= 99.5% in bf16 or int8 (tests/unit/test_engine.py, benchmarks/inference_engines.py).
+- The result is a module to hand to ``predict_image``, ``predict_tiff``, ``ml.sampling.features.candidate``,
+  ``run_prediction`` or ``evaluate`` in place of ``model``: ``result(batch)`` maps a float32 (B, C, H, W) CPU batch
+  (H and W multiples of 32, any batch size) to float32 logits (B, K, H, W); ``eval()``, ``to("cpu")`` and
+  ``segmentation_head`` work as on the model. Calls from several threads are safe (a server's concurrent
+  requests). The model itself is never changed. Class maps equal the fp32 eager model's on >= 99.9% of pixels in
+  fp32 and >= 99.5% in bf16 (tests/unit/test_engine.py; benchmarks/inference_engines.py on a trained model).
 - Falls back to the torch model itself: for engine "torch" with fp32, for a model not on the CPU, and, per forward
   pass, while the model runs in training mode (MC dropout) or carries a forward hook (the embedding of the
   ``kcenter`` strategy, ``ml.sampling.features.pooled_encoder``): those need the torch modules.
 - ``EngineConfig()`` is "auto": bf16 where the CPU computes it natively (``ml.precision.native_cpu_bf16``: AMX or
-  AVX512-BF16), in OpenVINO if installed, else torch bf16 autocast + channels_last; elsewhere fp32 in OpenVINO, else
-  ONNX Runtime, else eager torch. ``calibrate=True`` instead times each installed candidate (and fp32 eager) on one
-  batch and keeps the fastest, so it is never slower than fp32 eager. int8 (static QDQ quantisation in ONNX
-  Runtime) is never chosen by "auto" and needs ``calibration``: a few input batches (``window_batches``). OpenVINO
-  runs the same QDQ graph, but its class maps agreed on only 96% of pixels here, so it offers no int8.
+  AVX512-BF16), in OpenVINO if installed, else torch bf16 autocast + channels_last; elsewhere fp32 in ONNX Runtime,
+  else OpenVINO, else eager torch. ``calibrate=True`` instead times each installed candidate (and fp32 eager) on
+  one batch and keeps the fastest, so it is never slower than fp32 eager. int8 (static QDQ quantisation run by ONNX
+  Runtime) is never chosen by "auto" and needs ``calibration``: a few input batches (``calibration_windows``);
+  OpenVINO runs the same QDQ graph faster, but its class maps agreed on only 96% of pixels, so it offers no int8.
 """
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ __all__ = ["ENGINES", "PRECISIONS", "Accelerated", "EngineConfig", "accelerate",
 ENGINES = ("auto", "torch", "onnxruntime", "openvino")
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
 SUPPORTED = {"torch": ("fp32", "bf16"), "onnxruntime": ("fp32", "int8"), "openvino": ("fp32", "bf16")}
-PREFERENCE = {"bf16": ("openvino", "torch"), "fp32": ("openvino", "onnxruntime", "torch"),
+PREFERENCE = {"bf16": ("openvino", "torch"), "fp32": ("onnxruntime", "openvino", "torch"),
               "int8": ("onnxruntime",)}  # fastest first, by the measurements in docs/benchmarks.md
 CALIBRATION_SIZE = 256  # the height and width of the batch calibrate times
 

@@ -90,13 +90,13 @@ class _Windows:
         return next(self._it, None)
 
 
-def calibration_windows(paths: Sequence[Path], preprocess: PreprocessConfig, cfg: PredictConfig = PredictConfig(),
-                        images: int = 4, per_image: int = 2) -> list[np.ndarray]:
-    """Model inputs to calibrate int8 on: the first ``per_image`` window batches of the first ``images`` files,
-    preprocessed as predict preprocesses them."""
+def calibration_windows(images: Sequence[Path | np.ndarray], preprocess: PreprocessConfig,
+                        cfg: PredictConfig = PredictConfig(), first: int = 4, per_image: int = 2) -> list[np.ndarray]:
+    """Model inputs to calibrate int8 on: the first ``per_image`` window batches of the ``first`` images (files or
+    arrays), preprocessed as predict preprocesses them."""
     windows: list[np.ndarray] = []
-    for path in list(paths)[:images]:
-        source = open_source(path)
+    for image in list(images)[:first]:
+        source = image if isinstance(image, np.ndarray) else open_source(image)
         try:
             batches = window_batches(source, fit(source, preprocess), cfg)
             windows += [b.numpy() for _, b in zip(range(per_image), batches)]

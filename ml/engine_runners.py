@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import threading
 from pathlib import Path
 from typing import Callable
 
@@ -50,17 +51,18 @@ def onnxruntime_runner(onnx_file: Path, threads: int) -> Runner:
 
 def openvino_runner(onnx_file: Path, threads: int, precision: str) -> Runner:
     """An OpenVINO CPU compiled model of the graph at the precision hint (fp32 or bf16), latency mode. One infer
-    request, reused."""
+    request, reused; concurrent calls take turns."""
     import openvino as ov
 
     compiled = ov.Core().compile_model(str(onnx_file), "CPU", {
         "INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": OPENVINO_PRECISION[precision],
         "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1})
-    request = compiled.create_infer_request()
+    request, lock = compiled.create_infer_request(), threading.Lock()  # an infer request serves one call at a time
 
     def run(x: torch.Tensor) -> torch.Tensor:
-        request.infer({0: _numpy(x)})
-        return torch.from_numpy(request.get_output_tensor(0).data.copy())
+        with lock:
+            request.infer({0: _numpy(x)})
+            return torch.from_numpy(request.get_output_tensor(0).data.copy())
 
     return run
 

@@ -114,7 +114,8 @@ def test_the_export_is_cached_by_weights(trained, tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("have,flags,expected", [
     ({"torch", "onnxruntime", "openvino"}, SAPPHIRE_RAPIDS, ("openvino", "bf16")),
-    ({"torch", "onnxruntime", "openvino"}, AVX2_ONLY, ("openvino", "fp32")),
+    ({"torch", "onnxruntime", "openvino"}, AVX2_ONLY, ("onnxruntime", "fp32")),
+    ({"torch", "openvino"}, AVX2_ONLY, ("openvino", "fp32")),
     ({"torch", "onnxruntime"}, SAPPHIRE_RAPIDS, ("torch", "bf16")),
     ({"torch", "onnxruntime"}, AVX2_ONLY, ("onnxruntime", "fp32")),
     ({"torch"}, AVX2_ONLY, ("torch", "fp32")),
