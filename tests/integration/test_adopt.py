@@ -17,13 +17,13 @@ from flows.initialize import make_workspace
 from flows.evaluation import EvalTarget, checkpoint
 from flows.loop_config import LabelingTarget, LoopConfig
 from flows.promotion import PromotionRule, promote, rollback
-from flows.registry import log_trained
+from flows.registry import log_checkpoint, log_trained, signature
 from flows.train import dataset_folder
 from flows.tracking import (CHAMPION, CHOSEN, KIND_PROMOTION, PREVIOUS, SCORE, TAG_KIND, TAG_OUTCOME, TAG_PROMOTION,
                             TAG_SCHEMA_HASH, TAG_SOURCE, TAG_WEIGHTS_SHA256, TrackingConfig, alias_version,
-                            client as make_client)
+                            client as make_client, configure)
 from foundation.schema import LabelClass, LabelSchema, binary_schema
-from ml.checkpoint import read_artifact, weights_sha256
+from ml.checkpoint import load_model, read_artifact, weights_sha256
 from ml.runs import TrainSpec, run_training
 from ml.train_options import train_config
 from tests.helpers import random_model_file
@@ -168,3 +168,22 @@ def test_a_seeded_labelled_set_gives_dataset_v1_and_a_chosen_champion_that_chall
     previous = alias_version(make_client(loop.tracking), loop.tracking.model_name, PREVIOUS)
     assert str(previous.version) == report.model_version  # the chosen champion, replaced as any champion is
     assert seed_labeled(loop, synthetic_dataset / "images", synthetic_dataset / "masks").champion == challenger
+
+
+def test_a_version_registered_before_the_served_pyfunc_still_serves_the_loop(tmp_path, starter):
+    """A version logged the old way (the bare network in the PyTorch flavour, beside the checkpoint) is read by
+    pre-annotation and evaluation (flows.evaluation.checkpoint) and adopted by --start-model as before."""
+    import mlflow
+
+    loop = make_loop(tmp_path)
+    old = replace(loop.tracking, model_name="before-pyfunc")
+    configure(old)
+    model, _ = load_model(starter)
+    with mlflow.start_run():
+        log_checkpoint(starter)
+        info = mlflow.pytorch.log_model(model, name="model", registered_model_name=old.model_name,
+                                        signature=signature(1, 2), serialization_format="pickle")
+    version = str(info.registered_model_version)
+    assert weights_sha256(checkpoint(old, version, tmp_path / "cache")) == weights_sha256(starter)
+    adopted = adopt_model(loop, f"models:/{old.model_name}/{version}")
+    assert str(champion_of(loop).version) == adopted
