@@ -1,4 +1,5 @@
-"""Triggers of the loop: a served Prefect deployment of the cycle (on a schedule, on demand), and the webhook.
+"""Triggers of the loop: a served Prefect deployment of the cycle (on a schedule, on demand), and the webhook;
+optionally the champion served beside them as a Label Studio ML backend (flows/backend.py).
 
 ``loop_cycle`` is the deployable entry point: it takes the path of a saved loop configuration (JSON), so a
 scheduled run, a webhook run and ``grainloop cycle`` all rebuild the same typed configuration. The threshold
@@ -19,6 +20,7 @@ from typing import Optional
 
 from prefect import flow
 
+from flows.backend import Backend, BackendConfig
 from flows.cycle import CycleReport, run_cycle
 from flows.cycle_record import error_text
 from flows.loop_config import LoopConfig, load_loop_config
@@ -78,6 +80,7 @@ class ServeConfig:
     config: Path  # the saved loop configuration
     interval_minutes: Optional[float] = None  # a schedule; None: runs only on demand (webhook, `prefect deployment run`)
     webhook: Optional[ReceiverConfig] = None  # also receive Label Studio webhooks
+    backend: Optional[BackendConfig] = None  # also serve the champion as a Label Studio ML backend
 
     @property
     def deployment_name(self) -> str:
@@ -131,8 +134,14 @@ def serve(cfg: ServeConfig, log=print) -> None:
     receiver = start_receiver(cfg, loop)
     if receiver:
         log(f"webhook receiver at {receiver.url}, registered with project {loop.labeling.project_title!r}")
+    backend = None
     try:
+        if cfg.backend:
+            backend = Backend(loop, cfg.backend).start()
+            log(f"ML backend at {backend.url}, connected to project {loop.labeling.project_title!r}")
         prefect_serve(deployment(cfg))
     finally:
+        if backend:
+            backend.stop()
         if receiver:
             receiver.stop()

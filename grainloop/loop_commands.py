@@ -40,6 +40,9 @@ def serve(
     webhook: Annotated[bool, typer.Option(help="also receive Label Studio annotation webhooks")] = False,
     webhook_port: Annotated[int, typer.Option(help="the receiver's port on 127.0.0.1")] = 8765,
     debounce: Annotated[float, typer.Option(help="seconds of quiet after the last annotation before a run")] = 30.0,
+    backend: Annotated[bool, typer.Option(help="also serve the champion as a Label Studio ML backend "
+                                               "(`grainloop backend`), connected to the project")] = False,
+    backend_port: Annotated[int, typer.Option(help="the ML backend's port on 127.0.0.1 (0: a free one)")] = 0,
 ) -> None:
     """Serve the cycle as a Prefect deployment (`grainloop-cycle/loop`): on an interval schedule, on
     `prefect deployment run`, and with --webhook when annotators save work (debounced; registered with the
@@ -48,12 +51,14 @@ def serve(
     interrupted."""
     config = loop_file(config)
     loop_prefect(config)
+    from flows.backend import BackendConfig
     from flows.serve import ServeConfig, serve as run_serve
     from flows.webhook import ReceiverConfig
 
     receiver = ReceiverConfig(port=webhook_port, debounce_s=debounce) if webhook else None
     try:
-        run_serve(ServeConfig(config, interval, receiver), log=typer.echo)
-    except (ValueError, FileNotFoundError) as exc:
+        model_backend = BackendConfig(port=backend_port) if backend else None
+        run_serve(ServeConfig(config, interval, receiver, model_backend), log=typer.echo)
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None

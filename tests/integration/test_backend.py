@@ -1,18 +1,21 @@
 """The champion as a Label Studio ML backend (flows/backend.py), against the real Label Studio 1.23.2: connected
 through the API, asked by Label Studio itself (the Data Manager's "Retrieve predictions" action and opening a task),
 predictions stored with the champion's version; a promotion is picked up without a restart; eight concurrent
-retrieve requests store no duplicate."""
+retrieve requests store no duplicate; `grainloop serve --backend` runs it beside the loop."""
 from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import prefect
 import pytest
 
 from flows.adopt import adopt_model
 from flows.backend import Backend, BackendConfig, connect
 from flows.backend_model import PredictorConfig
+from flows.loop_config import save_loop_config
+from flows.serve import ServeConfig, serve
 from flows.task_predictions import inputs, predict_sources, task_items
 from flows.tracking import prediction_version
 from labeling.api import Connection
@@ -47,7 +50,7 @@ def wait_for(check, timeout: float = 15.0):
     return found
 
 
-def test_the_backend_serves_the_champion_to_label_studio(tmp_path, sample, server, conn):
+def test_the_backend_serves_the_champion_to_label_studio(tmp_path, sample, server, conn, monkeypatch):
     _, loop, project = demo_setup(tmp_path / "bk", sample, server)
     v1 = prediction_version(loop.tracking.model_name, adopt_model(loop, str(random_model_file(tmp_path / "a.pt"))))
     backend = Backend(loop, BackendConfig(predictor=PredictorConfig(refresh_s=0.2))).start()
@@ -96,3 +99,15 @@ def test_the_backend_serves_the_champion_to_label_studio(tmp_path, sample, serve
         assert health["status"] == "UP"
     finally:
         backend.stop()
+
+    served = []
+
+    def prefect_serve(*deployments):  # instead of serving the cycle: look at the backend `serve` runs beside it
+        (link,) = connections(conn, project)  # the earlier connection, moved to the new port
+        served.append((link["url"], link["title"], httpx.get(f"{link['url']}/health").json()["status"]))
+
+    monkeypatch.setattr(prefect, "serve", prefect_serve)
+    serve(ServeConfig(save_loop_config(loop, tmp_path / "loop.json"), backend=BackendConfig()))
+    assert len(served) == 1 and served[0][0] != backend.url and served[0][1:] == (v2, "UP")
+    with pytest.raises(httpx.HTTPError):  # stopped with the served loop
+        httpx.get(f"{served[0][0]}/health")
