@@ -20,11 +20,10 @@ from typing import Callable, Optional
 from flows.evaluation import checkpoint
 from flows.loop_config import LoopConfig
 from flows.preannotate import champion
-from flows.task_predictions import Predicted, inputs, predict_sources, predictable, task_items
+from flows.task_predictions import Predicted, inputs, load_predictor, predict_sources, predictable, task_items
 from flows.tracking import prediction_version
 from labeling.projects import ProjectRef
 from labeling.push import PushConfig, payload
-from ml.checkpoint import load_model
 
 log = logging.getLogger(__name__)
 TILE_KEYS = ("y", "x", "height", "width")
@@ -117,7 +116,7 @@ class ChampionPredictor:
     def _model(self, version: str):
         if self._loaded[0] != version:
             model_file = checkpoint(self.loop.tracking, version, self.loop.state_dir / "champion")
-            self._loaded = (version, *load_model(model_file))
+            self._loaded = (version, *load_predictor(model_file))
         return self._loaded[1], self._loaded[2]
 
     def predict(self, tasks, project=None) -> list[list[dict]]:

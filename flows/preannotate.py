@@ -20,7 +20,7 @@ from rich.progress import track
 
 from flows.evaluation import checkpoint
 from flows.loop_config import LoopConfig
-from flows.task_predictions import Predicted, inputs, predict_sources, predictable, task_items
+from flows.task_predictions import Predicted, inputs, load_predictor, predict_sources, predictable, task_items
 from flows.tracking import (CHAMPION, KIND_PREANNOTATION, TAG_KIND, TAG_MODEL_VERSION, TAG_STRATEGY, alias_version,
                             client as make_client, lib, prediction_version, tracked_run)
 from foundation.atomic import write_atomic
@@ -28,7 +28,6 @@ from labeling.api import Connection
 from labeling.projects import ProjectSpec, ensure_project
 from labeling.push import PushConfig, PushReport, order_by_score, push_predictions, tasks_by_source, tasks_with_version
 from labeling.settings import load_settings
-from ml.checkpoint import load_model
 
 @dataclass(frozen=True)
 class PreannotateReport:
@@ -50,10 +49,10 @@ _loaded = threading.local()  # one model per worker thread: strategies hook into
 
 
 def cached_model(model_file: Path):
-    """load_model(model_file), once per thread (and per Dask worker), again only when the file changes."""
+    """load_predictor(model_file), once per thread (and per Dask worker), again only when the file changes."""
     key = (str(model_file), Path(model_file).stat().st_mtime_ns)
     if getattr(_loaded, "key", None) != key:
-        _loaded.model, _loaded.key = load_model(model_file), key
+        _loaded.model, _loaded.key = load_predictor(model_file), key
     return _loaded.model
 
 

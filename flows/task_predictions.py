@@ -17,6 +17,7 @@ from dataset.samples import channel_files
 from flows.loop_config import LoopConfig
 from foundation.paths import PathEscape, inside
 from labeling.push import MaskPrediction, image_predictions
+from ml.checkpoint import load_model
 from ml.instances import instances_from_probabilities
 from ml.io import read_channels
 from ml.predict import PredictConfig
@@ -31,6 +32,12 @@ class Predicted(NamedTuple):
     labels: np.ndarray  # the class map pushed to Label Studio
     summary: object  # the candidate summary, with the strategy's score (ml.sampling)
     grains: Optional[np.ndarray] = None  # the model's instances, where its schema has a boundary class
+
+
+def load_predictor(model_file: Path):
+    """(model, artifact) of a grainloop checkpoint as both paths predict with it: the one place that decides how
+    the model runs (batch pre-annotation per worker thread, the ML backend once per champion)."""
+    return load_model(model_file)
 
 
 def predict_sources(model, artifact, paths: Sequence[Path | Sequence[Path]], ids: Sequence[str],
