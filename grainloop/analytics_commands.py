@@ -22,7 +22,14 @@ MeasureModel = Annotated[Optional[Path], typer.Option(help="model.pt: predict --
 PixelSizeOpt = Annotated[Optional[float], typer.Option(help="micrometres per pixel (overrides the files' metadata)")]
 MinArea = Annotated[int, typer.Option(help="grains with fewer pixels are dropped (and listed in dropped.csv)")]
 Split = Annotated[str, typer.Option(help="touching grains: auto, boundary, watershed or components")]
-IncludeCut = Annotated[bool, typer.Option(help="grains cut by the border or banner count in the distributions")]
+IncludeCut = Annotated[bool, typer.Option(help="grains cut by the border or banner count in the distributions "
+                                                "(needs --no-edge-correction)")]
+EdgeCorrection = Annotated[bool, typer.Option(help="Miles-Lantuejoul weights for whole grains in the ISO 9276 "
+                                                    "statistics (removes the bias against large grains)")]
+Bootstrap = Annotated[int, typer.Option(help="bootstrap replicates for the confidence intervals (0: none)")]
+BootstrapSeed = Annotated[int, typer.Option(help="seed of the bootstrap")]
+MinFill = Annotated[float, typer.Option(help="ASTM E112 only where grains and boundaries cover this share of the "
+                                             "frame")]
 
 
 @app.command()
@@ -31,19 +38,42 @@ def measure(
     masks: Annotated[Optional[Path], typer.Option(help="folder of class or instance maps")] = None,
     mask_kind: MaskKind = "class", images: MeasureImages = None, model: MeasureModel = None,
     pixel_size: PixelSizeOpt = None, schema: SchemaOpt = None, min_area: MinArea = 10, split: Split = "auto",
-    include_cut: IncludeCut = False,
+    include_cut: IncludeCut = False, edge_correction: EdgeCorrection = True, bootstrap: Bootstrap = 1000,
+    bootstrap_seed: BootstrapSeed = 0, e112_min_fill: MinFill = 0.9,
 ) -> None:
-    """Per-grain morphometry, size distributions (D10/D50/D90) and GeoJSON outlines of masks or predictions."""
+    """Per-grain morphometry, size distributions to ISO 9276 (number, area, volume; D10/D50/D90, span, moment
+    means) with bootstrap intervals, ASTM E112 grain size numbers and GeoJSON outlines of masks or predictions."""
+    from ml.astm_e112 import E112Config
+    from ml.bootstrap import BootstrapConfig
     from ml.instances import InstanceConfig
     from ml.measure import MeasureSpec, run_measure
 
-    spec = MeasureSpec(masks, mask_kind, tuple(images or ()), model, pixel_size,
-                       InstanceConfig(min_area=min_area, method=split), include_cut)
+    try:
+        spec = MeasureSpec(masks, mask_kind, tuple(images or ()), model, pixel_size,
+                           InstanceConfig(min_area=min_area, method=split), include_cut, edge_correction,
+                           BootstrapConfig(bootstrap, bootstrap_seed), E112Config(min_fill=e112_min_fill))
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from e
     s = run_measure(spec, load_schema(schema), out, progress=True)
-    d50 = s["distribution"].get("all", {}).get("d50")
     console.print(f"{s['grains_measured']} grains measured, {s['grains_dropped']} dropped (see dropped.csv), "
-                  f"{s['grains_cut_by_edge']} cut by an edge; number D50 "
-                  f"{'n/a' if d50 is None else f'{d50:.3g}'} {s['units']}; wrote {out}")
+                  f"{s['grains_cut_by_edge']} cut by an edge; {_d50_line(s)}; {_e112_line(s['astm_e112'])}; "
+                  f"wrote {out}")
+
+
+def _d50_line(s: dict) -> str:
+    stats = s.get("iso9276", {}).get("classes", {}).get("all")
+    if not stats:
+        return "no grains"
+    d50 = stats["weightings"]["number"]["d50"]
+    ci = stats.get("intervals", {}).get("images", {}).get("number", {}).get("d50")
+    interval = f" [{ci[0]:.3g}, {ci[1]:.3g}] over images" if ci and ci[0] is not None else ""
+    return f"number D50 {'n/a' if d50 is None else f'{d50:.3g}'}{interval} {s['units']} ({stats['n']} grains)"
+
+
+def _e112_line(e112: dict) -> str:
+    if e112.get("reason"):
+        return f"ASTM E112: {e112['reason']}"
+    return f"ASTM E112 G {e112['g_planimetric']:.2f} (planimetric), {e112['g_intercept']:.2f} (intercept)"
 
 
 def _register_record(cfg: RegisterConfig, files: list[Path], images: list, stack, transforms) -> dict:

@@ -74,10 +74,11 @@ def summarise(table: pd.DataFrame, column: str = "ecd_px", include_cut: bool = F
     """Size summaries of ``column`` over ``sized_grains``: all, and per class name when there are several."""
     if table.empty:
         return {"all": size_summary([])}
-    return {name: size_summary(g[column], g["area_px"]) for name, g in _groups(sized_grains(table, include_cut))}
+    return {name: size_summary(g[column], g["area_px"]) for name, g in class_groups(sized_grains(table, include_cut))}
 
 
-def _groups(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+def class_groups(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """("all", every grain), then one (class name, its grains) per class when there are several."""
     groups = [("all", table)]
     if table["class_name"].nunique() > 1:
         groups += [(str(c), g) for c, g in table.groupby("class_name")]
@@ -100,7 +101,7 @@ def plot_distributions(table: pd.DataFrame, out_dir: Path, column: str = "ecd_px
     fig_c, ax_c = plt.subplots(figsize=(5, 3.5))
     d_all = table[column].to_numpy(np.float64)
     bins = np.histogram_bin_edges(d_all, bins=min(40, max(5, d_all.size // 5))) if d_all.size else 10
-    for name, g in _groups(table):
+    for name, g in class_groups(table):
         d, a = g[column].to_numpy(np.float64), g["area_px"].to_numpy(np.float64)
         ax_n.hist(d, bins=bins, histtype="step", label=name)
         ax_a.hist(d, bins=bins, weights=a / max(a.sum(), 1), histtype="step", label=name)

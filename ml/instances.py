@@ -171,13 +171,20 @@ def drop_small(inst: Instances, min_area: int) -> Instances:
     return Instances(lut[inst.labels], inst.classes[keep], inst.dropped + dropped, inst.method)
 
 
-def edge_cut(labels: np.ndarray, banner: Box | None = None) -> np.ndarray:
-    """(N + 1,) bool: grain touches the image border or the banner box (or its next row), so it may be cut."""
-    edge = np.zeros(labels.shape, bool)
+def edge_mask(shape: tuple[int, int], banner: Box | None = None) -> np.ndarray:
+    """(H, W) bool: the pixels a grain must not touch to count as whole: the image border and the banner box
+    grown by one pixel."""
+    edge = np.zeros(shape, bool)
     edge[[0, -1], :] = edge[:, [0, -1]] = True
     if banner is not None:
-        rows = slice(max(banner.y0 - 1, 0), min(banner.y1 + 1, labels.shape[0]))
+        rows = slice(max(banner.y0 - 1, 0), min(banner.y1 + 1, shape[0]))
         edge[rows, max(banner.x0 - 1, 0): banner.x1 + 1] = True
+    return edge
+
+
+def edge_cut(labels: np.ndarray, banner: Box | None = None) -> np.ndarray:
+    """(N + 1,) bool: grain touches the image border or the banner box (or its next row), so it may be cut."""
+    edge = edge_mask(labels.shape, banner)
     flags = np.zeros(int(labels.max(initial=0)) + 1, bool)
     flags[np.unique(labels[edge])] = True
     flags[0] = False

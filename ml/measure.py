@@ -1,5 +1,7 @@
 """Measuring grains (the `grainloop measure` verb): grain tables, size distributions and outlines of masks or a
-model's predictions, with a summary.json that counts every grain found as measured or dropped."""
+model's predictions, with a summary.json that counts every grain found as measured or dropped; size statistics
+to ISO 9276 with the edge correction and bootstrap intervals (``ml.grain_stats``) and ASTM E112 grain size numbers
+(``ml.astm_e112``)."""
 from __future__ import annotations
 
 import json
@@ -12,10 +14,14 @@ import pandas as pd
 
 from foundation.instrument import resolve_pixel_size
 from foundation.schema import LabelSchema
+from ml.astm_e112 import E112Config, e112_image, e112_summary
 from ml.banner import detect_banner
+from ml.bootstrap import BootstrapConfig
 from ml.config import to_dict
 from ml.data import SampleFiles, check_mask_kind, find_samples
 from ml.distributions import plot_distributions, summarise
+from ml.edge_correction import add_edge_weights
+from ml.grain_stats import StatsConfig, write_statistics
 from ml.instances import (InstanceConfig, Instances, instances_from_class_map, instances_from_instance_map,
                           instances_from_probabilities)
 from ml.io import ArraySource, ImageReadError, list_images, read_channels, read_mask
@@ -40,8 +46,13 @@ class MeasureSpec:
     pixel_size_um: Optional[float] = None
     instances: InstanceConfig = field(default_factory=InstanceConfig)
     include_cut: bool = False  # grains cut by an edge in the size distributions
+    edge_correction: bool = True  # Miles-Lantuejoul weights in the ISO 9276 statistics
+    bootstrap: BootstrapConfig = field(default_factory=BootstrapConfig)
+    e112: E112Config = field(default_factory=E112Config)
 
     def __post_init__(self) -> None:
+        if self.include_cut and self.edge_correction:
+            raise ValueError("--include-cut needs --no-edge-correction: the edge correction weights whole grains only")
         if (self.masks is None) == (self.model is None):
             raise ValueError("give either --masks DIR (with optional --images) or --images DIR --model PATH")
         if self.model is not None and not self.images:
@@ -118,44 +129,59 @@ def _image_row(item: GrainImage, table: pd.DataFrame, include_cut: bool) -> dict
             **item.pixel_size.to_dict(), **{f"ecd_{k}": v for k, v in sizes.items()}}
 
 
-def _write_tables(out: Path, grains: pd.DataFrame, dropped: list[dict], images: list[dict]) -> None:
+def _write_tables(out: Path, grains: pd.DataFrame, dropped: list[dict], images: list[dict], e112: list[dict]) -> None:
     grains.to_csv(out / "grains.csv", index=False)
     grains.to_parquet(out / "grains.parquet", index=False)
     dropped_table = pd.DataFrame(dropped, columns=["image", "grain_before_drop", "area_px", "reason"])
     dropped_table.to_csv(out / "dropped.csv", index=False)
     pd.DataFrame(images).to_csv(out / "images.csv", index=False)
+    pd.DataFrame(e112).to_csv(out / "astm_e112.csv", index=False)
+
+
+def _size_column(images: list[dict]) -> tuple[str, str]:
+    """ecd_um and um when every image has a pixel size, else ecd_px and px."""
+    known = bool(images) and all(r["pixel_size_um"] is not None for r in images)
+    return ("ecd_um", "um") if known else ("ecd_px", "px")
 
 
 def run_measure(spec: MeasureSpec, schema: LabelSchema, out: Path, progress: bool = False) -> dict:
-    """Measure every image; write grains.csv and .parquet, dropped.csv, images.csv, outlines.geojson, plots/ and
-    summary.json (with what produced them). Every grain found is measured or listed in dropped.csv."""
+    """Measure every image; write grains.csv and .parquet, dropped.csv, images.csv, astm_e112.csv,
+    distribution.csv, moments.csv, outlines.geojson, plots/ and summary.json (with what produced them). Every
+    grain found is measured or listed in dropped.csv."""
     out.mkdir(parents=True, exist_ok=True)
-    tables, dropped, images, features = [], [], [], []
+    tables, dropped, images, features, e112 = [], [], [], [], []
     for item in (_from_model(spec, progress) if spec.model else _from_masks(spec, schema, progress)):
-        table = measure_grains(item)
+        table = add_edge_weights(measure_grains(item), item.instances.labels.shape, item.banner)
         tables.append(table)
         dropped += dropped_rows(item)
         images.append(_image_row(item, table, spec.include_cut))
+        e112.append({"image": item.name, **e112_image(item.instances.labels, item.banner, item.pixel_size.value_um,
+                                                       spec.e112)})
         features += outlines(item)
     grains = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
-    _write_tables(out, grains, dropped, images)
+    _write_tables(out, grains, dropped, images, e112)
     (out / "outlines.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": features}))
     summary = _summary(spec, grains, dropped, images)
+    summary["astm_e112"] = _clean(e112_summary(e112, [r["pixel_size_um"] for r in images]))
     if not grains.empty:
         plot_distributions(grains, out / "plots", summary["size_column"], summary["units"], spec.include_cut)
+        stats = StatsConfig(spec.edge_correction, spec.include_cut, spec.bootstrap)
+        summary["iso9276"] = _clean(write_statistics(out, grains, summary["size_column"], summary["units"], stats))
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str, allow_nan=False) + "\n")
     return summary
 
 
-def _clean(d: dict) -> dict:
-    """NaN (an empty distribution) as null, at any depth, so summary.json is strict JSON."""
-    nan_free = {k: None if isinstance(v, float) and v != v else v for k, v in d.items()}
-    return {k: _clean(v) if isinstance(v, dict) else v for k, v in nan_free.items()}
+def _clean(value):
+    """NaN (an empty distribution) as null, at any depth of dicts and lists, so summary.json is strict JSON."""
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    return [_clean(v) for v in value] if isinstance(value, list) else value
 
 
 def _summary(spec: MeasureSpec, grains: pd.DataFrame, dropped: list[dict], images: list[dict]) -> dict:
-    known = bool(images) and all(r["pixel_size_um"] is not None for r in images)
-    column = "ecd_um" if known else "ecd_px"
+    column, units = _size_column(images)
     found = sum(r["grains_found"] for r in images)
     if found != len(grains) + len(dropped):  # count in = count out, or the run is wrong
         raise RuntimeError(f"{found} grains found but {len(grains)} measured + {len(dropped)} dropped")
@@ -163,8 +189,9 @@ def _summary(spec: MeasureSpec, grains: pd.DataFrame, dropped: list[dict], image
         "tool": "grainloop measure", "git_sha": git_sha(), "inputs": to_dict(spec), "images": len(images),
         "grains_found": found, "grains_measured": len(grains), "grains_dropped": len(dropped),
         "grains_cut_by_edge": int(grains["cut_by_edge"].sum()) if not grains.empty else 0,
-        "units": "um" if known else "px", "size_column": column,
-        "pixel_size_note": "from each image" if known else "pixel size unknown for some images: sizes in pixels",
+        "units": units, "size_column": column,
+        "pixel_size_note": "from each image" if units == "um"
+        else "pixel size unknown for some images: sizes in pixels",
         "pixel_sizes": sorted({f"{r['pixel_size_um']} ({r['pixel_size_source']})" for r in images}),
         "distribution": summarise(grains, column, spec.include_cut) if not grains.empty else {},
     })

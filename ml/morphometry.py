@@ -13,6 +13,7 @@ Definitions (lengths in px; ``_um`` columns multiply by the pixel size, areas by
   ``roundness`` 4 area / (pi major^2) (ImageJ's definition);
 - ``orientation_deg``: angle of the major axis from the image x axis, counter-clockwise as displayed, [0, 180);
 - ``mean_ch{i}``: mean intensity of input channel i over the grain (detector channels, co-registered maps);
+- ``bbox_height_px``, ``bbox_width_px``: the grain's bounding box (rows, columns; the edge correction's input);
 - ``class_id``, ``class_name``; ``cut_by_edge``: touches the image border or the banner (size is a lower bound).
 """
 from __future__ import annotations
@@ -32,7 +33,8 @@ from ml.box import Box
 
 LENGTHS = ("ecd", "perimeter", "feret_max", "feret_min", "major_axis", "minor_axis")
 COLUMNS = ["grain", "class_id", "class_name", "centroid_x_px", "centroid_y_px", "area_px",
-           *(f"{n}_px" for n in LENGTHS), "aspect_ratio", "circularity", "solidity", "roundness", "orientation_deg"]
+           *(f"{n}_px" for n in LENGTHS), "aspect_ratio", "circularity", "solidity", "roundness", "orientation_deg",
+           "bbox_height_px", "bbox_width_px"]
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,7 @@ def _row(p, cls: int, names: Sequence[str]) -> dict:
         "circularity": 4 * np.pi * p.area / perimeter**2 if perimeter > 0 else np.nan,
         "solidity": p.solidity, "roundness": 4 * p.area / (np.pi * major**2) if major > 0 else np.nan,
         "orientation_deg": (np.rad2deg(p.orientation) + 90.0) % 180.0,
+        "bbox_height_px": p.bbox[2] - p.bbox[0], "bbox_width_px": p.bbox[3] - p.bbox[1],
     }
 
 

@@ -44,7 +44,20 @@ def test_instance_masks_with_images(synthetic_dataset, tmp_path):
     assert len(images) == 12 and images.measured.sum() == len(grains) and images.dropped.sum() == len(dropped)
     features = json.loads((out / "outlines.geojson").read_text())["features"]
     assert len(features) == len(grains) and "polygon_um" in features[0]["properties"]
-    assert {p.name for p in (out / "plots").iterdir()} == {"size_histogram.png", "size_cumulative.png"}
+    assert {p.name for p in (out / "plots").iterdir()} == {"size_histogram.png", "size_cumulative.png",
+                                                            "distribution_all.png"}
+    iso = summary["iso9276"]
+    assert iso["edge_correction"] == "miles-lantuejoul" and "sphere" in iso["volume"]
+    number = iso["classes"]["all"]["weightings"]["number"]
+    lo, hi = iso["classes"]["all"]["intervals"]["images"]["number"]["d50"]
+    assert lo <= number["d50"] <= hi and iso["classes"]["all"]["n"] == (~grains.cut_by_edge).sum()
+    assert (grains.edge_weight[grains.cut_by_edge] == 0).all() and (grains.edge_weight[~grains.cut_by_edge] >= 1).all()
+    table = pd.read_csv(out / "distribution.csv")
+    assert set(table.weighting) == {"number", "area", "volume"} and set(table.statistic) == {"d10", "d50", "d90", "span"}
+    assert set(pd.read_csv(out / "moments.csv")["mean"]) == {"D[1,0]", "D[2,0]", "D[3,0]", "D[3,2]", "D[4,3]"}
+    e112 = pd.read_csv(out / "astm_e112.csv")  # scattered grains on a substrate: no grain size number
+    assert len(e112) == 12 and not e112.space_filling.any() and summary["astm_e112"]["g_planimetric"] is None
+    assert "not space-filling" in summary["astm_e112"]["reason"]
 
 
 def test_class_masks_split_by_watershed_with_user_pixel_size(synthetic_dataset, tmp_path):
@@ -74,6 +87,17 @@ def test_model_predictions_are_measured(synthetic_dataset, tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["images"] == 12 and summary["inputs"]["model"].endswith("model.pt")
     assert summary["grains_found"] == summary["grains_measured"] + summary["grains_dropped"]
+
+
+def test_edge_correction_off_and_bootstrap_count(synthetic_dataset, tmp_path):
+    out = tmp_path / "m"
+    invoke("--masks", str(synthetic_dataset / "instances"), "--mask-kind", "instance", "--out", str(out),
+           "--no-edge-correction", "--bootstrap", "50", "--bootstrap-seed", "7")
+    iso = json.loads((out / "summary.json").read_text())["iso9276"]
+    assert iso["edge_correction"].startswith("none") and iso["bootstrap"]["replicates"] == 50
+    assert iso["bootstrap"]["seed"] == 7
+    r = runner.invoke(app, ["measure", "--masks", str(synthetic_dataset / "masks"), "--out", str(out), "--include-cut"])
+    assert r.exit_code != 0 and "--no-edge-correction" in r.output
 
 
 def test_bad_inputs_are_clear_errors():
