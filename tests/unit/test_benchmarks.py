@@ -13,7 +13,8 @@ from tests.helpers import random_model_file, run_bench
 
 ROOT = Path(__file__).resolve().parents[2]
 UNIT = {"predict_overhead", "predict_memory", "train_pipeline", "train_precision", "emps_sizes", "emps_train",
-        "simulate_emps", "recipe_baseline", "semi_supervised", "backend_latency"}
+        "simulate_emps", "recipe_baseline", "semi_supervised", "inference_engines",
+        "backend_latency"}
 WITH_SERVER = {"labeling_pull", "labeling_push", "preannotate_throughput"}  # tests/integration
 OWN_SERVERS = {"demo_curve"}  # a whole demo per seed (minutes, its own servers): smoked here with --from-runs
 NUMBER = r"-?\d+(\.\d+)?"
@@ -81,6 +82,14 @@ def test_train_precision():
     for mode, resolved in (("fp32", "fp32"), ("auto", "(fp32|bf16)"), ("bf16", "bf16")):
         assert re.search(rf"^{mode} \({resolved}\): {NUMBER} steps/s, val mean_fg_iou {NUMBER}; "
                          rf"throughput / fp32 {NUMBER}, IoU - fp32 [+-]{NUMBER}", out, re.M), out
+
+
+def test_inference_engines():
+    out = run_bench("inference_engines", "--smoke")
+    assert re.search(r"^CPU: .*; native bf16: (True|False)", out, re.M), out
+    assert re.search(rf"^\| torch \| fp32 \| {NUMBER} \| 1.00 \| 100.0000% \| {NUMBER} \| \+0.0000 \|$", out, re.M), out
+    assert re.search(rf"^\| auto \(\w+\) \| auto \(\w+\) \| {NUMBER} \| {NUMBER} \| {NUMBER}% \|", out, re.M), out
+    assert re.search(rf"^auto / fp32 eager: {NUMBER} \(goal >= [26] on this CPU\)$", out, re.M), out
 
 
 def test_emps_sizes_with_a_model(synthetic_dataset, tmp_path):

@@ -19,7 +19,7 @@ from ml.engine_export import calibration_windows
 from ml.engine_runners import installed
 from ml.io import list_images, read_image
 from ml.predict import PredictConfig, predict_image
-from ml.preprocess import PreprocessConfig
+from ml.preprocess import PreprocessConfig, fit
 from ml.sampling.features import candidate
 from ml.train import train
 from ml.train_options import train_config
@@ -137,7 +137,7 @@ def test_hooks_and_training_mode_run_the_torch_model(trained, images):
     fast = accelerate(model, trained, EngineConfig("torch", "bf16"))
     calls = []
     fast.runner, runner = (lambda x: calls.append(1) or runner(x)), fast.runner
-    state = __import__("ml.preprocess", fromlist=["fit"]).fit(images[0], PreprocessConfig())
+    state = fit(images[0], PreprocessConfig())
     eager = candidate(model, images[0], state, "a", PREDICT, embed=True)
     accelerated = candidate(fast, images[0], state, "a", PREDICT, embed=True)
     assert not calls and np.allclose(accelerated.embedding, eager.embedding)
@@ -154,3 +154,19 @@ def test_calibrate_keeps_a_candidate_no_slower_than_eager(trained):
     model, _ = load_model(trained)
     fast = accelerate(model, trained, EngineConfig(calibrate=True, threads=2))
     assert fast is model or isinstance(fast, Accelerated)
+
+
+def test_concurrent_calls_give_the_sequential_results(trained):
+    """A server calls one accelerated model from several threads (the backend's concurrent requests)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    engine = "openvino" if installed("openvino") else "onnxruntime"
+    if not installed(engine):
+        pytest.skip("no ONNX engine installed")
+    fast = accelerate(load_model(trained)[0], trained, EngineConfig(engine, "fp32", threads=1))
+    inputs = [torch.rand(1, 1, 64, 96, generator=torch.Generator().manual_seed(i)) for i in range(8)]
+    with torch.inference_mode():
+        sequential = [fast(x) for x in inputs]
+        with ThreadPoolExecutor(4) as pool:
+            concurrent = list(pool.map(fast, inputs))
+    assert all(torch.equal(a, b) for a, b in zip(sequential, concurrent))
