@@ -1,6 +1,7 @@
 """`grainloop measure | register`: grain tables, size distributions and outlines; co-registered channel stacks."""
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -28,6 +29,14 @@ EdgeCorrection = Annotated[bool, typer.Option(help="Miles-Lantuejoul weights for
                                                     "statistics (removes the bias against large grains)")]
 Bootstrap = Annotated[int, typer.Option(help="bootstrap replicates for the confidence intervals (0: none)")]
 BootstrapSeed = Annotated[int, typer.Option(help="seed of the bootstrap")]
+Release = Annotated[Optional[Path], typer.Option(help="a release folder (grainloop dataset release): its labelled "
+                                                      "images, pixel sizes from its manifest")]
+DatasetTag = Annotated[Optional[str], typer.Option("--dataset", help="a dataset version, e.g. dataset-v3 "
+                                                                    "(checked out from --repo's DVC store)")]
+DatasetSplit = Annotated[Optional[str], typer.Option(help="only this split of --release or --dataset: train, val, "
+                                                          "test")]
+RepoOpt = Annotated[Path, typer.Option(help="with --dataset: the git repository that holds data.dvc")]
+DataOpt = Annotated[str, typer.Option(help="with --dataset: the dataset folder inside the repository")]
 MinFill = Annotated[float, typer.Option(help="ASTM E112 only where grains and boundaries cover this share of the "
                                              "frame")]
 
@@ -39,25 +48,64 @@ def measure(
     mask_kind: MaskKind = "class", images: MeasureImages = None, model: MeasureModel = None,
     pixel_size: PixelSizeOpt = None, schema: SchemaOpt = None, min_area: MinArea = 10, split: Split = "auto",
     include_cut: IncludeCut = False, edge_correction: EdgeCorrection = True, bootstrap: Bootstrap = 1000,
-    bootstrap_seed: BootstrapSeed = 0, e112_min_fill: MinFill = 0.9,
+    bootstrap_seed: BootstrapSeed = 0, e112_min_fill: MinFill = 0.9, release: Release = None,
+    dataset: DatasetTag = None, dataset_split: DatasetSplit = None, repo: RepoOpt = Path("."), data: DataOpt = "data",
 ) -> None:
     """Per-grain morphometry, size distributions to ISO 9276 (number, area, volume; D10/D50/D90, span, moment
-    means) with bootstrap intervals, ASTM E112 grain size numbers and GeoJSON outlines of masks or predictions."""
+    means) with bootstrap intervals, ASTM E112 grain size numbers and GeoJSON outlines of masks, of a model's
+    predictions, of a release or of a dataset version."""
     from ml.astm_e112 import E112Config
     from ml.bootstrap import BootstrapConfig
     from ml.instances import InstanceConfig
-    from ml.measure import MeasureSpec, run_measure
+    from ml.measure import MeasureSpec
 
     try:
-        spec = MeasureSpec(masks, mask_kind, tuple(images or ()), model, pixel_size,
-                           InstanceConfig(min_area=min_area, method=split), include_cut, edge_correction,
-                           BootstrapConfig(bootstrap, bootstrap_seed), E112Config(min_fill=e112_min_fill))
-    except ValueError as e:
+        spec = partial(MeasureSpec, masks, mask_kind, tuple(images or ()), model, pixel_size,
+                       InstanceConfig(min_area=min_area, method=split), include_cut, edge_correction,
+                       BootstrapConfig(bootstrap, bootstrap_seed), E112Config(min_fill=e112_min_fill))
+        if release is not None and dataset is not None:
+            raise ValueError("give --release DIR or --dataset TAG, not both")
+        if release is not None:
+            s = _measure_folder(spec, release, f"release {release}", dataset_split, schema, out)
+        elif dataset is not None:
+            s = _measure_version(spec, dataset, repo, data, dataset_split, schema, out)
+        else:
+            s = _run(spec(), load_schema(schema), out)
+    except ValueError as e:  # bad options, an unknown version, split or folder
         raise typer.BadParameter(str(e)) from e
-    s = run_measure(spec, load_schema(schema), out, progress=True)
     console.print(f"{s['grains_measured']} grains measured, {s['grains_dropped']} dropped (see dropped.csv), "
                   f"{s['grains_cut_by_edge']} cut by an edge; {_d50_line(s)}; {_e112_line(s['astm_e112'])}; "
                   f"wrote {out}")
+
+
+def _run(spec, schema, out: Path) -> dict:
+    from ml.measure import run_measure
+
+    return run_measure(spec, schema, out, progress=True)
+
+
+def _measure_folder(spec: partial, folder: Path, source: str, split: Optional[str], schema: Optional[Path],
+                    out: Path) -> dict:
+    from dataset.measure_folder import folder_samples, folder_schema
+
+    samples = folder_samples(folder, split)
+    full = spec(samples=samples, source=source + (f", split {split}" if split else ""))
+    return _run(full, load_schema(schema) if schema else folder_schema(folder), out)
+
+
+def _measure_version(spec: partial, tag: str, repo: Path, data: str, split: Optional[str], schema: Optional[Path],
+                     out: Path) -> dict:
+    import tempfile
+
+    from dataset.commit import checkout_version
+    from dataset.versioning import VersionConfig, VersioningError
+
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            folder = checkout_version(VersionConfig(repo.resolve(), data), tag, Path(tmp) / "data")
+        except VersioningError as e:
+            raise ValueError(str(e)) from e
+        return _measure_folder(spec, folder, f"dataset version {tag} of {repo.resolve()}", split, schema, out)
 
 
 def _d50_line(s: dict) -> str:

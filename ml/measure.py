@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator, Optional, TypeVar
 
 import pandas as pd
 
-from foundation.instrument import resolve_pixel_size
+from foundation.instrument import PixelSize, resolve_pixel_size
 from foundation.schema import LabelSchema
 from ml.astm_e112 import E112Config, e112_image, e112_summary
 from ml.banner import detect_banner
@@ -36,8 +36,20 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True)
+class MaskSample:
+    """One labelled image of a dataset folder (a release, a dataset version): its files, what its mask is, the
+    class map that gives an instance map's grains their classes, and the pixel size its manifest records."""
+
+    files: SampleFiles
+    mask_kind: str = "class"
+    class_map: Optional[Path] = None
+    pixel_size_um: Optional[float] = None
+
+
+@dataclass(frozen=True)
 class MeasureSpec:
-    """Where grains come from: masks (class or instance maps) or a model predicting the images."""
+    """Where grains come from: masks (class or instance maps), a model predicting the images, or the samples of
+    a dataset folder (``source`` names it)."""
 
     masks: Optional[Path] = None
     mask_kind: str = "class"
@@ -49,12 +61,15 @@ class MeasureSpec:
     edge_correction: bool = True  # Miles-Lantuejoul weights in the ISO 9276 statistics
     bootstrap: BootstrapConfig = field(default_factory=BootstrapConfig)
     e112: E112Config = field(default_factory=E112Config)
+    samples: tuple[MaskSample, ...] = ()
+    source: str = ""
 
     def __post_init__(self) -> None:
         if self.include_cut and self.edge_correction:
             raise ValueError("--include-cut needs --no-edge-correction: the edge correction weights whole grains only")
-        if (self.masks is None) == (self.model is None):
-            raise ValueError("give either --masks DIR (with optional --images) or --images DIR --model PATH")
+        if [self.masks is not None, self.model is not None, bool(self.samples)].count(True) != 1:
+            raise ValueError("give either --masks DIR (with optional --images), --images DIR --model PATH, or a "
+                             "labelled dataset (--release DIR, --dataset TAG)")
         if self.model is not None and not self.images:
             raise ValueError("--model needs --images DIR to predict")
         check_mask_kind(self.mask_kind)
@@ -74,10 +89,11 @@ def _track(items: Iterable[T], description: str, progress: bool) -> Iterable[T]:
     return track(items, description=description, console=Console(stderr=True), disable=not progress)
 
 
-def _mask_instances(files: SampleFiles, spec: MeasureSpec, schema: LabelSchema) -> Instances:
-    mask = read_mask(files.mask)
-    if spec.mask_kind == "instance":
-        return instances_from_instance_map(mask, None, spec.instances.min_area)
+def _mask_instances(sample: MaskSample, spec: MeasureSpec, schema: LabelSchema) -> Instances:
+    files, mask = sample.files, read_mask(sample.files.mask)
+    if sample.mask_kind == "instance":
+        classes = read_mask(sample.class_map) if sample.class_map else None
+        return instances_from_instance_map(mask, classes, spec.instances.min_area)
     top = schema.num_outputs - 1
     if mask.min() < 0 or mask.max() > top:
         names = ", ".join(f"{i}={n}" for i, n in enumerate(schema.output_names))
@@ -85,17 +101,31 @@ def _mask_instances(files: SampleFiles, spec: MeasureSpec, schema: LabelSchema) 
     return instances_from_class_map(mask, schema, spec.instances)
 
 
-def _from_masks(spec: MeasureSpec, schema: LabelSchema, progress: bool) -> Iterator[GrainImage]:
+def _mask_samples(spec: MeasureSpec) -> list[MaskSample]:
+    if spec.samples:
+        return list(spec.samples)
     if spec.images:
         files = find_samples(spec.images, spec.masks)
     else:
         files = [SampleFiles(p.relative_to(spec.masks).with_suffix("").as_posix(), (), p)
                  for p in list_images(spec.masks)]
-    for f in _track(files, "measuring", progress):
+    return [MaskSample(f, spec.mask_kind) for f in files]
+
+
+def _pixel_size(spec: MeasureSpec, sample: MaskSample) -> PixelSize:
+    """The user's value, else the manifest's, else the image file's (or the mask's)."""
+    if spec.pixel_size_um is None and sample.pixel_size_um is not None:
+        return PixelSize(sample.pixel_size_um, "dataset manifest")
+    return resolve_pixel_size(spec.pixel_size_um, sample.files.images[0] if sample.files.images else sample.files.mask)
+
+
+def _from_masks(spec: MeasureSpec, schema: LabelSchema, progress: bool) -> Iterator[GrainImage]:
+    for sample in _track(_mask_samples(spec), "measuring", progress):
+        f = sample.files
         image = read_channels(f.images) if f.images else None
-        px = resolve_pixel_size(spec.pixel_size_um, f.images[0] if f.images else f.mask)
         banner = detect_banner(image) if image is not None else None
-        yield GrainImage(f.id, _mask_instances(f, spec, schema), px, image, banner, schema.class_names)
+        yield GrainImage(f.id, _mask_instances(sample, spec, schema), _pixel_size(spec, sample), image, banner,
+                         schema.class_names)
 
 
 def predicted_instances(net, artifact: ModelArtifact, image, cfg: InstanceConfig) -> tuple[Instances, object]:
@@ -150,7 +180,7 @@ def run_measure(spec: MeasureSpec, schema: LabelSchema, out: Path, progress: boo
     grain found is measured or listed in dropped.csv."""
     out.mkdir(parents=True, exist_ok=True)
     tables, dropped, images, features, e112 = [], [], [], [], []
-    for item in (_from_model(spec, progress) if spec.model else _from_masks(spec, schema, progress)):
+    for item in (_from_model(spec, progress) if spec.model is not None else _from_masks(spec, schema, progress)):
         table = add_edge_weights(measure_grains(item), item.instances.labels.shape, item.banner)
         tables.append(table)
         dropped += dropped_rows(item)
@@ -180,13 +210,20 @@ def _clean(value):
     return [_clean(v) for v in value] if isinstance(value, list) else value
 
 
+def _inputs(spec: MeasureSpec) -> dict:
+    """The spec as JSON, a dataset folder's samples by their count (their files are in images.csv)."""
+    return {**{f.name: to_dict(getattr(spec, f.name)) for f in fields(spec) if f.name != "samples"},
+            "samples": len(spec.samples)}
+
+
 def _summary(spec: MeasureSpec, grains: pd.DataFrame, dropped: list[dict], images: list[dict]) -> dict:
     column, units = _size_column(images)
     found = sum(r["grains_found"] for r in images)
     if found != len(grains) + len(dropped):  # count in = count out, or the run is wrong
         raise RuntimeError(f"{found} grains found but {len(grains)} measured + {len(dropped)} dropped")
     return _clean({
-        "tool": "grainloop measure", "git_sha": git_sha(), "inputs": to_dict(spec), "images": len(images),
+        "tool": "grainloop measure", "git_sha": git_sha(), "inputs": _inputs(spec),
+        "images": len(images),
         "grains_found": found, "grains_measured": len(grains), "grains_dropped": len(dropped),
         "grains_cut_by_edge": int(grains["cut_by_edge"].sum()) if not grains.empty else 0,
         "units": units, "size_column": column,
