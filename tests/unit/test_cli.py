@@ -80,3 +80,13 @@ def test_simulate_help_names_every_strategy():
     from ml.sampling import STRATEGIES
 
     assert STRATEGY_NAMES == tuple(STRATEGIES), "a new strategy's name goes into simulate's help list too"
+
+
+def test_predict_refuses_an_engine_without_the_precision(tmp_path):
+    from tests.helpers import random_model_file
+
+    model = random_model_file(tmp_path / "model.pt")
+    r = runner.invoke(app, ["predict", "--model", str(model), "--images", str(tmp_path), "--out", str(tmp_path / "o"),
+                            "--engine", "onnxruntime", "--precision", "bf16"])
+    words = " ".join(r.output.replace("│", " ").split())  # Rich wraps the message in a box
+    assert r.exit_code == 2 and "engine onnxruntime has no bf16; choose one of: auto, fp32, int8" in words, r.output
