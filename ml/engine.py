@@ -103,7 +103,7 @@ class Accelerated(torch.nn.Module):
         return self.training or any(m._forward_hooks or m._forward_pre_hooks for m in self.model.modules())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x) if self.needs_torch() else self.runner(x)
+        return self.model(x) if self.needs_torch() else self.runner(x).to(x.device)
 
     def extra_repr(self) -> str:
         return f"engine={self.engine}, precision={self.precision}"

@@ -170,3 +170,21 @@ def test_concurrent_calls_give_the_sequential_results(trained):
         with ThreadPoolExecutor(4) as pool:
             concurrent = list(pool.map(fast, inputs))
     assert all(torch.equal(a, b) for a, b in zip(sequential, concurrent))
+
+
+@pytest.mark.parametrize("engine", ["onnxruntime", "openvino"])
+def test_several_channels_and_classes_and_any_window_size(tmp_path, monkeypatch, engine):
+    """A model without a file (the served MLflow model) is exported to the user's cache."""
+    if not installed(engine):
+        pytest.skip(f"{engine} is not installed")
+    from ml.models import ModelConfig, build_model
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(in_channels=2, classes=3, decoder_channels=(16,) * 5)).eval()
+    fast = accelerate(model, None, EngineConfig(engine, "fp32", threads=1))
+    assert len(list((tmp_path / "grainloop" / "engines").glob("*-fp32.onnx"))) == 1
+    for shape in [(1, 2, 64, 64), (3, 2, 96, 160)]:
+        x = torch.rand(shape)
+        with torch.inference_mode():
+            assert torch.allclose(fast(x), model(x), atol=1e-3), shape
