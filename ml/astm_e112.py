@@ -13,7 +13,8 @@ number G.
 - Lineal intercept: ``lines`` evenly spaced horizontal and as many vertical test lines across the frame; along each
   line every run of one grain is an intercept, a run at a line's end a half. N_L = N / L, mean lineal intercept
   l = 1 / N_L (mm), G = -6.643856 log10(l) - 3.288.
-Over several images: sums of N and A (and of intercepts and line length), as E112 averages fields.
+Over several images: sums of N and A (and of intercepts and line length), as E112 averages fields. Every grain
+counts whatever its class: E112 is meant for single-phase structures.
 """
 from __future__ import annotations
 

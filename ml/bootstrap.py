@@ -3,7 +3,7 @@
 Two resampling levels: over images (the images are drawn with replacement, each bringing all its grains: the
 spread between fields, which is what repeating the measurement on another specimen area sees) and over grains
 (the grains of all images pooled and drawn with replacement: counting statistics only, usually narrower).
-Each replicate recomputes D10/D50/D90 of every weighting (with the same number weights as the estimate, e.g. the
+Each replicate recomputes D10/D50/D90 (and the span) of every weighting (with the same number weights as the estimate, e.g. the
 Miles-Lantuejoul ones) and, over images, the mean number of grains per image (the sum of the number weights:
 with the edge correction, the estimated grains per frame). Intervals are percentile intervals
 of the replicates. Replicates only change how often each grain counts, so the grains are sorted once and every
@@ -91,6 +91,9 @@ def _intervals(reps: dict[str, np.ndarray], counts: np.ndarray | None, cfg: Boot
         lo, hi = (np.nanpercentile(values, tail, axis=0), np.nanpercentile(values, 100 - tail, axis=0)) \
             if cfg.replicates and not np.isnan(values).all() else (np.full(3, np.nan), np.full(3, np.nan))
         out[name] = {f"d{p}": [float(a), float(b)] for p, a, b in zip(PERCENTILES, lo, hi)}
+        span = (values[:, 2] - values[:, 0]) / values[:, 1]
+        out[name]["span"] = [float(np.nanpercentile(span, tail)), float(np.nanpercentile(span, 100 - tail))] \
+            if cfg.replicates and not np.isnan(span).all() else [float("nan"), float("nan")]
     if counts is not None and cfg.replicates:
         out["grains_per_image"] = [float(np.percentile(counts, tail)), float(np.percentile(counts, 100 - tail))]
     return out
