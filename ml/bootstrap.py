@@ -2,12 +2,13 @@
 
 Two resampling levels: over images (the images are drawn with replacement, each bringing all its grains: the
 spread between fields, which is what repeating the measurement on another specimen area sees) and over grains
-(the grains of all images pooled and drawn with replacement: counting statistics only, usually narrower).
-Each replicate recomputes D10/D50/D90 (and the span) of every weighting (with the same number weights as the estimate, e.g. the
-Miles-Lantuejoul ones) and, over images, the mean number of grains per image (the sum of the number weights:
-with the edge correction, the estimated grains per frame). Intervals are percentile intervals
-of the replicates. Replicates only change how often each grain counts, so the grains are sorted once and every
-replicate is a weighted cumulative sum: B = 1000 over 10^4 grains takes about half a second (docs/benchmarks.md).
+(the grains of all images pooled and drawn with replacement: counting statistics only). On fields of one
+specimen the two agree; fields that differ widen the interval over images. Each replicate recomputes D10, D50,
+D90 and the span of every weighting (with the same number weights as the estimate, e.g. the Miles-Lantuejoul
+ones) and, over images, the mean number of grains per image (the sum of the number weights: with the edge
+correction, the estimated grains per frame). Intervals are percentile intervals of the replicates. Replicates
+only change how often each grain counts, so the grains are sorted once and every replicate is a weighted
+cumulative sum: B = 1000 over 10^4 grains takes about half a second (docs/benchmarks.md).
 
 Grains needed (ISO 13322-1:2004, scope and Annex A): for a log-normal number distribution of geometric standard
 deviation 1.6 (under 10:1 in size), over 6 000 particles give a repeatable volume-mean diameter and at least
