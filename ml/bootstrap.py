@@ -58,15 +58,18 @@ def _replicate(d: np.ndarray, number_w: np.ndarray, multiplicity: np.ndarray) ->
     return {name: _sorted_percentiles(d, w * d**r) for name, r in WEIGHTINGS.items()}
 
 
-def bootstrap(diameters, number_weights, images, cfg: BootstrapConfig, level: str) -> dict:
+def bootstrap(diameters, number_weights, images, cfg: BootstrapConfig, level: str, all_images=()) -> dict:
     """Percentile intervals ``{weighting: {d10: [lo, hi], ...}, "grains_per_image": [lo, hi]}`` at ``level``
-    ('images' or 'grains'); grains with weight 0 (cut by the edge) still belong to their image."""
+    ('images' or 'grains'); grains with weight 0 (cut by the edge) still belong to their image, and ``all_images``
+    adds images without a grain (fields with none count as fields)."""
     if level not in LEVELS:
         raise ValueError(f"unknown bootstrap level {level!r}: choose one of {', '.join(LEVELS)}")
     order = np.argsort(np.asarray(diameters, np.float64), kind="stable")
     d = np.asarray(diameters, np.float64)[order]
     w = np.asarray(number_weights, np.float64)[order]
-    groups, image_of = np.unique(np.asarray(images)[order], return_inverse=True)
+    names = np.asarray(images).astype(str)[order]
+    groups = np.unique(np.concatenate([names, np.asarray(all_images, dtype=str)]))
+    image_of = np.searchsorted(groups, names)
     per_image = np.bincount(image_of, w, groups.size)  # weighted grains per image (grains per frame)
     rng = np.random.default_rng(cfg.seed)
     reps = {name: np.empty((cfg.replicates, len(PERCENTILES))) for name in WEIGHTINGS}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -30,16 +31,20 @@ class StatsConfig:
     bootstrap: BootstrapConfig = field(default_factory=BootstrapConfig)
 
 
-def grain_statistics(grains: pd.DataFrame, column: str, unit: str, cfg: StatsConfig) -> dict:
-    """Per class ('all' first): ISO 9276 statistics, bootstrap intervals at both levels and grains needed."""
+def grain_statistics(grains: pd.DataFrame, column: str, unit: str, cfg: StatsConfig,
+                     images: Sequence[str] = ()) -> dict:
+    """Per class ('all' first): ISO 9276 statistics, grains per image, bootstrap intervals at both levels and
+    grains needed. ``images`` names every image measured (those without grains count as fields too)."""
+    measured = sorted(set(map(str, images)) | set(grains["image"].astype(str)))
     weights = number_weights(grains, cfg.edge_correction, cfg.include_cut)
     stats = statistics_by_class(grains, column, weights)
     w = pd.Series(weights, index=grains.index)
     for name, g in class_groups(grains):
         d, gw = g[column].to_numpy(np.float64), w.loc[g.index].to_numpy()
         s = stats[name]
-        s["intervals"] = {level: bootstrap(d, gw, g["image"].to_numpy(), cfg.bootstrap, level) for level in LEVELS} \
-            if cfg.bootstrap.replicates else {}
+        s["grains_per_image"] = s["n_weighted"] / len(measured)
+        s["intervals"] = {level: bootstrap(d, gw, g["image"].to_numpy(), cfg.bootstrap, level, measured)
+                          for level in LEVELS} if cfg.bootstrap.replicates else {}
         s["grains_needed"] = grains_needed(s["n"], geometric_sd(d, gw))
     return {"size_column": column, "unit": unit, "edge_correction": "miles-lantuejoul" if cfg.edge_correction
             else "none (whole grains unweighted)" if not cfg.include_cut else "none (cut grains included)",
@@ -63,9 +68,10 @@ def distribution_rows(result: dict) -> list[dict]:
     return rows
 
 
-def write_statistics(out: Path, grains: pd.DataFrame, column: str, unit: str, cfg: StatsConfig) -> dict:
+def write_statistics(out: Path, grains: pd.DataFrame, column: str, unit: str, cfg: StatsConfig,
+                     images: Sequence[str] = ()) -> dict:
     """Compute, write distribution.csv, moments.csv and the plots under ``out``; return the result."""
-    result = grain_statistics(grains, column, unit, cfg)
+    result = grain_statistics(grains, column, unit, cfg, images)
     pd.DataFrame(distribution_rows(result)).to_csv(out / "distribution.csv", index=False)
     pd.DataFrame(moment_rows(result["classes"], unit)).to_csv(out / "moments.csv", index=False)
     weights = number_weights(grains, cfg.edge_correction, cfg.include_cut)

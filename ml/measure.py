@@ -196,7 +196,8 @@ def run_measure(spec: MeasureSpec, schema: LabelSchema, out: Path, progress: boo
     if not grains.empty:
         plot_distributions(grains, out / "plots", summary["size_column"], summary["units"], spec.include_cut)
         stats = StatsConfig(spec.edge_correction, spec.include_cut, spec.bootstrap)
-        summary["iso9276"] = _clean(write_statistics(out, grains, summary["size_column"], summary["units"], stats))
+        summary["iso9276"] = _clean(write_statistics(out, grains, summary["size_column"], summary["units"], stats,
+                                                     [r["image"] for r in images]))
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str, allow_nan=False) + "\n")
     return summary
 
@@ -231,4 +232,6 @@ def _summary(spec: MeasureSpec, grains: pd.DataFrame, dropped: list[dict], image
         else "pixel size unknown for some images: sizes in pixels",
         "pixel_sizes": sorted({f"{r['pixel_size_um']} ({r['pixel_size_source']})" for r in images}),
         "distribution": summarise(grains, column, spec.include_cut) if not grains.empty else {},
+        "distribution_note": "number and area D10/D50/D90 of the whole grains unweighted (cut grains too with "
+                             "include_cut); iso9276 has the edge-corrected statistics with their intervals",
     })

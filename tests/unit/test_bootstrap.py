@@ -55,3 +55,11 @@ def test_grains_needed_against_iso_13322_1():
     assert not few["enough_for_volume_mean"] and many["enough_for_volume_mean"]
     assert not many["enough_for_percentiles"] and grains_needed(61_000, gsd)["enough_for_percentiles"]
     assert "ISO 13322-1" in few["source"] and few["needed_percentiles"] == 61_000
+
+
+def test_images_without_grains_count_as_fields():
+    d, w = np.array([10.0, 12.0, 14.0, 16.0]), np.ones(4)
+    with_grains = bootstrap(d, w, ["a", "a", "b", "b"], BootstrapConfig(300, seed=1), "images")
+    with_empty = bootstrap(d, w, ["a", "a", "b", "b"], BootstrapConfig(300, seed=1), "images", ["a", "b", "c", "d"])
+    assert with_grains["grains_per_image"] == [2.0, 2.0]  # both fields hold two grains: no spread
+    assert with_empty["grains_per_image"][0] < 1.0 < with_empty["grains_per_image"][1]  # mean 1 over four fields
