@@ -76,6 +76,9 @@ def measure(
     console.print(f"{s['grains_measured']} grains measured, {s['grains_dropped']} dropped (see dropped.csv), "
                   f"{s['grains_cut_by_edge']} cut by an edge; {_d50_line(s)}; {_e112_line(s['astm_e112'])}; "
                   f"wrote {out}")
+    warning = (s.get("iso9276", {}).get("edge_weights") or {}).get("warning")
+    if warning:
+        console.print(f"[yellow]edge correction: {warning}[/yellow]")
 
 
 def _run(spec, schema, out: Path) -> dict:

@@ -27,6 +27,8 @@ from ml.box import Box
 from ml.instances import edge_mask
 
 WEIGHT_COLUMN = "edge_weight"  # grains.csv: the Miles-Lantuejoul weight of each grain (0 when cut)
+HEAVY_WEIGHT = 4.0  # a grain whose box spans over about half the frame each way
+HEAVY_SHARE = 0.05  # heavy grains carrying more of the weighted count than this get a warning
 
 
 class Placements:
@@ -101,3 +103,16 @@ def number_weights(table: pd.DataFrame, edge_correction: bool = True, include_cu
     if include_cut or "cut_by_edge" not in table:
         return np.ones(len(table))
     return (~table["cut_by_edge"].astype(bool)).to_numpy(np.float64)
+
+
+def weight_check(weights) -> dict:
+    """How much the corrected count rests on heavy grains (weight over HEAVY_WEIGHT): the estimate stays unbiased,
+    but a few grains nearly as large as the frame can then move it a lot; a warning says so above HEAVY_SHARE."""
+    w = np.asarray(weights, np.float64)
+    heavy, total = w > HEAVY_WEIGHT, float(w.sum())
+    share = float(w[heavy].sum() / total) if total > 0 else 0.0
+    warning = (f"{int(heavy.sum())} grain(s) spanning over half the frame carry {share:.0%} of the edge-corrected "
+               f"count (largest weight {w.max():.0f}): its number statistics rest on few grains; image such grains "
+               "at a lower magnification, or compare with --no-edge-correction") if share > HEAVY_SHARE else None
+    return {"max_weight": float(w.max(initial=0.0)), "heavy_weight": HEAVY_WEIGHT, "heavy_grains": int(heavy.sum()),
+            "heavy_share": share, "warning": warning}

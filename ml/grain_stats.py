@@ -15,7 +15,7 @@ import pandas as pd
 
 from ml.bootstrap import LEVELS, BootstrapConfig, bootstrap, geometric_sd, grains_needed
 from ml.distributions import class_groups
-from ml.edge_correction import number_weights
+from ml.edge_correction import number_weights, weight_check
 from ml.iso9276 import VOLUME_NOTE, WEIGHTINGS, moment_rows, quantity_weights, statistics_by_class
 from ml.report import pyplot, save_figure
 
@@ -50,7 +50,7 @@ def grain_statistics(grains: pd.DataFrame, column: str, unit: str, cfg: StatsCon
             else "none (whole grains unweighted)" if not cfg.include_cut else "none (cut grains included)",
             "volume": VOLUME_NOTE, "bootstrap": {"replicates": cfg.bootstrap.replicates, "seed": cfg.bootstrap.seed,
                                                  "confidence": cfg.bootstrap.confidence, "levels": list(LEVELS)},
-            "classes": stats}
+            "edge_weights": weight_check(weights) if cfg.edge_correction else None, "classes": stats}
 
 
 def distribution_rows(result: dict) -> list[dict]:

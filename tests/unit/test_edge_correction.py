@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from ml.box import Box
-from ml.edge_correction import Placements, miles_lantuejoul_weights, number_weights
+from ml.edge_correction import Placements, miles_lantuejoul_weights, number_weights, weight_check
 from ml.instances import edge_mask
 from ml.iso9276 import size_statistics
 from tests.grain_fields import measured_fields
@@ -50,3 +50,12 @@ def test_correction_removes_the_bias_against_large_grains():
     assert corrected["d90"] == pytest.approx(true_d90, rel=0.1)
     assert abs(corrected["d50"] - true_d50) < abs(plain["d50"] - true_d50) / 2
     assert abs(corrected["d90"] - true_d90) < abs(plain["d90"] - true_d90) / 2
+
+
+def test_heavy_weights_are_flagged():
+    light = weight_check(np.r_[np.ones(98), 1.5, 0.0])
+    assert light["warning"] is None and light["heavy_grains"] == 0 and light["max_weight"] == 1.5
+    # one grain nearly the frame's size weighing 50 against 100 light grains: a third of the corrected count
+    heavy = weight_check(np.r_[np.ones(100), 50.0])
+    assert heavy["heavy_grains"] == 1 and heavy["heavy_share"] == pytest.approx(50 / 150)
+    assert "1 grain(s) spanning over half the frame carry 33%" in heavy["warning"]

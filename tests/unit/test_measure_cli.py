@@ -48,6 +48,7 @@ def test_instance_masks_with_images(synthetic_dataset, tmp_path):
                                                             "distribution_all.png"}
     iso = summary["iso9276"]
     assert iso["edge_correction"] == "miles-lantuejoul" and "sphere" in iso["volume"]
+    assert iso["edge_weights"]["max_weight"] == grains.edge_weight.max()
     number = iso["classes"]["all"]["weightings"]["number"]
     lo, hi = iso["classes"]["all"]["intervals"]["images"]["number"]["d50"]
     assert lo <= number["d50"] <= hi and iso["classes"]["all"]["n"] == (~grains.cut_by_edge).sum()
@@ -96,6 +97,7 @@ def test_edge_correction_off_and_bootstrap_count(synthetic_dataset, tmp_path):
            "--no-edge-correction", "--bootstrap", "50", "--bootstrap-seed", "7")
     iso = json.loads((out / "summary.json").read_text())["iso9276"]
     assert iso["edge_correction"].startswith("none") and iso["bootstrap"]["replicates"] == 50
+    assert iso["edge_weights"] is None
     assert iso["bootstrap"]["seed"] == 7
     r = runner.invoke(app, ["measure", "--masks", str(synthetic_dataset / "masks"), "--out", str(out), "--include-cut"])
     assert r.exit_code != 0 and "--no-edge-correction" in r.output
