@@ -87,16 +87,17 @@ def loop_with_champion(base: Path, args: argparse.Namespace):
 
 def raw_forward(model_file: Path, image_file: Path):
     """A function timing one raw pass (the summed forward time of the image's window batches, prepared
-    beforehand; a warm-up batch first), and the windows it runs."""
+    beforehand; a warm-up batch first) of the network as the backend runs it (the same loader: the same CPU
+    engine), and the windows it runs."""
     import torch
 
-    from ml.checkpoint import load_model
+    from flows.task_predictions import load_predictor
     from ml.evaluate import fitting_config
     from ml.io import read_channels
     from ml.predict import PredictConfig, window_batches
     from ml.preprocess import fit
 
-    model, artifact = load_model(model_file)
+    model, artifact = load_predictor(model_file)
     image = read_channels([image_file])
     state = fit(image, artifact.preprocess)
     window = fitting_config(state.model_shape, PredictConfig())  # the windows the backend's prediction runs
@@ -113,7 +114,8 @@ def raw_forward(model_file: Path, image_file: Path):
                 total += time.perf_counter() - start
         return total
 
-    return seconds, f"{sum(len(b) for b in batches)} of {window.tile}x{window.tile}"
+    engine = f"{getattr(model, 'engine', 'torch')} {getattr(model, 'precision', 'fp32')}"
+    return seconds, f"{sum(len(b) for b in batches)} of {window.tile}x{window.tile}, {engine}"
 
 
 def post(url: str, task_id: int, source: str) -> tuple[float, list]:

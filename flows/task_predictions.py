@@ -18,6 +18,7 @@ from flows.loop_config import LoopConfig
 from foundation.paths import PathEscape, inside
 from labeling.push import MaskPrediction, image_predictions
 from ml.checkpoint import load_model
+from ml.engine import EngineConfig, accelerate
 from ml.instances import instances_from_probabilities
 from ml.io import read_channels
 from ml.predict import PredictConfig
@@ -34,10 +35,12 @@ class Predicted(NamedTuple):
     grains: Optional[np.ndarray] = None  # the model's instances, where its schema has a boundary class
 
 
-def load_predictor(model_file: Path):
+def load_predictor(model_file: Path, engine: EngineConfig = EngineConfig()):
     """(model, artifact) of a grainloop checkpoint as both paths predict with it: the one place that decides how
-    the model runs (batch pre-annotation per worker thread, the ML backend once per champion)."""
-    return load_model(model_file)
+    the model runs (batch pre-annotation per worker thread, the ML backend once per champion): by the fastest CPU
+    engine ``engine`` chooses (ml.engine; strategies that hook into the network run it in torch)."""
+    model, artifact = load_model(model_file)
+    return accelerate(model, model_file, engine), artifact
 
 
 def predict_sources(model, artifact, paths: Sequence[Path | Sequence[Path]], ids: Sequence[str],

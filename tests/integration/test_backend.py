@@ -16,13 +16,12 @@ from flows.backend import Backend, BackendConfig, connect
 from flows.backend_model import PredictorConfig
 from flows.loop_config import save_loop_config
 from flows.serve import ServeConfig, serve
-from flows.task_predictions import inputs, predict_sources, task_items
+from flows.task_predictions import inputs, load_predictor, predict_sources, task_items
 from flows.tracking import prediction_version
 from labeling.api import Connection
 from labeling.ml_backend import connections
 from labeling.projects import ProjectRef
 from labeling.push import PushConfig, payload
-from ml.checkpoint import load_model
 from tests.helpers import random_model_file
 from tests.integration.loop_helpers import demo_setup
 
@@ -70,7 +69,7 @@ def test_the_backend_serves_the_champion_to_label_studio(tmp_path, sample, serve
         task = conn.request("GET", f"/api/tasks/{ids[0]}")
         stored = conn.request("GET", "/api/predictions/", params={"task": ids[0]})[0]
         source = task["data"]["source"]
-        model, artifact = load_model(random_model_file(tmp_path / "again.pt"))
+        model, artifact = load_predictor(random_model_file(tmp_path / "again.pt"))  # as both paths load it
         items, _ = task_items({source: [task]}, predict_sources(model, artifact, [inputs(loop, source)], [source],
                                                                  loop.strategy), loop.strategy)
         (batch,) = payload(items, ProjectRef(project, "", loop.schema), PushConfig(v1))

@@ -8,12 +8,11 @@ import pytest
 import flows.backend_model as backend_model
 from flows.backend_model import ChampionPredictor, PredictorConfig, group_tasks, project_of, valid_tile
 from flows.loop_config import LabelingTarget, LoopConfig
-from flows.task_predictions import inputs, predict_sources, task_items
+from flows.task_predictions import inputs, load_predictor, predict_sources, task_items
 from flows.tracking import TrackingConfig
 from foundation.schema import binary_schema
 from labeling.projects import ProjectRef
 from labeling.push import PushConfig, payload
-from ml.checkpoint import load_model
 from ml.synthetic import SyntheticConfig, write_dataset
 from ml.train_options import train_config
 from tests.helpers import random_model_file
@@ -49,7 +48,7 @@ def test_tiles_get_their_crop_and_bad_tasks_no_prediction(loop):
     assert [len(r) for r in results] == [1, 1, 1] + [0] * len(bad)
     assert {r[0]["model_version"] for r in results[:3]} == {"grainloop-segmentation@v3"}
 
-    model, artifact = load_model(random_model_file(loop.workspace / "same.pt"))
+    model, artifact = load_predictor(random_model_file(loop.workspace / "same.pt"))  # as the batch path loads it
     predicted = predict_sources(model, artifact, [inputs(loop, source)], [source], loop.strategy)
     items, _ = task_items({source: good}, predicted, loop.strategy)
     expected = payload(items, ProjectRef(0, "p", loop.schema), PushConfig("grainloop-segmentation@v3"))
