@@ -16,6 +16,7 @@ from dataset.manifest import MANIFEST, SCHEMA, SPLITS, ManifestRow, by_split, re
 from ml.io import read_mask
 
 COCO_FILE = "annotations.coco.json"
+WITHHELD_SPLIT = "test"  # the split whose masks a blind release keeps private
 
 
 @dataclass(frozen=True)
@@ -79,28 +80,64 @@ def card(rows: Sequence[ManifestRow], doc: dict, schema: LabelSchema, info: Rele
         "  howpublished = {TODO: DOI or URL},", "}", "```", ""])
 
 
-def _copy_files(data_dir: Path, out: Path, rows: Sequence[ManifestRow]) -> None:
+def _copy(data_dir: Path, out: Path, rels: Sequence[str]) -> None:
+    for rel in rels:
+        if rel:
+            (out / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(data_dir / rel, out / rel)
+
+
+def _copy_files(data_dir: Path, out: Path, rows: Sequence[ManifestRow], private: Path | None = None) -> None:
+    """Every row's files into out; a test row's masks into private instead when the test masks are withheld."""
     for row in rows:
-        for rel in (row.image, row.mask, row.instances, *row.channels):
-            if rel:
-                (out / rel).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(data_dir / rel, out / rel)
+        hidden = private is not None and row.split == WITHHELD_SPLIT
+        _copy(data_dir, out, (row.image, *row.channels) if hidden else (row.image, row.mask, row.instances,
+                                                                          *row.channels))
+        if hidden:
+            _copy(data_dir, private, (row.mask, row.instances))
     for name in (MANIFEST, SCHEMA):
         shutil.copyfile(data_dir / name, out / name)
 
 
-def write_release(data_dir: Path, out: Path, info: ReleaseInfo, progress: bool = False) -> Path:
-    """Write the release folder from a checked-out dataset version; returns the card's path."""
+def split_coco(doc: dict, split: str) -> tuple[dict, dict]:
+    """The COCO document without the annotations of one split's images (all images still listed), and that split's
+    images with their annotations."""
+    ids = {im["id"] for im in doc["images"] if im["split"] == split}
+    public = {**doc, "annotations": [a for a in doc["annotations"] if a["image_id"] not in ids]}
+    private = {**doc, "images": [im for im in doc["images"] if im["id"] in ids],
+               "annotations": [a for a in doc["annotations"] if a["image_id"] in ids]}
+    return public, private
+
+
+def write_release(data_dir: Path, out: Path, info: ReleaseInfo, progress: bool = False,
+                  withhold_test_masks: Path | None = None) -> Path:
+    """Write the release folder from a checked-out dataset version; returns the card's path. With
+    ``withhold_test_masks`` the test split's masks, instance maps and COCO annotations go to that private folder
+    instead (the manifest and splits still list the test images, whose images stay public)."""
     data_dir, out = Path(data_dir), Path(out)
     schema, rows = LabelSchema.load(data_dir / SCHEMA), read_manifest(data_dir)
+    private = Path(withhold_test_masks) if withhold_test_masks is not None else None
+    if private is not None and private.resolve().is_relative_to(out.resolve()):
+        raise ValueError(f"the private folder {private} must lie outside the release folder {out}")
     out.mkdir(parents=True, exist_ok=True)
-    _copy_files(data_dir, out, rows)
+    _copy_files(data_dir, out, rows, private)
     (out / "splits").mkdir(exist_ok=True)
     for split, ids in by_split(rows).items():
         (out / "splits" / f"{split}.txt").write_text("".join(f"{i}\n" for i in ids))
     doc = coco(data_dir, rows, schema, progress)
-    (out / COCO_FILE).write_text(json.dumps(doc))
+    public = doc
+    if private is not None:
+        private.mkdir(parents=True, exist_ok=True)
+        public, hidden = split_coco(doc, WITHHELD_SPLIT)
+        (private / COCO_FILE).write_text(json.dumps(hidden))
+    (out / COCO_FILE).write_text(json.dumps(public))
     (out / "release.json").write_text(json.dumps({**info.__dict__, "images": len(rows),
-                                                  "grains": len(doc["annotations"])}, indent=1))
-    (out / "README.md").write_text(card(rows, doc, schema, info))
+                                                  "grains": len(doc["annotations"]),
+                                                  "withheld_test_masks": private is not None}, indent=1))
+    text = card(rows, doc, schema, info)
+    if private is not None:
+        text += (f"\n## Blind scoring\n\nThe {WITHHELD_SPLIT} split's masks and COCO annotations are withheld: "
+                 "its images are public, its masks are not. Submit predictions for them to be scored "
+                 "(`grainloop score`).\n")
+    (out / "README.md").write_text(text)
     return out / "README.md"

@@ -135,7 +135,10 @@ def prepare(data: Annotated[Path, typer.Option(help="dataset folder")] = Path("d
 @app.command()
 def release(tag: Annotated[str, typer.Argument(help="a dataset version, e.g. dataset-v3")],
             out: Annotated[Optional[Path], typer.Option(help="release folder (default releases/TAG)")] = None,
-            repo: Repo = Path("."), data: Data = "data") -> None:
+            repo: Repo = Path("."), data: Data = "data",
+            withhold_test_masks: Annotated[Optional[Path], typer.Option(
+                help="private folder for the test split's masks and COCO annotations (a blind release: "
+                     "`grainloop score` scores outside predictions against them)")] = None) -> None:
     """A benchmark release: images, PNG masks, COCO JSON, manifest, frozen splits and a dataset card."""
     import tempfile
 
@@ -148,7 +151,8 @@ def release(tag: Annotated[str, typer.Argument(help="a dataset version, e.g. dat
         version = next((v for v in versions(cfg) if v.tag == tag), None)
         with tempfile.TemporaryDirectory() as tmp:
             folder = checkout_version(cfg, tag, Path(tmp) / "data")
-            card = write_release(folder, out or Path("releases") / tag, ReleaseInfo(tag, version.md5, version.commit), True)
-    except VersioningError as exc:
+            card = write_release(folder, out or Path("releases") / tag, ReleaseInfo(tag, version.md5, version.commit),
+                                 True, withhold_test_masks)
+    except (VersioningError, ValueError) as exc:
         _fail(exc)
     console.print(f"release written: {card.parent}")
