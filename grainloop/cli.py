@@ -16,6 +16,7 @@ from grainloop import status_commands
 from grainloop import init_commands
 from grainloop import campaign_commands
 from grainloop import backend_commands
+from grainloop import score_commands
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Grow SEM grain segmentation datasets and models through a human labeling loop.")
@@ -33,6 +34,7 @@ app.add_typer(server_commands.prefect_app, name="prefect")
 app.add_typer(dataset_commands.app, name="dataset")
 app.add_typer(campaign_commands.app, name="campaign")
 app.add_typer(backend_commands.app, name=None)
+app.add_typer(score_commands.app, name=None)
 
 
 @app.command()

@@ -31,10 +31,16 @@ def grain_metrics(truths: Mapping[str, np.ndarray], preds: Mapping[str, np.ndarr
                   cfg: InstanceConfig = InstanceConfig()) -> dict:
     """Instance F1, AP50, PQ and count error, and the KS and Wasserstein distances between the predicted and
     true grain-size distributions, over the images of ``truths`` (class maps; IGNORE_INDEX = unlabelled)."""
+    true = {k: instances_from_class_map(np.where(t == IGNORE_INDEX, 0, t), schema, cfg).labels
+            for k, t in truths.items()}
+    return instance_grain_metrics(true, {k: instances_from_class_map(preds[k], schema, cfg).labels for k in true})
+
+
+def instance_grain_metrics(truths: Mapping[str, np.ndarray], preds: Mapping[str, np.ndarray]) -> dict:
+    """The metrics of ``grain_metrics`` from instance maps (0 = background) given directly, by image id."""
     metrics, true_d, pred_d = InstanceMetrics(), [], []
-    for image_id, truth in truths.items():
-        true = instances_from_class_map(np.where(truth == IGNORE_INDEX, 0, truth), schema, cfg).labels
-        pred = instances_from_class_map(preds[image_id], schema, cfg).labels
+    for image_id, true in truths.items():
+        pred = preds[image_id]
         metrics.update(true, pred, image_id)
         true_d.append(uncut_diameters(true))
         pred_d.append(uncut_diameters(pred))
