@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from dataset.leaderboard import LEADERBOARD, read_leaderboard
 from dataset.manifest import read_manifest
 from dataset.release import COCO_FILE, ReleaseInfo, write_release
 from dataset.score import ScoreConfig, SubmissionError, score_submission
@@ -169,3 +170,22 @@ def test_the_score_command_writes_json_and_prints_a_table(blind, tmp_path):
     (sub / "extra.png").write_bytes(b"not a png")
     bad = CliRunner().invoke(app, args)
     assert bad.exit_code == 1 and "unknown file(s)" in bad.output and "extra.png" in bad.output
+
+
+def test_an_outside_entry_goes_on_the_leaderboard_once(blind, tmp_path):
+    _, release, private = blind
+    sub = _own_masks(blind, tmp_path / "s", "instance")
+    args = ["score", "--release", str(release), "--predictions", str(sub), "--private", str(private),
+            "--name", "lab-x", "--out", str(tmp_path / "a.json")]
+    first = CliRunner().invoke(app, args)
+    assert first.exit_code == 0, first.output + repr(first.exception)
+    board = read_leaderboard(release)
+    assert [(r["entry"], r["source"], r["kind"], float(r["grains/f1"])) for r in board] == [
+        ("lab-x", "outside", "instance", 1.0)]
+    again = CliRunner().invoke(app, [*args[:-1], str(tmp_path / "b.json")])
+    assert again.exit_code == 0 and "(reused)" in again.output and not (tmp_path / "b.json").exists()
+    assert read_leaderboard(release) == board
+    write_mask(sub / f"{_test_rows(release)[0].id}.png", np.zeros((64, 80), np.uint16) + 1)
+    other = CliRunner().invoke(app, args)
+    assert other.exit_code == 1 and "already on" in other.output and "lab-x" in other.output
+    (release / LEADERBOARD).unlink()
