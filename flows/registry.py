@@ -117,10 +117,10 @@ def log_model(checkpoint: Path, model_name: str):
     the served pyfunc (artifact ``model``: images in, class maps out; flows.served_model), registered as a new
     version of model_name. Returns the pyfunc's model info."""
     model, artifact = load_model(checkpoint)
-    mc = artifact.model_config
+    mc, pins = artifact.model_config, requirements()
     lib().pytorch.log_model(model.cpu().eval(), name=NETWORK, signature=signature(mc.in_channels, mc.classes),
-                            serialization_format="pickle", pip_requirements=requirements())
-    return log_served_model(checkpoint, mc.in_channels, model_name, requirements())
+                            serialization_format="pickle", pip_requirements=pins)
+    return log_served_model(checkpoint, mc.in_channels, model_name, pins)
 
 
 def log_files(files: Sequence[Path], folder: str = "plots") -> None:
