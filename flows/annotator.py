@@ -1,9 +1,10 @@
 """A SIMULATED annotator for the demo and the tests: it submits ground-truth masks through the Label Studio API.
 
 It stands in for a person, and the demo says so wherever it reports (its annotations have ``lead_time`` 0).
-It labels the tasks a person would open first: the ones ranked highest by the champion's active-learning score (the pre-annotation's score),
-then any others in id order, and it starts from the pre-annotation (``parent_prediction``) like a person
-correcting it, so the edit cost is measured.
+It labels the tasks a person would open first: the ones ranked highest by the champion's active-learning priority
+(read from the pre-annotation's score, labeling/priority.py: the order of the project's label stream), then any
+others in id order, and it starts from the pre-annotation (``parent_prediction``) like a person correcting it, so
+the edit cost is measured.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from foundation.schema import LabelSchema
 from labeling.api import Connection, iter_tasks
+from labeling.priority import task_priority, top_prediction
 from labeling.regions import mask_to_results
 from labeling.tiles import TileBox
 from ml.io import read_mask
@@ -27,12 +29,12 @@ class SimulatedAnnotator:
     instances: bool = False  # truth holds instance maps (one id per grain): every grain is class 1
 
     def _priority(self, task: dict) -> tuple:
-        best = max((p.get("score") or 0.0 for p in task.get("predictions") or []), default=-1.0)
-        return (-best, task["id"])
+        best = task_priority(task)
+        return (best is None, -(best or 0.0), task["id"])  # unscored tasks last
 
     def _parent(self, task: dict) -> int | None:
-        preds = task.get("predictions") or []
-        return max(preds, key=lambda p: p.get("score") or 0.0)["id"] if preds else None
+        top = top_prediction(task)
+        return None if top is None else top["id"]
 
     def annotate(self, conn: Connection, project_id: int, n: int,
                  where: Callable[[dict], bool] | None = None) -> list[int]:

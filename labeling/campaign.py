@@ -4,8 +4,9 @@ One shared project. Label Studio's label stream (``/api/projects/{id}/next``) ha
 have not done, not locked by others and not yet at its ``overlap``; the plan says which tasks are in the
 campaign and the overlap of each. Slots are annotators x tasks each; T tasks of which a share s go to k
 annotators use T(1-s) + Tsk slots. The campaign takes the T open tasks ranked highest by the champion's
-active-learning score (the ``score`` of its predictions, highest first; unscored tasks last, by id), and the
-overlap tasks are spread evenly over that ranking. Gold tasks (images with accepted masks, mixed in
+active-learning priority (read from its predictions' ``score`` by labeling/priority.py, highest first; unscored
+tasks last, by id), and the overlap tasks are spread evenly over that ranking; the stream serves them in that
+order (Label Studio's "Uncertainty sampling", overlap tasks first). Gold tasks (images with accepted masks, mixed in
 unannounced) go to every annotator, on top of their tasks each. Nothing here calls the server
 (labeling/campaign_server.py does); the plan is JSON without secrets (accounts live in their own 0600 file).
 """
@@ -18,6 +19,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from foundation.atomic import write_atomic
+from labeling.priority import task_priority
 
 PLAN_FILE = "plan.json"
 EMAIL = re.compile(r"^[^@\s/]+@[^@\s/]+\.[^@\s/]+$")
@@ -66,7 +68,7 @@ class CampaignSpec:
 @dataclass(frozen=True)
 class RankedTask:
     id: int
-    score: float | None  # the champion's active-learning score; None: not pre-annotated
+    score: float | None  # the champion's active-learning priority (higher: label first); None: not pre-annotated
 
 
 @dataclass(frozen=True)
@@ -128,16 +130,9 @@ class CampaignPlan:
                    tuple(data.get("reviewers") or ()), data.get("previous_settings"), str(data.get("closed_at") or ""))
 
 
-def task_score(task: Mapping, model_version: str | None = None) -> float | None:
-    """The highest prediction score of a task (of ``model_version`` only, when given); None without one."""
-    scores = [float(p["score"]) for p in task.get("predictions") or []
-              if p.get("score") is not None and (model_version is None or p.get("model_version") == model_version)]
-    return max(scores) if scores else None
-
-
 def rank_tasks(tasks: Iterable[Mapping], model_version: str | None = None) -> list[RankedTask]:
-    """Tasks by score, highest first; unscored ones after them; ties by task id."""
-    ranked = [RankedTask(int(t["id"]), task_score(t, model_version)) for t in tasks]
+    """Tasks by active-learning priority, highest first; unscored ones after them; ties by task id."""
+    ranked = [RankedTask(int(t["id"]), task_priority(t, model_version)) for t in tasks]
     return sorted(ranked, key=lambda r: (r.score is None, -(r.score or 0.0), r.id))
 
 

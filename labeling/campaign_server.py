@@ -1,8 +1,9 @@
 """A campaign's plan applied on Label Studio Community 1.23.2 (design B, docs/campaigns-labelstudio.md).
 
-The project gets ``maximum_annotations`` 1 and ``show_overlap_first``; each campaign task gets its planned
-``overlap`` (gold: the team's size). Order matters: changing ``maximum_annotations`` to 1 rewrites every task's
-overlap to 1 (``projects/models.py`` ``_update_tasks_states``), so the project is set first and the tasks after.
+The project gets ``maximum_annotations`` 1, ``show_overlap_first`` and "Uncertainty sampling"; each campaign
+task gets its planned ``overlap`` (gold: the team's size). Order matters: changing ``maximum_annotations`` to 1
+rewrites every task's overlap to 1 (``projects/models.py`` ``_update_tasks_states``), so the project is set first
+and the tasks after.
 
 Tasks outside the campaign: every open one gets overlap 0. With ``show_overlap_first`` on, the label stream
 (``/next``, the UI's "Label All Tasks") serves the tasks with overlap above 1 while any is left for the
@@ -12,6 +13,12 @@ recount of ``is_labeled`` marks such a task labelled (0 annotations >= overlap 0
 opened from the Data Manager's list can still be annotated (Community guards no write). The ids held out are
 recorded in the plan, so closing the campaign can give them overlap 1 back. A task imported while the campaign
 runs gets overlap 1 and joins the stream after the campaign's shared tasks; planning again holds it out.
+
+Order: the overlap filter comes first and the sampling picks inside it (``_try_uncertainty_sampling``): the
+tasks holding a prediction of the project's model_version by its score, lowest first, which labeling/priority.py
+makes the highest active-learning priority first; tasks without one (gold, until pre-annotated) after them, at
+random. Community has no project members (``project.annotators()`` is empty), so the pick is the first unlocked
+task, never the random one Label Studio keeps for projects with several members.
 
 Closing (``closing``): the held-out tasks no other open campaign on the project holds get overlap 1 back, and the
 project's settings are restored to what they were before the campaign (Label Studio's defaults for a plan that
@@ -29,12 +36,14 @@ from labeling.api import Connection, iter_tasks
 from labeling.campaign import CampaignPlan
 from labeling.masks import BadRegion
 from labeling.policy import iou
+from labeling.priority import SAMPLING
 from labeling.pulltask import annotator, decode
 
 HELD_OUT = 0  # the overlap of an open task outside the campaign: the label stream never serves it
 RELEASED = 1  # the overlap a held-out task gets back when its campaign closes
-CAMPAIGN_SETTINGS = {"maximum_annotations": 1, "show_overlap_first": True}
-DEFAULT_SETTINGS = {"maximum_annotations": 1, "show_overlap_first": False}  # Label Studio 1.23.2's own
+CAMPAIGN_SETTINGS = {"maximum_annotations": 1, "show_overlap_first": True, "sampling": SAMPLING}
+DEFAULT_SETTINGS = {"maximum_annotations": 1, "show_overlap_first": False,
+                    "sampling": "Sequential sampling"}  # Label Studio 1.23.2's own
 
 
 def is_open(task: Mapping) -> bool:
@@ -61,8 +70,8 @@ def project_settings(conn: Connection, project_id: int) -> dict:
 
 
 def configure_project(conn: Connection, project_id: int, settings: Mapping = CAMPAIGN_SETTINGS) -> bool:
-    """The project at ``settings`` (by default ``maximum_annotations`` 1 and ``show_overlap_first`` on), changed
-    only where they differ; True if changed."""
+    """The project at ``settings`` (by default ``maximum_annotations`` 1, ``show_overlap_first`` on and the
+    stream ordered by score), changed only where they differ; True if changed."""
     changes = {k: v for k, v in settings.items() if project_settings(conn, project_id).get(k) != v}
     if changes:
         conn.request("PATCH", f"/api/projects/{project_id}/", json=changes)

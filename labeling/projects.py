@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from foundation.schema import LabelSchema
 from labeling.config import ConfigMismatch, check_config, description, label_config
+from labeling.priority import SAMPLING
 
 
 class ProjectError(RuntimeError):
@@ -38,14 +39,15 @@ def find_project(client, title: str):
 
 
 def ensure_project(client, spec: ProjectSpec) -> ProjectRef:
-    """Reuse the project with this title if its labeling config matches the schema, else create it.
+    """Reuse the project with this title if its labeling config matches the schema, else create it (its label
+    stream ordered by the champion's prediction score: labeling/priority.py).
 
     A project with the same title but another schema is an error that names both class lists.
     """
     existing = find_project(client, spec.title)
     if existing is None:
         created = client.projects.create(title=spec.title, label_config=label_config(spec.schema),
-                                         description=description(spec.schema), sampling="Sequential sampling",
+                                         description=description(spec.schema), sampling=SAMPLING,
                                          show_collab_predictions=True)
         return ProjectRef(created.id, spec.title, spec.schema)
     project = client.projects.get(existing.id)

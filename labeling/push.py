@@ -1,12 +1,15 @@
 """Masks (from any source) become Label Studio pre-annotations, versioned and scored.
 
-Each prediction carries the model_version and a score: the active-learning priority (higher: label first).
+Each prediction carries the model_version and a score: Label Studio's meaning, the champion's confidence, made
+from the active-learning priority (higher: label first) by labeling/priority.py, so the project's "Uncertainty
+sampling" label stream serves the most informative tasks first.
 A mask becomes one brush region per class, or one region per grain when it holds more grains than a
 threshold: the model's own grains when it sends an instance map, else the class map's connected components;
 each grain is a polygon, or a brush of its own when its polygon would miss it by more than the stated
 tolerance. Upload is one bulk request per batch, sent while the next batch is encoded. Pushing the same
 model_version to the same tasks again replaces those predictions instead of adding copies. The project's
-model_version is set, so annotators see them, and a Data Manager tab orders the tasks by score.
+model_version is set, so annotators see them (and the stream orders by them), and a Data Manager tab lists the tasks
+by score, lowest (most informative) first.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from labeling.api import Connection, filter_item, filters, iter_tasks, task_page
+from labeling.priority import to_score
 from labeling.projects import ProjectRef
 from labeling.regions import POLYGON_MIN_IOU, mask_to_results
 from labeling.tiles import TileBox
@@ -42,7 +46,7 @@ class PushConfig:
 class MaskPrediction:
     task_id: int
     mask: np.ndarray
-    score: float
+    score: float  # the active-learning priority (higher: label first); pushed as to_score(score)
     instances: np.ndarray | None = None  # the model's grains (ids 1..N), when it separates touching ones
 
 
@@ -54,7 +58,7 @@ class PushReport:
 
 
 def payload(items: list[MaskPrediction], project: ProjectRef, config: PushConfig) -> list[dict]:
-    return [{"task": int(i.task_id), "model_version": config.model_version, "score": float(i.score),
+    return [{"task": int(i.task_id), "model_version": config.model_version, "score": to_score(i.score),
              "result": mask_to_results(i.mask, project.schema, config.polygon_above, i.instances,
                                        config.polygon_min_iou)} for i in items]
 
@@ -163,10 +167,10 @@ def image_predictions(tasks: list[dict], mask: np.ndarray, score: float,
     return out
 
 
-def order_by_score(conn: Connection, project_id: int, descending: bool = True) -> int:
-    """A Data Manager tab listing tasks by prediction score (highest first); returns its id. Idempotent."""
-    data = {"title": SCORE_VIEW, "type": "list", "target": "tasks",
-            "ordering": [f"{'-' if descending else ''}tasks:predictions_score"],
+def order_by_score(conn: Connection, project_id: int) -> int:
+    """A Data Manager tab listing tasks by prediction score, lowest first: the label stream's order, highest
+    active-learning priority first; returns its id. Idempotent."""
+    data = {"title": SCORE_VIEW, "type": "list", "target": "tasks", "ordering": ["tasks:predictions_score"],
             "filters": {"conjunction": "and", "items": []}}
     views = conn.request("GET", "/api/dm/views/", params={"project": project_id})
     mine = next((v for v in views if (v.get("data") or {}).get("title") == SCORE_VIEW), None)

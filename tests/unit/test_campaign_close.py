@@ -12,7 +12,7 @@ from labeling.campaign_server import DEFAULT_SETTINGS, closing
 
 TEAM = ("ana@lab.test", "ben@lab.test")
 SPEC = CampaignSpec(TEAM, tasks_each=2, overlap_share=0.0)
-BEFORE = {"maximum_annotations": 3, "show_overlap_first": False}
+BEFORE = {"maximum_annotations": 3, "show_overlap_first": False, "sampling": "Uniform sampling"}
 
 
 def _plan(name: str, tasks: tuple[int, ...], held: tuple[int, ...], project: int = 7, **kw) -> CampaignPlan:
@@ -23,11 +23,15 @@ def test_a_lone_campaign_releases_every_held_task_and_restores_what_it_recorded(
     plan = _plan("c1", (1, 2, 3, 4), (5, 6, 7), previous_settings=BEFORE)
     change = closing(plan, [plan])
     assert change.released == (5, 6, 7) and change.settings == BEFORE
+    older = {"maximum_annotations": 3, "show_overlap_first": False}  # recorded before campaigns set the sampling
+    assert closing(replace(plan, previous_settings=older), [plan]).settings == {**older,
+                                                                              "sampling": "Sequential sampling"}
 
 
 def test_an_old_plan_without_recorded_settings_restores_label_studios_defaults():
     change = closing(_plan("c1", (1,), (5,)), [])
-    assert change.settings == DEFAULT_SETTINGS == {"maximum_annotations": 1, "show_overlap_first": False}
+    assert change.settings == DEFAULT_SETTINGS == {"maximum_annotations": 1, "show_overlap_first": False,
+                                                   "sampling": "Sequential sampling"}
 
 
 def test_tasks_another_open_campaign_holds_stay_as_they_are_and_so_do_the_settings():

@@ -39,14 +39,17 @@ def test_fewer_open_tasks_than_slots_takes_them_all():
 
 
 def test_tasks_are_the_best_ranked_in_score_order_and_overlap_is_spread_over_the_ranking():
-    raw = [{"id": 1, "predictions": [{"score": 0.2, "model_version": "m@v1"}, {"score": 0.9, "model_version": "m@v0"}]},
-           {"id": 2, "predictions": [{"score": 0.7, "model_version": "m@v1"}]},
+    """The predictions' ``score`` is Label Studio's: the champion's confidence, 1 - priority (labeling/priority.py);
+    the ranking is by priority, highest first, as Label Studio's stream serves them (lowest score first)."""
+    raw = [{"id": 1, "predictions": [{"score": 0.8, "model_version": "m@v1"}, {"score": 0.1, "model_version": "m@v0"}]},
+           {"id": 2, "predictions": [{"score": 0.3, "model_version": "m@v1"}]},
            {"id": 3, "predictions": []},
-           {"id": 4, "predictions": [{"score": 0.7, "model_version": "m@v1"}]},
-           {"id": 5, "predictions": [{"score": 0.95, "model_version": "m@v1"}]}]
-    assert [r.id for r in rank_tasks(raw)] == [5, 1, 2, 4, 3]  # any version: task 1's 0.9 counts
+           {"id": 4, "predictions": [{"score": 0.3, "model_version": "m@v1"}]},
+           {"id": 5, "predictions": [{"score": 0.05, "model_version": "m@v1"}]}]
+    assert [r.id for r in rank_tasks(raw)] == [5, 1, 2, 4, 3]  # any version: task 1's 0.1 (priority 0.9) counts
     ranked = rank_tasks(raw, model_version="m@v1")  # the champion's only; unscored last; ties by id
-    assert [(r.id, r.score) for r in ranked] == [(5, 0.95), (2, 0.7), (4, 0.7), (1, 0.2), (3, None)]
+    assert [r.id for r in ranked] == [5, 2, 4, 1, 3]
+    assert [r.score for r in ranked] == [pytest.approx(s) for s in (0.95, 0.7, 0.7, 0.2)] + [None]
     spec = CampaignSpec(TEAM[:2], tasks_each=2, overlap_share=0.5, overlap=2)
     tasks = plan_tasks(ranked, spec)
     assert [(t.id, t.overlap) for t in tasks] == [(5, 1), (2, 2), (4, 1)]  # 3 tasks: 2 x 1 + 1 x 2 = 4 slots
