@@ -40,6 +40,8 @@ class ManifestRow:
     edit_cost: Optional[float] = None
     channels: tuple[str, ...] = ()  # further detector channels of the image (channels/cK/...), in order
     policy: str = ""  # how the mask came from its annotations: latest, reviewed, majority or staple
+    license: str = ""  # the image's SPDX license id (dataset/licenses.py); empty: the release's default
+    attribution: str = ""  # who to credit for the image, as its license asks
     extra: dict = field(default_factory=dict, compare=False, repr=False)
 
 

@@ -57,6 +57,8 @@ def import_(
     mask_kind: str = "class", source: Annotated[str, typer.Option(help="where the images come from")] = "",
     schema: Annotated[Optional[Path], typer.Option(help="label schema YAML")] = None,
     repo: Repo = Path("."), data: Data = "data",
+    license: Annotated[str, typer.Option(help="the images' SPDX license id, e.g. CC-BY-4.0 (manifest column)")] = "",
+    attribution: Annotated[str, typer.Option(help="who to credit for the images, as their license asks")] = "",
 ) -> None:
     """Add images with masks to the dataset folder (frozen splits; bad pairs are listed and skipped)."""
     from ml.data import check_mask_kind, find_samples
@@ -68,7 +70,9 @@ def import_(
         check_mask_kind(mask_kind)
     except ValueError as exc:
         _fail(exc)
-    items = [Incoming(f.id, f.images[0], *kind[mask_kind](f), provenance={"source": source or str(images)})
+    items = [Incoming(f.id, f.images[0], *kind[mask_kind](f), provenance={"source": source or str(images),
+                                                                            "license": license or None,
+                                                                            "attribution": attribution or None})
              for f in find_samples([images], masks)]
     with workspace_lock(repo):  # the loop's sync may be writing data/ too
         report = add_items(_cfg(repo, data).data_dir, items, load_schema(schema), progress=True)
@@ -138,21 +142,40 @@ def release(tag: Annotated[str, typer.Argument(help="a dataset version, e.g. dat
             repo: Repo = Path("."), data: Data = "data",
             withhold_test_masks: Annotated[Optional[Path], typer.Option(
                 help="private folder for the test split's masks and COCO annotations (a blind release: "
-                     "`grainloop score` scores outside predictions against them)")] = None) -> None:
-    """A benchmark release: images, PNG masks, COCO JSON, manifest, frozen splits and a dataset card."""
+                     "`grainloop score` scores outside predictions against them)")] = None,
+            license: Annotated[str, typer.Option(
+                help="SPDX license id of images whose manifest row has none")] = "unknown",
+            attribution: Annotated[str, typer.Option(help="attribution of images whose manifest row has none")] = "",
+            image_licenses: Annotated[Optional[Path], typer.Option(
+                help="CSV of per-image overrides: id,license,attribution,url (a url for licenses grainloop does not "
+                     "know)")] = None,
+            annotators: Annotated[Optional[Path], typer.Option(
+                help="annotator list (YAML or CSV: id, name, named_in_citations); default REPO/annotators.yaml if it "
+                     "exists; without one nobody is named")] = None,
+            url: Annotated[str, typer.Option(help="where the release is published (DOI or web page)")] = "",
+            creator: Annotated[Optional[list[str]], typer.Option(help="a maintainer to name first in the citation "
+                                                                      "(repeat)")] = None) -> None:
+    """A benchmark release: images, PNG masks, COCO JSON, manifest, frozen splits, a dataset card and croissant.json."""
     import tempfile
 
+    from dataset.annotators import ANNOTATORS_FILE, load_annotators
     from dataset.commit import checkout_version
+    from dataset.licenses import LicenseChoice, canonical, load_overrides
     from dataset.versioning import VersioningError, versions
     from dataset.release import ReleaseInfo, write_release
 
     cfg = _cfg(repo, data)
+    default_list = repo / ANNOTATORS_FILE
     try:
+        people = load_annotators(annotators or (default_list if default_list.exists() else None))
+        overrides, urls = load_overrides(image_licenses)
+        info = lambda v: ReleaseInfo(tag, v.md5, v.commit, url=url, creators=tuple(creator or ()),  # noqa: E731
+                                     licenses=LicenseChoice(canonical(license), attribution, overrides, urls),
+                                     annotators=people)
         version = next((v for v in versions(cfg) if v.tag == tag), None)
         with tempfile.TemporaryDirectory() as tmp:
             folder = checkout_version(cfg, tag, Path(tmp) / "data")
-            card = write_release(folder, out or Path("releases") / tag, ReleaseInfo(tag, version.md5, version.commit),
-                                 True, withhold_test_masks)
-    except (VersioningError, ValueError) as exc:
+            card = write_release(folder, out or Path("releases") / tag, info(version), True, withhold_test_masks)
+    except (VersioningError, ValueError, FileNotFoundError) as exc:
         _fail(exc)
     console.print(f"release written: {card.parent}")
