@@ -1,7 +1,10 @@
 """The release's leaderboard file: one row per scored entry, an entry's scores reused, never recomputed.
 
 Outside submissions (`grainloop score --name`) are recorded with ``source`` = outside and the digest of the
-submitted files, so the same name with other files is refused instead of silently replacing a score.
+submitted files, so the same name with other files is refused instead of silently replacing a score. Registered
+model versions (`grainloop leaderboard`) are recorded with ``source`` = registered, their model name and version,
+and the digest of the release's test split they were scored on: that (model, version, release) is never scored
+again; a row scored on other test files (the release folder was rewritten) is replaced.
 """
 from __future__ import annotations
 
@@ -12,12 +15,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Optional
 
+from dataset.manifest import SCHEMA, read_manifest
+from dataset.release import WITHHELD_SPLIT
 from foundation.atomic import write_atomic
 from foundation.digest import sha256_file
+from ml.metrics import CLASS_IOU_PREFIX
 
 LEADERBOARD = "leaderboard.csv"
 OUTSIDE = "outside"  # the source of an entry scored from submitted files
-META = ("entry", "source", "kind", "images", "submission_sha256", "scored_at")
+REGISTERED = "registered"  # the source of a registered model version scored on the release
+MODEL_KIND = "model"  # the kind of a registered version's row: its class maps, split into grains as promotion does
+META = ("entry", "source", "kind", "images", "model", "version", "release_sha256", "submission_sha256", "scored_at")
 
 
 class LeaderboardError(ValueError):
@@ -29,6 +37,17 @@ def submission_digest(folder: Path) -> str:
     h = hashlib.sha256()
     for p in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
         h.update(f"{p.name}\0{sha256_file(p)}\n".encode())
+    return h.hexdigest()
+
+
+def release_digest(release: Path) -> str:
+    """One sha256 over what a score on the release depends on: its label schema and its test split's image and
+    mask files (names and contents; masks withheld from the release are left out)."""
+    h = hashlib.sha256(f"{SCHEMA}\0{sha256_file(release / SCHEMA)}\n".encode())
+    for row in sorted((r for r in read_manifest(release) if r.split == WITHHELD_SPLIT), key=lambda r: r.id):
+        for rel in (row.image, *row.channels, row.mask):
+            if rel and (release / rel).exists():
+                h.update(f"{rel}\0{sha256_file(release / rel)}\n".encode())
     return h.hexdigest()
 
 
@@ -58,9 +77,35 @@ def outside_entry(release: Path, name: str, predictions: Path, score: Callable[[
                                    f"(sha256 {found['submission_sha256'][:12]}, these {digest[:12]}): choose "
                                    f"another name; entries: {[r['entry'] for r in rows]}")
         return found, True
-    result = score()
-    row = {"entry": name, "source": OUTSIDE, "kind": result["kind"], "images": result["images"],
-           "submission_sha256": digest, "scored_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-           **{k: result["metrics"][k] for k in metric_keys if k in result["metrics"]}}
+    row = _new_row(name, OUTSIDE, score(), metric_keys, submission_sha256=digest)
     _write(release, rows + [row])
+    return row, False
+
+
+def _new_row(name: str, source: str, result: dict, metric_keys: tuple[str, ...], **ids) -> dict:
+    """A leaderboard row of a scoring result (kind, images, metrics): the metric keys asked for, and the IoU of
+    every class the result has."""
+    metrics = result["metrics"]
+    keys = (*metric_keys, *sorted(k for k in metrics if k.startswith(CLASS_IOU_PREFIX)))
+    return {"entry": name, "source": source, "kind": result["kind"], "images": result["images"], **ids,
+            "scored_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            **{k: metrics[k] for k in dict.fromkeys(keys) if k in metrics}}
+
+
+def registered_entry(release: Path, name: str, model: str, version: str, digest: str, score: Callable[[], dict],
+                     metric_keys: tuple[str, ...]) -> tuple[dict, bool]:
+    """The leaderboard row of a registered model version: the recorded one when that version of that model was
+    scored on this release's test split (same digest; True: reused), else ``score()``'s result (kind, images,
+    metrics) recorded as its row (False), replacing a row of the entry scored on other test files."""
+    rows = read_leaderboard(release)
+    mine = [r for r in rows if r["source"] == REGISTERED and (r["model"], r["version"]) == (model, str(version))]
+    found = next((r for r in mine if r["release_sha256"] == digest), None)
+    if found is not None:
+        return found, True
+    taken = next((r for r in rows if r["entry"] == name and r not in mine), None)
+    if taken is not None:
+        raise LeaderboardError(f"the entry {name!r} is already on {release / LEADERBOARD} as an {taken['source']} "
+                               "entry: rename that entry")
+    row = _new_row(name, REGISTERED, score(), metric_keys, model=model, version=str(version), release_sha256=digest)
+    _write(release, [r for r in rows if r not in mine] + [row])
     return row, False

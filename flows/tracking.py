@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Mapping, Optional
 
-from ml.metrics import MEAN_FG_IOU, SIZE_ERROR  # noqa: F401 (SIZE_ERROR: re-exported, a name promotion checks)
+from ml.metrics import CLASS_IOU_PREFIX, MEAN_FG_IOU, SIZE_ERROR  # noqa: F401 (re-exported: names promotion checks)
 
 EXPERIMENT = "grainloop"
 MODEL_NAME = "grainloop-segmentation"
@@ -32,7 +32,7 @@ CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous-champion"
 # metrics, as ml computes and names them: the score promotion compares, the grain size distribution error it
 # checks (SIZE_ERROR, imported above), and the prefixes runs record them under
 SCORE = MEAN_FG_IOU
-FINAL_PREFIX, VAL_PREFIX, CLASS_IOU_PREFIX = "final/", "val/", "iou/"
+FINAL_PREFIX, VAL_PREFIX = "final/", "val/"  # CLASS_IOU_PREFIX (imported above): iou/ + a class name
 SOURCE_PREFIX = "source/"  # an adopted model's metrics as its checkpoint recorded them (its own validation)
 
 # tag keys on runs and model versions
@@ -58,12 +58,15 @@ TAG_SOURCE = "grainloop.source"  # on a version the lab chose as champion: what 
 TAG_SOURCE_PREFIX = "grainloop.source."  # + a lineage tag's short name: an adopted model's own lineage (its own loop)
 TAG_CAMPAIGN = "grainloop.campaign"  # on a campaign report's run: the campaign's name
 TAG_WEIGHTS_SHA256 = "grainloop.weights_sha256"  # on an adopted version: ml.checkpoint.weights_sha256 of its weights
+TAG_RELEASE, TAG_RELEASE_SHA256 = "grainloop.release", "grainloop.release_sha256"  # a leaderboard run's release
+TAG_LEADERBOARD_SHA256 = "grainloop.leaderboard_sha256"  # on a leaderboard run: the sha256 of the CSV it holds
 LINEAGE_TAGS = (TAG_DATASET, TAG_DATA_DVC_MD5, TAG_GIT_SHA, TAG_SCHEMA_HASH)
 
 KIND_TRAINING, KIND_EVALUATION, KIND_PREANNOTATION, KIND_DEMO = "training", "evaluation", "preannotation", "demo"
 KIND_PROMOTION, KIND_ROLLBACK, KIND_ADOPTION = "promotion", "rollback", "adoption"
 KIND_STATUS = "status"  # the run holding a served cycle's status report (PNG, HTML)
 KIND_CAMPAIGN = "campaign"  # the run holding a campaign's status report (PNG, HTML, JSON)
+KIND_LEADERBOARD = "leaderboard"  # the run holding a release's leaderboard (CSV, markdown, plot)
 CHOSEN = "chosen"  # TAG_PROMOTION of a version the lab made champion itself: the rule did not judge it
 OUTCOME_TAGS = {KIND_PROMOTION: (TAG_PROMOTION, TAG_PROMOTION_RUN), KIND_ROLLBACK: (TAG_ROLLBACK, TAG_ROLLBACK_RUN)}
 

@@ -17,6 +17,8 @@ from grainloop import init_commands
 from grainloop import campaign_commands
 from grainloop import backend_commands
 from grainloop import score_commands
+from grainloop import scale_commands
+from grainloop import leaderboard_commands
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Grow SEM grain segmentation datasets and models through a human labeling loop.")
@@ -35,6 +37,8 @@ app.add_typer(dataset_commands.app, name="dataset")
 app.add_typer(campaign_commands.app, name="campaign")
 app.add_typer(backend_commands.app, name=None)
 app.add_typer(score_commands.app, name=None)
+app.add_typer(scale_commands.app, name="scale")
+app.add_typer(leaderboard_commands.app, name=None)
 
 
 @app.command()

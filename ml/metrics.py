@@ -18,6 +18,7 @@ from scipy import ndimage
 # metric names other layers key on (the training score, promotion's checks): written here, imported elsewhere
 MEAN_FG_IOU = "mean_fg_iou"  # mean IoU of the foreground classes: the training and promotion score
 SIZE_ERROR = "size_distribution_error"  # grain size distribution KS statistic (ml.grain_eval); lower is better
+CLASS_IOU_PREFIX = "iou/"  # + a class name: that class's IoU
 
 _CROSS = ndimage.generate_binary_structure(2, 1)
 
@@ -159,8 +160,8 @@ class SegmentationMetrics:
         iou, dice = _ratio(tp, tp + fp + fn), _ratio(2 * tp, 2 * tp + fp + fn)
         bf1 = _boundary_f1(stats.boundary)
         out: dict = {}
-        for prefix, values in (("iou", iou), ("dice", dice), ("boundary_f1", bf1)):
-            out.update({f"{prefix}/{n}": float(v) for n, v in zip(self.class_names, values)})
+        for prefix, values in ((CLASS_IOU_PREFIX, iou), ("dice/", dice), ("boundary_f1/", bf1)):
+            out.update({f"{prefix}{n}": float(v) for n, v in zip(self.class_names, values)})
         out["mean_iou"] = _nanmean(iou)
         out[MEAN_FG_IOU] = _nanmean(iou[1:])
         out["pixel_accuracy"] = float(_ratio(tp.sum(), cm.sum()))

@@ -1,0 +1,44 @@
+"""`grainloop leaderboard`: every registered model version scored on a release's test split, with outside entries."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from grainloop.model_commands import Project
+
+console = Console()
+app = typer.Typer(no_args_is_help=True)
+
+
+@app.command()
+def leaderboard(release: Annotated[Path, typer.Option(help="a release folder (grainloop dataset release) with its "
+                                                           "test masks")],
+                model: Annotated[Optional[str], typer.Option(
+                    help="registered model name (default: the loop's, grainloop-segmentation)")] = None,
+                project: Project = Path(".")) -> None:
+    """Score each registered version not yet on the release's leaderboard (its test split only, the promotion
+    metrics; recorded scores are reused), then write leaderboard.csv/.md/.png in the release, log them to MLflow
+    and print the table."""
+    from dataset.leaderboard import LeaderboardError
+    from dataset.leaderboard_report import table_rows
+    from flows.leaderboard import TABLE_METRICS, LeaderboardConfig, build_leaderboard
+    from flows.tracking import MODEL_NAME, SCORE, TrackingConfig
+
+    tracking = TrackingConfig.for_project(project, model_name=model or MODEL_NAME)
+    try:
+        board = build_leaderboard(LeaderboardConfig(release, tracking))
+    except LeaderboardError as exc:
+        console.print(str(exc), style="red", markup=False, highlight=False)
+        raise typer.Exit(1)
+    header, cells = table_rows(board.rows, SCORE, TABLE_METRICS)
+    table = Table(*header, title=f"Leaderboard — {board.release} (test split, sha256 {board.digest[:12]})")
+    for row in cells:
+        table.add_row(*row)
+    console.print(table)
+    console.print(f"{len(board.scored)} version(s) scored now ({', '.join(board.scored) or 'none'}), "
+                  f"{len(board.reused)} reused from the leaderboard; files: "
+                  + ", ".join(str(p) for p in board.files) + f"; MLflow run {board.run_id}")
