@@ -1,9 +1,12 @@
-"""Pre-annotations: versioned, scored, bulk, replace-not-duplicate, brush or polygons, ordered by score."""
+"""Pre-annotations: versioned, scored, bulk, replace-not-duplicate, brush or polygons, ordered by score. The score
+stored on the server is Label Studio's: the champion's confidence, 1 - the active-learning priority
+(labeling/priority.py), so the score tab lists the highest priority first."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from labeling.priority import SAMPLING, to_priority
 from labeling.push import MaskPrediction, PushConfig, image_predictions, order_by_score, push_predictions, \
     tasks_by_source
 from labeling.regions import results_to_mask
@@ -39,7 +42,7 @@ def test_push_replaces_same_version_and_sets_project_version(conn, docroot):
         task = next(t for t in tasks if t["id"] == p.task)
         item = next(i for i in items if i.task_id == p.task)
         assert np.array_equal(results_to_mask(p.result, project.schema, *task_shape(task)), item.mask)
-        assert p.score == pytest.approx(item.score)
+        assert p.score == pytest.approx(1.0 - item.score) and to_priority(p.score) == pytest.approx(item.score)
 
 
 def test_many_objects_become_exact_polygons(conn, docroot):
@@ -62,4 +65,6 @@ def test_order_by_score_and_full_image_masks(conn, docroot):
     view = order_by_score(conn, project.id)
     assert order_by_score(conn, project.id) == view
     ordered = conn.request("GET", "/api/tasks", params={"view": view})["tasks"]
-    assert [t["predictions_score"] for t in ordered] == [0.9, 0.5, 0.2, 0.1]
+    assert [to_priority(t["predictions_score"]) for t in ordered] == pytest.approx([0.9, 0.5, 0.2, 0.1])
+    assert [t["predictions_score"] for t in ordered] == pytest.approx([0.1, 0.5, 0.8, 0.9])  # the column shown
+    assert conn.request("GET", f"/api/projects/{project.id}/")["sampling"] == SAMPLING
