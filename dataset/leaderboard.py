@@ -11,11 +11,12 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Optional
 
-from dataset.manifest import SCHEMA, read_manifest
+from dataset.manifest import SCHEMA, read_manifest, write_manifest
 from dataset.release import WITHHELD_SPLIT
 from foundation.atomic import write_atomic
 from foundation.digest import sha256_file
@@ -40,15 +41,34 @@ def submission_digest(folder: Path) -> str:
     return h.hexdigest()
 
 
-def release_digest(release: Path) -> str:
+def release_digest(release: Path, private: Optional[Path] = None) -> str:
     """One sha256 over what a score on the release depends on: its label schema and its test split's image and
-    mask files (names and contents; masks withheld from the release are left out)."""
+    mask files (names and contents), the masks from the private folder of a release that withholds them."""
     h = hashlib.sha256(f"{SCHEMA}\0{sha256_file(release / SCHEMA)}\n".encode())
     for row in sorted((r for r in read_manifest(release) if r.split == WITHHELD_SPLIT), key=lambda r: r.id):
-        for rel in (row.image, *row.channels, row.mask):
-            if rel and (release / rel).exists():
-                h.update(f"{rel}\0{sha256_file(release / rel)}\n".encode())
+        for root, rel in ((release, row.image), *((release, c) for c in row.channels), (private or release, row.mask)):
+            if rel and (root / rel).exists():
+                h.update(f"{rel}\0{sha256_file(root / rel)}\n".encode())
     return h.hexdigest()
+
+
+def scoring_view(release: Path, dest: Path, private: Optional[Path] = None) -> Path:
+    """dest as a dataset folder of the release's test split alone: those manifest rows, the schema, and links to
+    their images (and channels) in the release and to their masks there or, for a release that withholds them, in
+    the private folder. Nothing of the other splits is in it."""
+    rows, root = [r for r in read_manifest(release) if r.split == WITHHELD_SPLIT], private or release
+    missing = [r.mask for r in rows if not (root / r.mask).exists()]
+    if not rows or missing:
+        hint = f"not in {private}" if private else "the release withholds them: give its private folder"
+        raise LeaderboardError(f"the release {release} has no {WITHHELD_SPLIT} images" if not rows else
+                               f"{len(missing)} {WITHHELD_SPLIT} mask(s) missing ({hint}): {missing[:5]}")
+    for row in rows:
+        for base, rel in ((release, row.image), *((release, c) for c in row.channels), (root, row.mask)):
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            (dest / rel).symlink_to((base / rel).resolve())
+    write_manifest(dest, rows)
+    shutil.copyfile(release / SCHEMA, dest / SCHEMA)
+    return dest
 
 
 def read_leaderboard(release: Path) -> list[dict]:

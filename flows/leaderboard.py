@@ -10,13 +10,14 @@ run tagged with the release; a rerun that changes nothing logs no second run.
 from __future__ import annotations
 
 import json
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 from dataset.leaderboard import (LEADERBOARD, MODEL_KIND, LeaderboardError, read_leaderboard, registered_entry,
-                                 release_digest)
+                                 release_digest, scoring_view)
 from dataset.leaderboard_report import ranked, write_reports
-from dataset.manifest import read_manifest
 from dataset.release import WITHHELD_SPLIT
 from dataset.score import HEADLINE
 from flows.evaluation import EvalTarget, evaluate_version
@@ -33,8 +34,9 @@ ARTIFACTS = "leaderboard"  # the leaderboard run's artifact folder
 
 @dataclass(frozen=True)
 class LeaderboardConfig:
-    release: Path  # a release folder (grainloop dataset release) with its test masks
+    release: Path  # a release folder (grainloop dataset release)
     tracking: TrackingConfig  # the store, and the registered model whose versions are scored (model_name)
+    private: Optional[Path] = None  # the test masks of a release that withholds them (--withhold-test-masks)
 
 
 @dataclass(frozen=True)
@@ -58,18 +60,6 @@ def registered_versions(tracking: TrackingConfig) -> list[str]:
     """The versions registered under the model name, oldest first (none when nothing is registered)."""
     found = make_client(tracking).search_model_versions(f"name = '{tracking.model_name}'")
     return sorted((str(v.version) for v in found), key=int)
-
-
-def _target(release: Path, tag: str, digest: str) -> EvalTarget:
-    """The release's test split as an evaluation target, named by its tag and digest (the version tag that records
-    a version's evaluation on it)."""
-    test = [r for r in read_manifest(release) if r.split == WITHHELD_SPLIT]
-    missing = [r.mask for r in test if not (release / r.mask).exists()]
-    if not test or missing:
-        raise LeaderboardError(f"the release {release} has no {WITHHELD_SPLIT} images" if not test else
-                               f"the release {release} withholds its {WITHHELD_SPLIT} masks ({len(missing)} missing, "
-                               f"e.g. {missing[0]}): score registered versions on a release that has them")
-    return EvalTarget(release, f"{tag}-release-{digest[:12]}", WITHHELD_SPLIT)
 
 
 def _score(tracking: TrackingConfig, version: str, target: EvalTarget):
@@ -104,14 +94,17 @@ def _log(tracking: TrackingConfig, tag: str, digest: str, files: tuple[Path, ...
 def build_leaderboard(cfg: LeaderboardConfig) -> Leaderboard:
     """Score every registered version not yet on the release's leaderboard, then write and log the table."""
     release, tracking = Path(cfg.release), cfg.tracking
-    tag, digest = release_tag(release), release_digest(release)
-    target = _target(release, tag, digest)
+    tag, digest = release_tag(release), release_digest(release, cfg.private)
     scored, reused = [], []
-    for version in registered_versions(tracking):
-        entry = prediction_version(tracking.model_name, version)
-        _, was = registered_entry(release, entry, tracking.model_name, version, digest,
-                                  _score(tracking, version, target), HEADLINE)
-        (reused if was else scored).append(entry)
+    with tempfile.TemporaryDirectory() as tmp:  # the test split alone: no other image can be evaluated
+        # the target's name (tag and digest) keys the version tag that records its evaluation there
+        target = EvalTarget(scoring_view(release, Path(tmp), cfg.private), f"{tag}-release-{digest[:12]}",
+                            WITHHELD_SPLIT)
+        for version in registered_versions(tracking):
+            entry = prediction_version(tracking.model_name, version)
+            _, was = registered_entry(release, entry, tracking.model_name, version, digest,
+                                      _score(tracking, version, target), HEADLINE)
+            (reused if was else scored).append(entry)
     rows = read_leaderboard(release)
     if not rows:
         raise LeaderboardError(f"nothing to rank on {release}: no version of {tracking.model_name!r} is registered "

@@ -15,10 +15,12 @@ app = typer.Typer(no_args_is_help=True)
 
 
 @app.command()
-def leaderboard(release: Annotated[Path, typer.Option(help="a release folder (grainloop dataset release) with its "
-                                                           "test masks")],
+def leaderboard(release: Annotated[Path, typer.Option(help="a release folder (grainloop dataset release)")],
                 model: Annotated[Optional[str], typer.Option(
                     help="registered model name (default: the loop's, grainloop-segmentation)")] = None,
+                private: Annotated[Optional[Path], typer.Option(
+                    help="the private folder of a release that withholds its test masks (--withhold-test-masks)")
+                ] = None,
                 project: Project = Path(".")) -> None:
     """Score each registered version not yet on the release's leaderboard (its test split only, the promotion
     metrics; recorded scores are reused), then write leaderboard.csv/.md/.png in the release, log them to MLflow
@@ -30,7 +32,7 @@ def leaderboard(release: Annotated[Path, typer.Option(help="a release folder (gr
 
     tracking = TrackingConfig.for_project(project, model_name=model or MODEL_NAME)
     try:
-        board = build_leaderboard(LeaderboardConfig(release, tracking))
+        board = build_leaderboard(LeaderboardConfig(release, tracking, private))
     except LeaderboardError as exc:
         console.print(str(exc), style="red", markup=False, highlight=False)
         raise typer.Exit(1)

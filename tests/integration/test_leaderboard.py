@@ -30,13 +30,21 @@ from ml.train_options import train_config
 from tests.helpers import random_model_file, synthetic_items
 
 
-def _release(tmp_path: Path) -> Path:
+def _release(tmp_path: Path, private: Path | None = None, name: str = "release") -> Path:
     """A release of a dataset version of 8 small synthetic images, a few of them in test."""
-    write_dataset(tmp_path / "syn", 8, SyntheticConfig(height=64, width=80), seed=3)
     data = tmp_path / "data"
-    add_items(data, synthetic_items(tmp_path / "syn", {"source": "test"}), binary_schema(),
-              SplitConfig(train=0.4, val=0.2, test=0.4))
-    return write_release(data, tmp_path / "release", ReleaseInfo("dataset-v1", "md5", "sha")).parent
+    if not data.exists():
+        write_dataset(tmp_path / "syn", 8, SyntheticConfig(height=64, width=80), seed=3)
+        add_items(data, synthetic_items(tmp_path / "syn", {"source": "test"}), binary_schema(),
+                  SplitConfig(train=0.4, val=0.2, test=0.4))
+    info = ReleaseInfo("dataset-v1", "md5", "sha")
+    return write_release(data, tmp_path / name, info, withhold_test_masks=private).parent
+
+
+def _register(tracking: TrackingConfig, folder: Path, seeds=(1, 2)) -> None:
+    for seed in seeds:
+        model = random_model_file(folder / f"model{seed}.pt", seed=seed, decoder=(8,) * 5)
+        log_trained(tracking, model, train_config(epochs=1), {"mean_fg_iou": 0.5})
 
 
 @pytest.fixture()
@@ -45,9 +53,7 @@ def setup(tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     release, project = _release(tmp_path), tmp_path / "project"
     tracking = TrackingConfig.for_project(project, env={})
-    for seed in (1, 2):
-        model = random_model_file(tmp_path / f"model{seed}.pt", seed=seed, decoder=(8,) * 5)
-        log_trained(tracking, model, train_config(epochs=1), {"mean_fg_iou": 0.5})
+    _register(tracking, tmp_path)
     return project, tracking, release
 
 
@@ -120,10 +126,18 @@ def test_registered_versions_are_scored_once_on_the_test_split(setup, tmp_path, 
     assert [r.info.run_id for r in _leaderboard_runs(tracking)] == [runs[0].info.run_id]
 
 
-def test_a_release_without_its_test_masks_is_refused(tmp_path, monkeypatch):
+def test_a_release_that_withholds_its_test_masks_is_scored_with_its_private_folder(tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    project, release = tmp_path / "project", _release(tmp_path)
-    for row in (r for r in read_manifest(release) if r.split == "test"):
-        (release / row.mask).unlink()
-    result = CliRunner().invoke(app, ["leaderboard", "--release", str(release), "--project", str(project)])
-    assert result.exit_code == 1 and "withholds its test masks" in " ".join(result.output.split())
+    project, private = tmp_path / "project", tmp_path / "private"
+    release = _release(tmp_path, private)
+    assert release_digest(release, private) == release_digest(_release(tmp_path, name="public"))  # the same split
+    _register(TrackingConfig.for_project(project, env={}), tmp_path, seeds=(1,))
+    args = ["leaderboard", "--release", str(release), "--project", str(project)]
+    refused = CliRunner().invoke(app, args)
+    assert refused.exit_code == 1 and "give its private folder" in " ".join(refused.output.split())
+    scored = CliRunner().invoke(app, [*args, "--private", str(private)])
+    assert scored.exit_code == 0, scored.output + repr(scored.exception)
+    [row] = read_leaderboard(release)
+    tests = [r for r in read_manifest(release) if r.split == "test"]
+    assert row["entry"] == "grainloop-segmentation@v1" and int(row["images"]) == len(tests)
+    assert row["release_sha256"] == release_digest(release, private)
