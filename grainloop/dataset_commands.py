@@ -62,6 +62,7 @@ def import_(
 ) -> None:
     """Add images with masks to the dataset folder (frozen splits; bad pairs are listed and skipped)."""
     from ml.data import check_mask_kind, find_samples
+    from dataset.licenses import canonical
     from dataset.lock import workspace_lock
     from dataset.store import Incoming, add_items
 
@@ -70,9 +71,9 @@ def import_(
         check_mask_kind(mask_kind)
     except ValueError as exc:
         _fail(exc)
-    items = [Incoming(f.id, f.images[0], *kind[mask_kind](f), provenance={"source": source or str(images),
-                                                                            "license": license or None,
-                                                                            "attribution": attribution or None})
+    prov = {"source": source or str(images), "license": canonical(license) if license else None,
+            "attribution": attribution or None}
+    items = [Incoming(f.id, f.images[0], *kind[mask_kind](f), provenance=dict(prov))
              for f in find_samples([images], masks)]
     with workspace_lock(repo):  # the loop's sync may be writing data/ too
         report = add_items(_cfg(repo, data).data_dir, items, load_schema(schema), progress=True)
