@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import yaml
 
@@ -33,6 +33,7 @@ class ReleaseInfo:
     creators: tuple[str, ...] = ()  # maintainers, named first in the citation
     licenses: LicenseChoice = field(default_factory=LicenseChoice)
     annotators: tuple[Annotator, ...] = ()
+    rai: Mapping[str, object] = field(default_factory=dict)  # Croissant RAI properties that replace the defaults
 
     def to_dict(self) -> dict:
         return {"tag": self.tag, "data_md5": self.data_md5, "git_sha": self.git_sha, "title": self.title,

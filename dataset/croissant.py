@@ -12,6 +12,8 @@ import re
 from pathlib import Path
 from typing import Sequence
 
+import yaml
+
 from dataset.annotators import Credits
 from dataset.card import COCO_FILE, TAGS, ReleaseInfo, authors, citation
 from dataset.licenses import UNKNOWN, license_url
@@ -37,6 +39,12 @@ CONTEXT = {
 SPLIT_URLS = {"train": "https://mlcommons.org/definitions/training_split",
               "val": "https://mlcommons.org/definitions/validation_split",
               "test": "https://mlcommons.org/definitions/test_split"}
+RAI_PROPERTIES = tuple(f"rai:{p}" for p in (  # Croissant RAI 1.0, as mlcroissant reads them
+    "dataCollection", "dataCollectionType", "dataCollectionMissingData", "dataCollectionRawData",
+    "dataCollectionTimeframe", "dataImputationProtocol", "dataPreprocessingProtocol", "dataManipulationProtocol",
+    "dataAnnotationProtocol", "dataAnnotationPlatform", "dataAnnotationAnalysis", "annotationsPerItem",
+    "annotatorDemographics", "machineAnnotationTools", "dataBiases", "dataUseCases", "dataLimitations",
+    "dataSocialImpact", "personalSensitiveInformation", "dataReleaseMaintenancePlan"))
 MIME = {".png": "image/png", ".tif": "image/tiff", ".tiff": "image/tiff", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
 COLUMNS = (("id", "sc:Text", "the image's id in the release"), ("image", "sc:Text", "image file, relative path"),
            ("mask", "sc:Text", "class-map PNG, relative path (0 = background)"),
@@ -121,10 +129,14 @@ def rai_fields(rows: Sequence[ManifestRow], credit: Credits) -> dict:
                               "Studio by the lab's annotators, or imported with their images from a labelled set "
                               "(source_datasets in the card, source in the manifest).",
         "rai:dataCollectionType": kinds,
-        "rai:dataAnnotationProtocol": [
+        "rai:dataCollectionRawData": "The images as the instrument wrote them (TIFF metadata kept), unchanged.",
+        "rai:dataPreprocessingProtocol": [
+            "Annotations become PNG class maps (and instance maps) in the label schema's order; a large image "
+            "annotated as tiles becomes one mask once every tile is annotated; images are not resampled."],
+        "rai:dataAnnotationProtocol":
             "Annotators outline every grain of an image with the label schema's classes; once a model exists they "
             "correct its pre-annotation. A mask enters the dataset by the loop's policy (latest, reviewed, majority "
-            "or STAPLE), recorded per image in the manifest's policy column."],
+            "or STAPLE), recorded per image in the manifest's policy column.",
         "rai:dataAnnotationPlatform": ["Label Studio"],
         "rai:dataAnnotationAnalysis": [
             "Inter-annotator agreement (mean per-class IoU) and edit cost (1 - IoU with the pre-annotation) per image, "
@@ -151,6 +163,21 @@ def rai_fields(rows: Sequence[ManifestRow], credit: Credits) -> dict:
     }
 
 
+def load_rai(path: Path | None) -> dict:
+    """A YAML mapping of RAI properties (``rai:...``: text or a list of texts) that replace the defaults."""
+    if path is None:
+        return {}
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of RAI properties ({', '.join(RAI_PROPERTIES)})")
+    if unknown := sorted(set(data) - set(RAI_PROPERTIES)):
+        raise ValueError(f"{path}: unknown RAI properties {', '.join(unknown)}; valid: {', '.join(RAI_PROPERTIES)}")
+    if bad := sorted(k for k, v in data.items() if not (isinstance(v, str) or (
+            isinstance(v, list) and all(isinstance(t, str) for t in v)))):
+        raise ValueError(f"{path}: {', '.join(bad)} must be a text or a list of texts")
+    return data
+
+
 def croissant(folder: Path, rows: Sequence[ManifestRow], schema: LabelSchema, info: ReleaseInfo, credit: Credits,
               withheld: bool = False, published: datetime.date | None = None) -> dict:
     """The Croissant JSON-LD document of a written release folder (its files are hashed)."""
@@ -165,7 +192,7 @@ def croissant(folder: Path, rows: Sequence[ManifestRow], schema: LabelSchema, in
             **({"url": info.url} if info.url else {}), "version": _version(info.tag),
             "keywords": list(TAGS), **({"creator": people} if people else {}),
             "distribution": distribution(folder, rows, withheld), "recordSet": record_sets(schema),
-            **rai_fields(rows, credit)}
+            **rai_fields(rows, credit), **info.rai}
 
 
 def validate(path: Path) -> list[str]:

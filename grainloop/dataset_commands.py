@@ -154,6 +154,9 @@ def release(tag: Annotated[str, typer.Argument(help="a dataset version, e.g. dat
                 help="annotator list (YAML or CSV: id, name, named_in_citations); default REPO/annotators.yaml if it "
                      "exists; without one nobody is named")] = None,
             url: Annotated[str, typer.Option(help="where the release is published (DOI or web page)")] = "",
+            rai: Annotated[Optional[Path], typer.Option(
+                help="YAML of Croissant RAI properties (rai:dataBiases: ..., text or list) replacing the defaults "
+                     "in croissant.json")] = None,
             creator: Annotated[Optional[list[str]], typer.Option(help="a maintainer to name first in the citation "
                                                                       "(repeat)")] = None) -> None:
     """A benchmark release: images, PNG masks, COCO JSON, manifest, frozen splits, a dataset card and croissant.json."""
@@ -161,6 +164,7 @@ def release(tag: Annotated[str, typer.Argument(help="a dataset version, e.g. dat
 
     from dataset.annotators import ANNOTATORS_FILE, load_annotators
     from dataset.commit import checkout_version
+    from dataset.croissant import load_rai
     from dataset.licenses import LicenseChoice, canonical, load_overrides
     from dataset.versioning import VersioningError, versions
     from dataset.release import ReleaseInfo, write_release
@@ -169,14 +173,14 @@ def release(tag: Annotated[str, typer.Argument(help="a dataset version, e.g. dat
     default_list = repo / ANNOTATORS_FILE
     try:
         people = load_annotators(annotators or (default_list if default_list.exists() else None))
-        overrides, urls = load_overrides(image_licenses)
-        info = lambda v: ReleaseInfo(tag, v.md5, v.commit, url=url, creators=tuple(creator or ()),  # noqa: E731
-                                     licenses=LicenseChoice(canonical(license), attribution, overrides, urls),
-                                     annotators=people)
+        overrides, urls, rai_text = *load_overrides(image_licenses), load_rai(rai)
         version = next((v for v in versions(cfg) if v.tag == tag), None)
         with tempfile.TemporaryDirectory() as tmp:
-            folder = checkout_version(cfg, tag, Path(tmp) / "data")
-            card = write_release(folder, out or Path("releases") / tag, info(version), True, withhold_test_masks)
+            folder = checkout_version(cfg, tag, Path(tmp) / "data")  # an unknown tag stops here
+            info = ReleaseInfo(tag, version.md5, version.commit, url=url, creators=tuple(creator or ()),
+                               licenses=LicenseChoice(canonical(license), attribution, overrides, urls),
+                               annotators=people, rai=rai_text)
+            card = write_release(folder, out or Path("releases") / tag, info, True, withhold_test_masks)
     except (VersioningError, ValueError, FileNotFoundError) as exc:
         _fail(exc)
     console.print(f"release written: {card.parent}")

@@ -36,10 +36,12 @@ def test_a_release_through_the_cli_carries_licenses_consent_and_croissant(repo, 
     (repo.root / "annotators.yaml").write_text("- {id: ana@lab.org, name: Ana Ruiz, named_in_citations: true}\n"
                                                "- {id: bo@lab.org, name: Bo Chen, named_in_citations: false}\n")
     (tmp_path / "licenses.csv").write_text(f"id,license,attribution\n{annotated[0].id},CC0-1.0,M. Smith\n")
+    (tmp_path / "rai.yaml").write_text("rai:dataBiases: Only one SEM and one steel.\n")
     out = tmp_path / "release"
     made = cli.invoke(app, ["dataset", "release", tag, "--repo", str(repo.root), "--out", str(out),
                             "--license", "CC-BY-SA-4.0", "--attribution", "Lab X", "--image-licenses",
-                            str(tmp_path / "licenses.csv"), "--creator", "Lab Lead", "--url", "https://lab.org/sem"])
+                            str(tmp_path / "licenses.csv"), "--creator", "Lab Lead", "--url", "https://lab.org/sem",
+                            "--rai", str(tmp_path / "rai.yaml")])
     assert made.exit_code == 0, made.output + repr(made.exception)
     card = (out / "README.md").read_text()
     head = read_header(card)
@@ -53,7 +55,8 @@ def test_a_release_through_the_cli_carries_licenses_consent_and_croissant(repo, 
     by_id = {lic["id"]: lic["spdx"] for lic in doc["licenses"]}
     assert all(by_id[im["license"]] == rows[im["grainloop_id"]].license for im in doc["images"])
     assert validate(out / CROISSANT_FILE) == []
-    assert json.loads((out / CROISSANT_FILE).read_text())["url"] == "https://lab.org/sem"
+    croissant = json.loads((out / CROISSANT_FILE).read_text())
+    assert croissant["url"] == "https://lab.org/sem" and croissant["rai:dataBiases"] == "Only one SEM and one steel."
 
     bad = cli.invoke(app, ["dataset", "release", tag, "--repo", str(repo.root), "--out", str(tmp_path / "r2"),
                            "--annotators", str(tmp_path / "missing.yaml")])

@@ -10,7 +10,7 @@ import pytest
 
 from dataset.annotators import Annotator, credits, load_annotators
 from dataset.card import COCO_FILE, CROISSANT_FILE, read_header
-from dataset.croissant import validate
+from dataset.croissant import load_rai, validate
 from dataset.licenses import LicenseChoice, load_overrides
 from dataset.manifest import read_manifest
 from dataset.release import ReleaseInfo, write_release
@@ -158,7 +158,8 @@ def test_license_overrides_are_checked(release, tmp_path):
     (tmp_path / "odd_url.csv").write_text(f"id,license,url\n{rows[2].id},LicenseRef-lab,https://lab.org/terms\n")
     (tmp_path / "cols.csv").write_text("image,licence\nx,y\n")
     data = folder.parent / "data"
-    for name, match in (("stray.csv", "not in the release: not-an-image"), ("odd.csv", "without a URL: LicenseRef-lab")):
+    for name, match in (("stray.csv", "not in the release: not-an-image"),
+                        ("odd.csv", "without a URL: LicenseRef-lab")):
         with pytest.raises(ValueError, match=match):
             write_release(data, tmp_path / name, ReleaseInfo("dataset-v2", licenses=LicenseChoice(
                 "CC-BY-4.0", "", *load_overrides(tmp_path / name))))
@@ -172,3 +173,23 @@ def test_license_overrides_are_checked(release, tmp_path):
     assert {"name": "LicenseRef-lab", "url": "https://lab.org/terms"}.items() <= next(
         lic for lic in json.loads((card.parent / COCO_FILE).read_text())["licenses"]
         if lic["spdx"] == "LicenseRef-lab").items()
+
+
+def test_rai_properties_from_a_file_replace_the_defaults_and_still_validate(release, tmp_path):
+    folder, _ = release
+    (tmp_path / "rai.yaml").write_text("rai:dataBiases: [Only ferritic steels, one SEM]\n"
+                                       "rai:dataSocialImpact: None expected.\n")
+    rai = load_rai(tmp_path / "rai.yaml")
+    card = write_release(folder.parent / "data", tmp_path / "r", ReleaseInfo("dataset-v2", rai=rai))
+    doc = json.loads((card.parent / CROISSANT_FILE).read_text())
+    assert doc["rai:dataBiases"] == ["Only ferritic steels", "one SEM"]
+    assert doc["rai:dataSocialImpact"] == "None expected."
+    assert doc["rai:dataLimitations"]  # the defaults stay where the file says nothing
+    assert validate(card.parent / CROISSANT_FILE) == []
+    assert load_rai(None) == {}
+    for text, match in (("rai:dataBias: x\n", "unknown RAI properties rai:dataBias; valid: rai:dataCollection"),
+                        ("rai:dataBiases: {a: 1}\n", "rai:dataBiases must be a text or a list of texts"),
+                        ("- x\n", "expected a mapping")):
+        (tmp_path / "bad.yaml").write_text(text)
+        with pytest.raises(ValueError, match=match):
+            load_rai(tmp_path / "bad.yaml")
