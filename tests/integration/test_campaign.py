@@ -6,7 +6,9 @@ overlap tasks get exactly k annotators, every annotator gets every gold task, no
 the campaign, each gold annotation's score equals the IoU computed here, and the loop's sync afterwards brings no
 gold task into the dataset. The admin then writes into a full campaign task (Community lets it): the status lists
 both violations. `grainloop campaign close` gives the held-out tasks back to the label stream (the annotators'
-``/next`` serves exactly them), restores the project's settings, and refuses a rerun of the plan."""
+``/next`` serves exactly them), restores the project's settings (its Sequential sampling too: the campaign ran on
+Uncertainty sampling; the order itself is tests/integration/test_campaign_order.py's), and refuses a rerun of the
+plan."""
 from __future__ import annotations
 
 import json
@@ -31,6 +33,7 @@ from labeling.accounts import read_accounts
 from labeling.api import Connection
 from labeling.campaign import CampaignSpec, load_plan
 from labeling.campaign_checks import OFF_ROSTER, OVER_OVERLAP
+from labeling.priority import SAMPLING
 from labeling.regions import brush_results
 from ml.io import read_mask
 from tests.integration.campaign_helpers import fixed_mask, label_until_empty, push_scores, tasks_of
@@ -38,6 +41,7 @@ from tests.integration.loop_helpers import demo_setup
 
 pytestmark = pytest.mark.slow
 TEAM = tuple(f"{who}-{uuid.uuid4().hex[:6]}@lab.test" for who in ("ana", "ben", "cy"))
+SEQUENTIAL = "Sequential sampling"
 
 
 def test_three_annotators_take_a_planned_campaign_from_the_label_stream(tmp_path, sample, server, prefect_api):
@@ -49,10 +53,14 @@ def test_three_annotators_take_a_planned_campaign_from_the_label_stream(tmp_path
     first_rows = {r.id: r for r in read_manifest(loop.versions.data_dir)}
     scores = push_scores(server, loop, project_id)
     assert len(scores) == 13
+    with Connection.open(server.settings) as conn:  # a project made before projects used Uncertainty sampling
+        conn.request("PATCH", f"/api/projects/{project_id}/", json={"sampling": SEQUENTIAL})
 
     spec = CampaignSpec(TEAM, tasks_each=3, overlap_share=0.5, overlap=2, gold=2)
     outcome = plan_campaign(loop, spec, "c1")
     plan = outcome.plan
+    with Connection.open(server.settings) as conn:  # the campaign's stream follows the champion's score
+        assert conn.request("GET", f"/api/projects/{project_id}/")["sampling"] == SAMPLING
     best = sorted(scores, key=lambda i: (-scores[i], i))
     assert [t.id for t in plan.tasks] == best[:6]  # 6 tasks: 3 x 1 + 3 x 2 = 9 slots = 3 annotators x 3
     assert sorted(t.overlap for t in plan.tasks) == [1, 1, 1, 2, 2, 2]
@@ -128,7 +136,8 @@ def test_three_annotators_take_a_planned_campaign_from_the_label_stream(tmp_path
         found = [(v.kind, v.task_id, v.annotation_id, v.who) for v in collect(conn, loop, plan).violations]
     assert found == [(OVER_OVERLAP, full, None, ""), (OFF_ROSTER, full, extra, admin)]
     assert load_plan(outcome.plan_file.parent).previous_settings == {"maximum_annotations": 1,
-                                                                      "show_overlap_first": False}
+                                                                      "show_overlap_first": False,
+                                                                      "sampling": SEQUENTIAL}
 
     close = ["campaign", "close", "--loop", str(config), "--name", "c1"]
     for _ in range(2):  # the second close changes nothing
@@ -136,7 +145,8 @@ def test_three_annotators_take_a_planned_campaign_from_the_label_stream(tmp_path
         assert closed.exit_code == 0 and f"{len(plan.held_out)} held-out task(s) back" in closed.stdout, closed.output
     with Connection.open(server.settings) as conn:
         settings = conn.request("GET", f"/api/projects/{project_id}/")
-    assert (settings["maximum_annotations"], settings["show_overlap_first"]) == (1, False)
+    assert (settings["maximum_annotations"], settings["show_overlap_first"], settings["sampling"]) == (1, False,
+                                                                                                      SEQUENTIAL)
     assert {tasks_of(server, project_id)[h]["overlap"] for h in plan.held_out} == {1}
     assert load_plan(outcome.plan_file.parent).closed_at
     refused = CliRunner().invoke(app, args)
