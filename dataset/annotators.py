@@ -13,7 +13,7 @@ The file is YAML (a list of mappings, or a mapping with an ``annotators`` list) 
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -96,6 +96,21 @@ def load_annotators(path: Path | None) -> tuple[Annotator, ...]:
     if not path.exists():
         raise FileNotFoundError(f"annotator list {path} not found")
     return parse_annotators(_entries(path), str(path))
+
+
+def with_accounts(existing: Sequence[Annotator], recorded: Iterable[str]) -> tuple[tuple[Annotator, ...], int]:
+    """The list with every recorded account: existing entries unchanged, new accounts added, not named; and how
+    many were added."""
+    known = {a.id for a in existing}
+    new = sorted({r.strip().lower() for r in recorded if r.strip()} - known)
+    return (*existing, *(Annotator(n) for n in new)), len(new)
+
+
+def format_annotators(annotators: Sequence[Annotator]) -> str:
+    """The list as YAML that ``load_annotators`` reads, with a note on consent."""
+    return ("# Annotators of this dataset (grainloop dataset annotators). A release names someone in its citation\n"
+            "# only with a name and named_in_citations: true, recorded with their agreement.\n"
+            + yaml.safe_dump([asdict(a) for a in annotators], sort_keys=False))
 
 
 @dataclass(frozen=True)

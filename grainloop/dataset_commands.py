@@ -138,6 +138,25 @@ def prepare(data: Annotated[Path, typer.Option(help="dataset folder")] = Path("d
 
 
 @app.command()
+def annotators(repo: Repo = Path("."), data: Data = "data", out: Annotated[Optional[Path], typer.Option(
+        help="the annotator list to write or extend (default REPO/annotators.yaml)")] = None) -> None:
+    """List every annotator account the dataset records in the annotator list, new ones not named; then set their
+    name and named_in_citations: true where they agree to be named in release citations."""
+    from dataset.annotators import ANNOTATORS_FILE, format_annotators, load_annotators, with_accounts
+    from dataset.manifest import read_manifest
+
+    path = out or repo / ANNOTATORS_FILE
+    try:
+        people, added = with_accounts(load_annotators(path) if path.exists() else (),
+                                      [a for r in read_manifest(_cfg(repo, data).data_dir) for a in r.annotators])
+    except ValueError as exc:
+        _fail(exc)
+    path.write_text(format_annotators(people))
+    named = sum(a.named_in_citations for a in people)
+    console.print(f"{path}: {len(people)} annotator(s), {added} new, {named} named in citations")
+
+
+@app.command()
 def release(tag: Annotated[str, typer.Argument(help="a dataset version, e.g. dataset-v3")],
             out: Annotated[Optional[Path], typer.Option(help="release folder (default releases/TAG)")] = None,
             repo: Repo = Path("."), data: Data = "data",

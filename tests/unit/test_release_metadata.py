@@ -193,3 +193,20 @@ def test_rai_properties_from_a_file_replace_the_defaults_and_still_validate(rele
         (tmp_path / "bad.yaml").write_text(text)
         with pytest.raises(ValueError, match=match):
             load_rai(tmp_path / "bad.yaml")
+
+
+def test_grainloop_dataset_annotators_lists_the_recorded_accounts_and_keeps_consent(release, tmp_path):
+    from typer.testing import CliRunner
+
+    from grainloop.cli import app
+
+    folder, _ = release
+    repo = folder.parent
+    (repo / "annotators.yaml").write_text("- {id: ana@lab.org, name: Ana Ruiz, named_in_citations: true}\n")
+    done = CliRunner().invoke(app, ["dataset", "annotators", "--repo", str(repo)])
+    assert done.exit_code == 0, done.output
+    assert "3 annotator(s), 2 new, 1 named" in " ".join(done.output.split())
+    assert load_annotators(repo / "annotators.yaml") == (
+        Annotator("ana@lab.org", "Ana Ruiz", True), Annotator("bo@lab.org"), Annotator("cy@lab.org"))
+    again = CliRunner().invoke(app, ["dataset", "annotators", "--repo", str(repo)])
+    assert "3 annotator(s), 0 new" in " ".join(again.output.split())
