@@ -39,6 +39,9 @@ RepoOpt = Annotated[Path, typer.Option(help="with --dataset: the git repository 
 DataOpt = Annotated[str, typer.Option(help="with --dataset: the dataset folder inside the repository")]
 MinFill = Annotated[float, typer.Option(help="ASTM E112 only where grains and boundaries cover this share of the "
                                              "frame")]
+TypesOpt = Annotated[Optional[Path], typer.Option(
+    "--types", exists=True, dir_okay=False,
+    help="grain-type rules (YAML: channel thresholds, first match wins): a `type` column and types.csv")]
 
 
 @app.command()
@@ -50,19 +53,22 @@ def measure(
     include_cut: IncludeCut = False, edge_correction: EdgeCorrection = True, bootstrap: Bootstrap = 1000,
     bootstrap_seed: BootstrapSeed = 0, e112_min_fill: MinFill = 0.9, release: Release = None,
     dataset: DatasetTag = None, dataset_split: DatasetSplit = None, repo: RepoOpt = Path("."), data: DataOpt = "data",
+    types: TypesOpt = None,
 ) -> None:
     """Per-grain morphometry, size distributions to ISO 9276 (number, area, volume; D10/D50/D90, span, moment
     means) with bootstrap intervals, ASTM E112 grain size numbers and GeoJSON outlines of masks, of a model's
     predictions, of a release or of a dataset version."""
     from ml.astm_e112 import E112Config
     from ml.bootstrap import BootstrapConfig
+    from ml.grain_types import load_types
     from ml.instances import InstanceConfig
     from ml.measure import MeasureSpec
 
     try:
         spec = partial(MeasureSpec, masks, mask_kind, tuple(images or ()), model, pixel_size,
                        InstanceConfig(min_area=min_area, method=split), include_cut, edge_correction,
-                       BootstrapConfig(bootstrap, bootstrap_seed), E112Config(min_fill=e112_min_fill))
+                       BootstrapConfig(bootstrap, bootstrap_seed), E112Config(min_fill=e112_min_fill),
+                       types=load_types(types) if types else None)
         if release is not None and dataset is not None:
             raise ValueError("give --release DIR or --dataset TAG, not both")
         if release is not None:
@@ -79,6 +85,9 @@ def measure(
     warning = (s.get("iso9276", {}).get("edge_weights") or {}).get("warning")
     if warning:
         console.print(f"[yellow]edge correction: {warning}[/yellow]")
+    if "grain_types" in s:
+        console.print("grain types (count, share of area): " + ", ".join(
+            f"{t['type']} {t['grains']} ({100 * t['area_fraction']:.1f}%)" for t in s["grain_types"]["types"]))
 
 
 def _run(spec, schema, out: Path) -> dict:
@@ -146,16 +155,28 @@ def register(
     out: Annotated[Path, typer.Option(help="multi-channel TIFF to write (plus OUT.json with the shifts)")],
     rotation: Annotated[bool, typer.Option(help="also search a small rotation")] = False,
     max_angle: float = 3.0, upsample: Annotated[int, typer.Option(help="shift precision 1/upsample px")] = 100,
+    method: Annotated[str, typer.Option(help="phase: phase correlation (same modality: shift, --rotation); "
+                                             "multimodal: element maps to an electron image (shift, rotation and "
+                                             "scale from shared edges)")] = "phase",
+    max_scale: Annotated[float, typer.Option(help="multimodal: scales within 1 -+ this")] = 0.08,
+    joint: Annotated[bool, typer.Option(help="the moving images are maps of one acquisition (element maps): one "
+                                             "transform from all of them together")] = False,
 ) -> None:
-    """Align images of one field by sub-pixel phase correlation and stack them as input channels."""
+    """Align images of one field (phase correlation, or multi-modal for element maps) and stack them as input
+    channels."""
     from ml.io import read_image
     from ml.register import RegisterConfig, register_stack, write_stack
 
-    cfg = RegisterConfig(upsample=upsample, rotation=rotation, max_angle=max_angle)
+    try:
+        cfg = RegisterConfig(upsample=upsample, rotation=rotation, max_angle=max_angle, method=method,
+                             max_scale=max_scale, joint=joint)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from e
     ref, movings = read_image(reference), [read_image(p) for p in moving]
     stack, transforms = register_stack(ref, movings, cfg)
     record = _register_record(cfg, [reference, *moving], [ref, *movings], stack, transforms)
     write_stack(out, stack, record)
     for p, t in zip(moving, transforms):
-        console.print(f"{p.name}: dy {t.dy:+.2f} px, dx {t.dx:+.2f} px, rotation {t.angle_deg:+.3f} deg")
+        console.print(f"{p.name}: dy {t.dy:+.2f} px, dx {t.dx:+.2f} px, rotation {t.angle_deg:+.3f} deg, "
+                      f"scale {t.scale:.4f}")
     console.print(f"wrote {stack.shape[0]} channels to {out} and the shifts to {out.with_suffix('.json')}")

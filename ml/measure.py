@@ -22,6 +22,7 @@ from ml.data import SampleFiles, check_mask_kind, find_samples
 from ml.distributions import plot_distributions, summarise
 from ml.edge_correction import add_edge_weights
 from ml.grain_stats import StatsConfig, write_statistics
+from ml.grain_types import GrainTypes, classify, types_summary
 from ml.instances import (InstanceConfig, Instances, instances_from_class_map, instances_from_instance_map,
                           instances_from_probabilities)
 from ml.io import ArraySource, ImageReadError, list_images, read_channels, read_mask
@@ -63,6 +64,7 @@ class MeasureSpec:
     e112: E112Config = field(default_factory=E112Config)
     samples: tuple[MaskSample, ...] = ()
     source: str = ""
+    types: Optional[GrainTypes] = None  # grain types from the channel means (a `type` column, types.csv)
 
     def __post_init__(self) -> None:
         if self.include_cut and self.edge_correction:
@@ -72,6 +74,8 @@ class MeasureSpec:
                              "labelled dataset (--release DIR, --dataset TAG)")
         if self.model is not None and not self.images:
             raise ValueError("--model needs --images DIR to predict")
+        if self.types is not None and not self.images and not self.samples:
+            raise ValueError("--types needs --images (the registered element maps) for the grains' channel means")
         check_mask_kind(self.mask_kind)
 
 
@@ -176,8 +180,8 @@ def _size_column(images: list[dict]) -> tuple[str, str]:
 
 def run_measure(spec: MeasureSpec, schema: LabelSchema, out: Path, progress: bool = False) -> dict:
     """Measure every image; write grains.csv and .parquet, dropped.csv, images.csv, astm_e112.csv,
-    distribution.csv, moments.csv, outlines.geojson, plots/ and summary.json (with what produced them). Every
-    grain found is measured or listed in dropped.csv."""
+    distribution.csv, moments.csv, outlines.geojson, plots/ and summary.json (with what produced them), and with
+    grain types types.csv. Every grain found is measured or listed in dropped.csv."""
     out.mkdir(parents=True, exist_ok=True)
     tables, dropped, images, features, e112 = [], [], [], [], []
     for item in (_from_model(spec, progress) if spec.model is not None else _from_masks(spec, schema, progress)):
@@ -189,10 +193,16 @@ def run_measure(spec: MeasureSpec, schema: LabelSchema, out: Path, progress: boo
                                                        spec.e112)})
         features += outlines(item)
     grains = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    typed = classify(grains, spec.types) if spec.types is not None else None
+    if typed is not None:
+        grains = typed[0]
+        typed[1].to_csv(out / "types.csv", index=False)
     _write_tables(out, grains, dropped, images, e112)
     (out / "outlines.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": features}))
     summary = _summary(spec, grains, dropped, images)
     summary["astm_e112"] = _clean(e112_summary(e112, [r["pixel_size_um"] for r in images]))
+    if typed is not None:
+        summary["grain_types"] = _clean(types_summary(typed[1], spec.types))
     if not grains.empty:
         plot_distributions(grains, out / "plots", summary["size_column"], summary["units"], spec.include_cut)
         stats = StatsConfig(spec.edge_correction, spec.include_cut, spec.bootstrap)

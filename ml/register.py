@@ -7,8 +7,10 @@ A small rotation is optionally found by a search: the moving image is rotated ov
 finer grid around the best one, keeping the angle with the lowest phase-correlation error.
 
 A ``Transform`` maps the moving image onto the reference: rotate it by ``angle_deg`` counter-clockwise (as
-displayed, row 0 at the top) about its centre, then shift it by (``dy``, ``dx``) pixels (rows down, columns
-right), in one spline interpolation. Pixels that come from outside the moving image are filled with its
+displayed, row 0 at the top) and magnify it by ``scale`` about its centre, then shift it by (``dy``, ``dx``)
+pixels (rows down, columns right), in one spline interpolation. Method ``multimodal``
+(``ml.register_multimodal``) also finds the scale, for images that share no intensities (element maps and a
+backscatter image) taken at slightly different focus. Pixels that come from outside the moving image are filled with its
 nearest edge pixel; ``valid_box`` says where every channel holds real data.
 """
 from __future__ import annotations
@@ -27,17 +29,27 @@ from skimage.registration import phase_cross_correlation
 from ml.box import Box
 
 
+METHODS = ("phase", "multimodal")  # phase correlation (shift, rotation); similarity by gradient fields
+
+
 @dataclass(frozen=True)
 class RegisterConfig:
     upsample: int = 100  # phase correlation precision: 1 / upsample px
-    rotation: bool = False  # also search a small rotation
+    rotation: bool = False  # also search a small rotation (multimodal: always)
     max_angle: float = 3.0  # degrees searched on each side
     angle_step: float = 0.5  # coarse search step (degrees); the fine step is a tenth of it
     order: int = 3  # spline order of the resampling
+    method: str = "phase"  # one of METHODS
+    max_scale: float = 0.08  # multimodal: scales within 1 -+ this are searched
+    joint: bool = False  # the moving images are maps of one acquisition: one transform from all of them
 
     def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"unknown registration method {self.method!r}; valid: {', '.join(METHODS)}")
         if self.upsample < 1 or self.angle_step <= 0 or self.max_angle < 0 or not 0 <= self.order <= 5:
             raise ValueError(f"need upsample >= 1, angle_step > 0, max_angle >= 0, 0 <= order <= 5: {self}")
+        if not 0 <= self.max_scale < 0.5:
+            raise ValueError(f"need 0 <= max_scale < 0.5: {self.max_scale}")
 
 
 @dataclass(frozen=True)
@@ -45,7 +57,8 @@ class Transform:
     dy: float = 0.0
     dx: float = 0.0
     angle_deg: float = 0.0
-    error: float = float("nan")  # phase-correlation error of the final alignment (0 = perfect)
+    error: float = float("nan")  # phase-correlation error (multimodal: 1 - gradient-field match; 0 = perfect)
+    scale: float = 1.0  # magnification of the moving image about its centre
 
     def to_dict(self) -> dict:
         return {k: float(v) for k, v in asdict(self).items()}
@@ -57,13 +70,17 @@ def _grey(image: np.ndarray) -> np.ndarray:
     return image.mean(0) if image.ndim == 3 else image
 
 
-def warp(image: np.ndarray, t: Transform, order: int = 3, mode: str = "nearest", cval: float = 0.0) -> np.ndarray:
-    """The (H, W) image rotated by t.angle_deg about its centre, then shifted by (t.dy, t.dx); float64."""
+def warp(image: np.ndarray, t: Transform, order: int = 3, mode: str = "nearest", cval: float = 0.0,
+         prefilter: bool = True) -> np.ndarray:
+    """The (H, W) image rotated by t.angle_deg and magnified by t.scale about its centre, then shifted by
+    (t.dy, t.dx); float64. ``prefilter=False``: ``image`` already holds spline coefficients
+    (``scipy.ndimage.spline_filter`` of the same order and mode), for many warps of one image."""
     a = np.deg2rad(t.angle_deg)
-    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    inverse = np.array([[np.cos(a), np.sin(a)], [-np.sin(a), np.cos(a)]]) / t.scale
     centre = (np.asarray(image.shape, np.float64) - 1) / 2
-    offset = centre - rot.T @ (centre + [t.dy, t.dx])
-    return ndimage.affine_transform(np.asarray(image, np.float64), rot.T, offset, order=order, mode=mode, cval=cval)
+    offset = centre - inverse @ (centre + [t.dy, t.dx])
+    return ndimage.affine_transform(np.asarray(image, np.float64), inverse, offset, order=order, mode=mode,
+                                    cval=cval, prefilter=prefilter)
 
 
 def _correlate(reference: np.ndarray, moving: np.ndarray, upsample: int) -> tuple[np.ndarray, float]:
@@ -98,6 +115,10 @@ def estimate(reference: np.ndarray, moving: np.ndarray, cfg: RegisterConfig = Re
     ref, mov = _grey(reference), _grey(moving)
     if ref.shape != mov.shape:
         raise ValueError(f"images to register differ in size: {ref.shape} and {mov.shape}")
+    if cfg.method == "multimodal":
+        from ml.register_multimodal import estimate_multimodal  # it builds on this module
+
+        return estimate_multimodal(ref, np.asarray(moving, np.float64), cfg)
     angle = estimate_rotation(ref, mov, cfg) if cfg.rotation else 0.0
     rotated = warp(mov, Transform(angle_deg=angle), cfg.order) if angle else mov
     shift, error = _correlate(ref, rotated, cfg.upsample)
@@ -129,8 +150,13 @@ def valid_box(shape: tuple[int, int], transforms: Sequence[Transform]) -> Box:
 
 def register_stack(reference: np.ndarray, movings: Sequence[np.ndarray],
                    cfg: RegisterConfig = RegisterConfig()) -> tuple[np.ndarray, list[Transform]]:
-    """(C, H, W) images: the reference's channels first, then each moving image's, aligned to the reference."""
-    transforms = [estimate(reference, m, cfg) for m in movings]
+    """(C, H, W) images: the reference's channels first, then each moving image's, aligned to the reference
+    (with ``cfg.joint``, all by the one transform estimated from all their channels together)."""
+    if cfg.joint and movings:
+        transforms = [estimate(reference, np.concatenate([np.asarray(m, np.float64) for m in movings]), cfg)]
+        transforms *= len(movings)
+    else:
+        transforms = [estimate(reference, m, cfg) for m in movings]
     parts = [reference] + [_apply(m, t, cfg.order) for m, t in zip(movings, transforms)]
     dtype = np.result_type(*(p.dtype for p in parts))
     return np.concatenate([p.astype(dtype, copy=False) for p in parts]), transforms
