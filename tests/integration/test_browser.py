@@ -1,5 +1,7 @@
 """What an annotator sees, in a real (headless) Chromium against the session's real Label Studio: the task list
-ordered by the active-learning score, and the champion's pre-annotation regions in the editor.
+ordered by the active-learning priority (highest first) with Label Studio's "Prediction score" column showing the
+champion's confidence (1 - priority, labeling/priority.py: lowest first), and the champion's pre-annotation
+regions in the editor.
 
 Chromium is Debian's package (bin/test finds or installs it with scripts/browser.sh and passes its path in
 GRAINLOOP_CHROMIUM); Playwright cannot download browsers here. Without a browser or Playwright the test skips,
@@ -18,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from labeling.priority import to_score
 from labeling.push import MaskPrediction, PushConfig, order_by_score, push_predictions
 from labeling.users import ensure_user
 from tests.integration.helpers import imported_project, task_shape
@@ -143,9 +146,10 @@ def test_annotator_sees_tasks_by_score_and_the_champions_regions(chromium, serve
     assert not seen.error, f"the browser stopped: {seen.error}; screenshots: {pictures}"
     on_screen = [task for _, task, _ in seen.rows]
     by_score = sorted(scores, key=scores.get, reverse=True)
-    assert on_screen == by_score, f"list order {on_screen}, scores say {by_score}; see {seen.shots['task-list']}"
-    for _, task, text in seen.rows:
-        assert f"{scores[task]:.3f}" in text.split(), f"task {task}'s score not shown; see {seen.shots['task-list']}"
+    assert on_screen == by_score, f"list order {on_screen}, priorities say {by_score}; see {seen.shots['task-list']}"
+    for _, task, text in seen.rows:  # the column shows Label Studio's score: the confidence, lowest first
+        assert f"{to_score(scores[task]):.3f}" in text.split(), \
+            f"task {task}'s score {to_score(scores[task]):.3f} not shown; see {seen.shots['task-list']}"
     for task in (top, low):
         assert seen.regions[task] == expected_regions[task], (
             f"task {task}: the editor lists {seen.regions[task]} regions, the prediction has "
