@@ -6,8 +6,8 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
     DO_NOT_TRACK=1 MLFLOW_DISABLE_TELEMETRY=true
 
-# git: DVC and the runs' lineage tags (git sha) need it
-RUN apt-get update && apt-get install -y --no-install-recommends git && rm -rf /var/lib/apt/lists/*
+# git: DVC and the runs' lineage tags (git sha) need it; tesseract-ocr: scale-bar labels (foundation/scalelabel.py)
+RUN apt-get update && apt-get install -y --no-install-recommends git tesseract-ocr && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
 COPY requirements.lock ./
