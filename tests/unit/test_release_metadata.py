@@ -58,6 +58,11 @@ def test_the_card_starts_with_the_hugging_face_yaml_header(release):
     assert head["size_categories"] == ["n<1K"]
     assert head["task_categories"] == ["image-segmentation"]
     assert "instance-segmentation" in head["task_ids"] and "scanning-electron-microscopy" in head["tags"]
+    from huggingface_hub import DatasetCard  # Hugging Face's own reader sees the same fields (no network)
+
+    data = DatasetCard((folder / "README.md").read_text()).data
+    assert (data.pretty_name, data.size_categories, data.task_categories) == (
+        head["pretty_name"], ["n<1K"], ["image-segmentation"])
 
 
 def test_each_image_carries_its_license_and_attribution_into_the_manifest_and_coco(release):
