@@ -107,9 +107,9 @@ def card(rows: Sequence[ManifestRow], doc: dict, schema: LabelSchema, info: Rele
     sources = Counter("Label Studio" if r.ls_task_id is not None else (r.source or "unknown") for r in rows)
     channels = "`channels/cK/` (further detector channels, listed in the manifest), " if any(
         r.channels for r in rows) else ""
-    who = (f"- Annotators: {len(credit.label)}: " + ", ".join(credit.named or ["none named"])
-           + (f", and {credit.unnamed} more, not named (pseudonyms annotator-N in the manifest)"
-              if credit.unnamed else "") + "." if credit.label
+    named = [", ".join(credit.named)] if credit.named else []
+    unnamed = [f"{credit.unnamed} not named (annotator-N in the manifest)"] if credit.unnamed else []
+    who = (f"- Annotators: {len(credit.label)} ({'; '.join(named + unnamed)})." if credit.label
            else "- Annotators: none recorded (masks imported with the images, not annotated in Label Studio).")
     return "\n".join([
         "---", yaml.safe_dump(header(rows, schema, info), sort_keys=False).rstrip(), "---", "",

@@ -85,6 +85,7 @@ def test_the_citation_names_only_annotators_who_agreed(release):
     text = (folder / "README.md").read_text()
     bibtex = text[text.index("@misc"):]
     assert "author = {Lab Lead and Ana Ruiz}," in bibtex  # Dee agreed but has no image here; Bo did not agree
+    assert "- Annotators: 3 (Ana Ruiz; 2 not named (annotator-N in the manifest))." in text
     assert "howpublished = {\\url{https://doi.org/10.0000/example}}" in bibtex
     everything = text + "".join((folder / name).read_text() for name in ("manifest.csv", COCO_FILE, CROISSANT_FILE))
     for hidden in ("Bo Chen", "bo@lab.org", "Bo@Lab.org", "cy@lab.org", "Dee Park"):
