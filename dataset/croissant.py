@@ -79,6 +79,10 @@ def distribution(folder: Path, rows: Sequence[ManifestRow], withheld: bool) -> l
            _files("split-files", "splits/*.txt", ["text/plain"], "frozen split lists: one image id a line")]
     if any(r.instances for r in rows):
         out.append(_files("instance-files", "instances/*.png", ["image/png"], "instance maps (16-bit PNG)"))
+    if channel_formats := sorted({MIME.get(Path(c).suffix.lower(), "application/octet-stream")
+                                  for r in rows for c in r.channels}):
+        out.append(_files("channel-files", "channels/*/*", channel_formats,
+                          "further detector channels of each image (channels/cK/, listed in the manifest)"))
     return out
 
 

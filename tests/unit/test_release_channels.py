@@ -1,6 +1,9 @@
 """A release of a dataset with several detector channels carries every channel's files, named in its card."""
+import json
 from dataclasses import replace
 
+from dataset.card import CROISSANT_FILE
+from dataset.croissant import validate
 from dataset.manifest import read_manifest
 from dataset.release import ReleaseInfo, write_release
 from dataset.store import add_items
@@ -22,3 +25,6 @@ def test_a_release_copies_the_further_channels(tmp_path):
     for row in rows:
         assert (card.parent / row.channels[0]).read_bytes() == (data / row.channels[0]).read_bytes()
     assert "`channels/cK/`" in card.read_text()
+    files = {d["name"]: d for d in json.loads((card.parent / CROISSANT_FILE).read_text())["distribution"]}
+    assert files["channel-files"]["includes"] == "channels/*/*"
+    assert validate(card.parent / CROISSANT_FILE) == []
