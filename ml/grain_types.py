@@ -12,7 +12,7 @@ first type whose every threshold holds (``min``: mean >= value, ``max``: mean <=
       - {name: quartz, min: {Si: 0.7}, max: {Fe: 0.2, Ca: 0.2}}
 
 Thresholds are in the units of the measured images (counts, or whatever the maps hold). Channels may also be
-named ``ch{i}`` without a ``channels`` entry. See ``rules/grain-types-example.yaml``.
+named ``ch{i}`` without a ``channels`` entry. Example: ``schemas/grain-types-sand.yaml``.
 """
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from tests.helpers import random_model_file, run_bench
 ROOT = Path(__file__).resolve().parents[2]
 UNIT = {"predict_overhead", "predict_memory", "train_pipeline", "train_precision", "emps_sizes", "emps_train",
         "simulate_emps", "recipe_baseline", "semi_supervised", "inference_engines",
-        "backend_latency"}
+        "backend_latency", "register_multimodal"}
 WITH_SERVER = {"labeling_pull", "labeling_push", "preannotate_throughput"}  # tests/integration
 OWN_SERVERS = {"demo_curve"}  # a whole demo per seed (minutes, its own servers): smoked here with --from-runs
 NUMBER = r"-?\d+(\.\d+)?"
@@ -135,6 +135,15 @@ def test_semi_supervised(synthetic_dataset, tmp_path):
     assert re.search(r"^\d+ training images \(labelled \+ pool\), [1-9]\d* validation, [1-9]\d* test;", out, re.M), out
     assert re.search(rf"^\| 2 \| 0 \| {NUMBER} \| {NUMBER} \| ({NUMBER}|nan) \| {NUMBER}, {NUMBER} \|$", out, re.M), out
     assert re.search(r"^2 labelled: mean ratio ", out, re.M), out
+
+
+def test_register_multimodal():
+    out = run_bench("register_multimodal", "--smoke")
+    assert re.search(r"^command: bin/bench register_multimodal --smoke$", out, re.M), out
+    for name in ("multimodal, maps together", "multimodal, Fe alone", "phase correlation \\+ rotation"):
+        assert re.search(rf"^\| {name}.* \| 2 \| {NUMBER} / {NUMBER} \|", out, re.M), out
+    assert re.search(rf"^residual \(maps together\): shift max {NUMBER} \(goal <= 0.3\), rotation max {NUMBER} "
+                     rf"\(goal <= 0.2\), scale max {NUMBER} \(goal <= 0.5\)$", out, re.M), out
 
 
 def test_recipe_baseline_skips_without_emps(tmp_path):

@@ -1,6 +1,7 @@
 """Grain types from mean composition: rule files, first match wins, and the whole path from misaligned element
 maps through `grainloop register --method multimodal` and `grainloop measure --types` on a field of known phases."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,11 +14,10 @@ from grainloop.cli import app
 from ml.grain_types import UNCLASSIFIED, classify, load_types, types_from_dict
 from ml.synthetic_pairs import ELEMENTS, PHASES, PairConfig, synthetic_pair
 
-RULES = {"channels": {"bse": 0, "Si": 1, "Fe": 2, "Ca": 3, "Al": 4},
-         "types": [{"name": "iron-oxide", "min": {"Fe": 27}},
-                   {"name": "plagioclase", "min": {"Ca": 27}},
-                   {"name": "quartz", "min": {"Si": 30}, "max": {"Fe": 8, "Ca": 8}},
-                   {"name": "lithic", "min": {"Fe": 7, "Ca": 9}}]}  # in counts: PairConfig.counts per unit abundance
+ROOT = Path(__file__).resolve().parents[2]
+RULE_FILE = ROOT / "schemas" / "grain-types-sand.yaml"  # the example: counts of ml.synthetic_pairs' element maps
+RULES = yaml.safe_load(RULE_FILE.read_text())
+PHASES_BY_RULE = ["iron-oxide", "plagioclase", "quartz", "lithic"]  # the file's order: first match wins
 
 
 def test_first_matching_type_wins_and_the_rest_are_unclassified():
@@ -79,10 +79,9 @@ def test_element_maps_registered_then_grains_typed_by_composition(tmp_path):
     phase = np.zeros(len(ids), int)
     phase[labels.ravel()] = pair.class_map.ravel()  # each grain is of one phase
     tifffile.imwrite(tmp_path / "masks" / "f.tif", labels.reshape(pair.instance_map.shape).astype(np.int32))
-    (tmp_path / "rules.yaml").write_text(yaml.safe_dump(RULES))
     out = tmp_path / "measured"
     r = runner.invoke(app, ["measure", "--masks", str(tmp_path / "masks"), "--mask-kind", "instance", "--images",
-                            str(tmp_path / "stack"), "--types", str(tmp_path / "rules.yaml"), "--out", str(out),
+                            str(tmp_path / "stack"), "--types", str(RULE_FILE), "--out", str(out),
                             "--bootstrap", "0", "--min-area", "1"])
     assert r.exit_code == 0, r.output + repr(r.exception)
     assert "grain types (count, share of area): iron-oxide" in r.output
@@ -99,13 +98,12 @@ def test_element_maps_registered_then_grains_typed_by_composition(tmp_path):
     assert table["grains"].sum() == len(grains) and table["area_fraction"].sum() == pytest.approx(1)
     summary = json.loads((out / "summary.json").read_text())
     pd.testing.assert_frame_equal(pd.DataFrame(summary["grain_types"]["types"]), table, check_dtype=False)
-    assert summary["inputs"]["types"]["source"] == str(tmp_path / "rules.yaml")
-    assert load_types(tmp_path / "rules.yaml").names[-1] == UNCLASSIFIED
+    assert summary["inputs"]["types"]["source"] == str(RULE_FILE) == summary["grain_types"]["rules"]
+    assert load_types(RULE_FILE).names == [*PHASES_BY_RULE, UNCLASSIFIED]
 
 
 def test_types_need_images(tmp_path):
-    (tmp_path / "rules.yaml").write_text(yaml.safe_dump(RULES))
     (tmp_path / "masks").mkdir()
-    r = CliRunner().invoke(app, ["measure", "--masks", str(tmp_path / "masks"), "--types",
-                                 str(tmp_path / "rules.yaml"), "--out", str(tmp_path / "m")])
+    r = CliRunner().invoke(app, ["measure", "--masks", str(tmp_path / "masks"), "--types", str(RULE_FILE),
+                                 "--out", str(tmp_path / "m")])
     assert r.exit_code != 0 and "--types needs --images" in r.output
