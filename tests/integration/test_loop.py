@@ -13,6 +13,7 @@ from flows.demo import run_cycles, settings_file
 from flows.tracking import client as mlflow_client
 from dataset.versioning import run, versions
 from labeling.api import Connection, iter_tasks
+from labeling.priority import to_score
 from labeling.settings import save_settings
 from tests.integration.loop_helpers import demo_setup
 
@@ -54,9 +55,13 @@ def test_two_cycles_leave_their_marks_on_every_service(two_cycles, server):
     tasks = _tasks(server, project_id)
     open_tasks = [t for t in tasks if not t["total_annotations"]]
     assert len(open_tasks) == 16 - 2 * cfg.per_cycle
+    pushed = next(r.preannotate for r in reversed(reports) if r.preannotate.model_version == model_version
+                  and r.preannotate.ranking)
+    priority = dict(pushed.ranking)  # the sampling strategy's, by source image (higher: label first)
     for t in open_tasks:
         assert [p["model_version"] for p in t["predictions"]].count(model_version) == 1
-        assert 0.0 <= t["predictions"][-1]["score"] <= 1.0
+        score = next(p["score"] for p in t["predictions"] if p["model_version"] == model_version)
+        assert 0.0 <= score <= 1.0 and score == pytest.approx(to_score(priority[t["data"]["source"]]))
     for t in tasks:
         assert max(Counter(p["model_version"] for p in t["predictions"]).values(), default=0) <= 1
     assert reports[-1].seconds.keys() >= {"sync_annotations", "version_dataset", "train", "preannotate"}
