@@ -35,6 +35,7 @@ class ManifestRow:
     annotators: tuple[str, ...] = ()
     updated_at: str = ""
     pixel_size_um: Optional[float] = None
+    pixel_size_source: str = ""  # metadata: ..., scale-bar ..., user (configured)
     instrument: str = ""
     agreement: Optional[float] = None
     edit_cost: Optional[float] = None

@@ -2,7 +2,8 @@
 images of one specimen share a split) and the pixel size for files whose metadata has none.
 
 The TIFF metadata wins where it has a pixel size (``foundation.instrument``); the configured value only fills the
-gaps, and the manifest row says which it was through its instrument column.
+gaps, and a scale bar read from the image (``dataset.scales``) may too; the manifest row says which it was in its
+pixel_size_source column.
 """
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
+from dataset.scales import ACCEPT_CONFIDENCE, ScaleRecord, choose_pixel_size
 from dataset.store import Incoming
-from foundation.instrument import read_instrument
+from foundation.instrument import PixelSize, read_instrument
 from foundation.semimage import ImageReadError
 
 
@@ -21,6 +23,7 @@ from foundation.semimage import ImageReadError
 class SampleConfig:
     specimen_pattern: Optional[str] = None  # regex searched in the file name: group 1 (or the match) is the specimen
     pixel_size_um: Optional[float] = None  # for files whose metadata records none
+    scale_bar_confidence: float = ACCEPT_CONFIDENCE  # an unconfirmed scale-bar reading is used from this on
 
     def __post_init__(self) -> None:
         if self.specimen_pattern:
@@ -30,6 +33,15 @@ class SampleConfig:
                 raise ValueError(f"specimen pattern {self.specimen_pattern!r} is not a regular expression: {exc}")
         if self.pixel_size_um is not None and not self.pixel_size_um > 0:
             raise ValueError(f"pixel size must be > 0 micrometres, got {self.pixel_size_um}")
+        if not 0 <= self.scale_bar_confidence <= 1:
+            raise ValueError(f"scale-bar confidence must lie in 0-1, got {self.scale_bar_confidence}")
+
+
+def sample_config(specimen_pattern: Optional[str] = None, pixel_size_um: Optional[float] = None,
+                  scale_bar_confidence: Optional[float] = None) -> SampleConfig:
+    """The configuration from command-line values; None keeps a default."""
+    confidence = ACCEPT_CONFIDENCE if scale_bar_confidence is None else scale_bar_confidence
+    return SampleConfig(specimen_pattern, pixel_size_um, confidence)
 
 
 def specimen_key(source: str, pattern: Optional[str]) -> str:
@@ -42,30 +54,35 @@ def specimen_key(source: str, pattern: Optional[str]) -> str:
     return found.group(1) if found.groups() else found.group(0)
 
 
-def _instrument(image: Path) -> tuple[Optional[float], str]:
+def _instrument(image: Path) -> tuple[PixelSize, str]:
     try:
         inst = read_instrument(image)
     except ImageReadError:
-        return None, ""
+        return PixelSize(None), ""
     words = [w for w in (inst.vendor, inst.instrument, inst.detector) if w]
-    return inst.pixel_size.value_um, " ".join(str(w) for w in words)
+    return inst.pixel_size, " ".join(str(w) for w in words)
 
 
-def describe(item: Incoming, cfg: SampleConfig) -> Incoming:
-    """The item with its specimen group, pixel size (metadata, else the configured value) and instrument."""
+def describe(item: Incoming, cfg: SampleConfig, scales: Optional[ScaleRecord] = None) -> Incoming:
+    """The item with its specimen group, pixel size and its source (``dataset.scales.choose_pixel_size``: the
+    metadata, a scale bar, the configured value) and instrument."""
     if item.refused:
         return item
-    pixel, instrument = _instrument(item.image)
+    metadata, instrument = _instrument(item.image)
+    entry = scales.get(item.image) if scales else None
+    pixel = choose_pixel_size(metadata, entry, cfg.pixel_size_um, cfg.scale_bar_confidence)
     prov = dict(item.provenance)
-    prov.setdefault("pixel_size_um", pixel if pixel is not None else cfg.pixel_size_um)
+    if "pixel_size_um" not in prov and pixel.known:
+        prov.update(pixel_size_um=pixel.value_um, pixel_size_source=pixel.source)
     if instrument:
         prov.setdefault("instrument", instrument)
     group = specimen_key(str(prov.get("source") or item.image.name), cfg.specimen_pattern)
     return replace(item, group=item.group or (f"specimen:{group}" if group else ""), provenance=prov)
 
 
-def describe_all(items: Iterable[Incoming], cfg: SampleConfig) -> list[Incoming]:
-    return [describe(i, cfg) for i in items]
+def describe_all(items: Iterable[Incoming], cfg: SampleConfig,
+                 scales: Optional[ScaleRecord] = None) -> list[Incoming]:
+    return [describe(i, cfg, scales) for i in items]
 
 
 def channel_files(image: Path, images: Path, channels: Sequence[Path]) -> Optional[tuple[Path, ...]]:

@@ -17,7 +17,7 @@ from ml.io import ImageReadError, read_channels, read_mask, write_mask
 from ml.targets import MaskValueError, check_mask_values
 
 PROVENANCE = ("source", "ls_task_id", "ls_annotation_ids", "annotators", "updated_at", "pixel_size_um",
-              "instrument", "agreement", "edit_cost", "policy", "license", "attribution")
+              "pixel_size_source", "instrument", "agreement", "edit_cost", "policy", "license", "attribution")
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,12 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from flows.initialize import InitError, import_images
 from flows.loop_config import LoopConfig, load_loop_config
 from flows.preannotate import PreannotateReport, preannotate
+from flows.scale import scan_new_images
 from labeling.importer import ImportReport
 from labeling.images import EXTENSIONS
 
@@ -85,11 +86,13 @@ def link_in(loop: LoopConfig, sources: Sequence[Path], channel_sources: Sequence
             _link_or_copy(given, dest)
 
 
-def add_images(config: Path, sources: Sequence[Path] = (), channel_sources: Sequence[Path] = ()) -> AddReport:
+def add_images(config: Path, sources: Sequence[Path] = (), channel_sources: Sequence[Path] = (),
+               log: Callable[[str], None] = print) -> AddReport:
     """New images into the loop's project: sources outside its image folder are linked in first (with their
-    further channels, see ``link_in``); tasks that exist stay as they are; the champion pre-annotates the new
-    ones."""
+    further channels, see ``link_in``); tasks that exist stay as they are; the scale bars of new images without a
+    metadata pixel size are read (flows/scale.py); the champion pre-annotates the new ones."""
     loop = load_loop_config(config)
     link_in(loop, sources, channel_sources)
     _, imported = import_images(loop)
+    scan_new_images(loop, log)
     return AddReport(imported, preannotate(loop))

@@ -19,6 +19,7 @@ from dataset.versioning import RemoteConfig, VersionConfig, init as init_version
 from flows.loop_config import LOOP_FILE, LabelingTarget, LoopConfig, load_loop_config, save_loop_config
 from flows.preannotate import PreannotateReport, champion, preannotate
 from flows.promotion import PromotionRule
+from flows.scale import scan_new_images
 from flows.tracking import TrackingConfig
 from foundation.atomic import write_atomic
 from foundation.schema import LabelSchema
@@ -182,6 +183,7 @@ def init_loop(cfg: InitConfig, log: Callable[[str], None] = print) -> InitReport
     project_id, imported = import_images(loop)
     log(f"Label Studio project {project_id}: {imported.created} new task(s), "
         f"{imported.existing} already there, {len(imported.refused) + len(imported.failed)} refused")
+    scan_new_images(loop, log)  # scale bars of images without a metadata pixel size
     version = first_champion(cfg, loop)
     pre = preannotate(loop) if version else None
     return InitReport(cfg.loop_file, project_id, imported, version, pre)

@@ -7,6 +7,7 @@ model yet) gives its section an ``unavailable`` reason and the others are still 
 """
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from statistics import median
 from typing import Optional
@@ -14,11 +15,13 @@ from typing import Optional
 import yaml
 
 from dataset.commit import version_summary
+from dataset.scales import AWAITING
 from dataset.versioning import Version, VersionConfig, git, versions
 from flows.cycle_record import CycleRecord, error_text, read_history, read_record, utc_now
 from flows.loop_config import LoopConfig
 from flows.status_types import (AnnotatorStats, ChampionStatus, CycleStatus, DatasetStatus, DatasetVersionInfo,
-                                LabelingStatus, LoopStatus, QuarantineStatus)
+                                LabelingStatus, LoopStatus, QuarantineStatus, ScaleStatus)
+from flows.scale import scale_record
 from flows.status_remote import champion_status, guarded, probe, schedule_status
 from flows.tracking import prediction_version
 from labeling.api import Connection, filter_item, filters, iter_tasks
@@ -45,7 +48,8 @@ def collect(cfg: LoopConfig) -> LoopStatus:
                 lambda why: DatasetStatus(unavailable=why)),
         champ,
         guarded(lambda: last_cycle(cfg.state_dir), lambda why: CycleStatus(unavailable=why)),
-        schedule_status(cfg))
+        schedule_status(cfg),
+        guarded(lambda: scale_status(cfg), lambda why: ScaleStatus(unavailable=why)))
 
 
 # ---- Label Studio --------------------------------------------------------------------------------------------
@@ -127,3 +131,12 @@ def last_cycle(state_dir: Path) -> CycleStatus:
     if record is None:
         return CycleStatus(unavailable="no cycle recorded yet (`grainloop cycle` records one)")
     return CycleStatus(record, history=tuple(read_history(state_dir)))
+
+
+def scale_status(cfg: LoopConfig) -> ScaleStatus:
+    """The scale-bar record's readings by state, and those awaiting confirmation."""
+    threshold, entries = cfg.samples.scale_bar_confidence, scale_record(cfg).entries.values()
+    states = Counter(e.state(threshold) for e in entries)
+    awaiting = tuple((e.image, e.reading.label, e.reading.pixel_size_um, round(e.reading.confidence, 3))
+                     for e in entries if e.state(threshold) == AWAITING)
+    return ScaleStatus(dict(sorted(states.items())), tuple(sorted(awaiting)))

@@ -92,6 +92,11 @@ def sections(status: LoopStatus, all_metrics: bool = False) -> list[Section]:
                       for r in status.last_cycle.history[-EDIT_ROWS:] if r.edited),
                 "" if any(r.edited for r in status.last_cycle.history) else
                 "no synced annotation started from a pre-annotation yet"),
+        Section("Scale bars awaiting confirmation (`grainloop scale confirm IMAGE|--all`)",
+                ("image", "label", "um/px", "confidence"),
+                tuple((image, label, f"{um:.5g}", text(c, 2)) for image, label, um, c in status.scales.awaiting),
+                _note(status.scales.unavailable, ", ".join(f"{n} {k}" for k, n in status.scales.states.items())
+                      or "no scale bar read (`grainloop scale detect`)")),
         Section("Next scheduled run", ("deployment", "next run"),
                 () if schedule.unavailable or not schedule.next_run else ((schedule.deployment, schedule.next_run),),
                 _note(schedule.unavailable, schedule.note)),

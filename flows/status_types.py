@@ -92,6 +92,16 @@ class CycleStatus:
 
 
 @dataclass(frozen=True)
+class ScaleStatus:
+    """The scale-bar readings of the loop's images (dataset/scales.py): counts by state, and those awaiting a
+    person's confirmation as (image, label, micrometres per pixel, confidence)."""
+
+    states: dict[str, int] = field(default_factory=dict)
+    awaiting: tuple[tuple[str, str, float, float], ...] = ()
+    unavailable: Optional[str] = None
+
+
+@dataclass(frozen=True)
 class ScheduleStatus:
     """The next scheduled run of the served deployment, on a Prefect server."""
 
@@ -113,6 +123,7 @@ class LoopStatus:
     champion: ChampionStatus
     last_cycle: CycleStatus
     schedule: ScheduleStatus
+    scales: ScaleStatus = field(default_factory=ScaleStatus)
 
     def to_dict(self) -> dict:
         data = asdict(self)

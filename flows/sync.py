@@ -19,6 +19,7 @@ from prefect import task
 
 from flows.campaign import without_gold
 from flows.loop_config import LoopConfig
+from flows.scale import scale_record
 from labeling.api import Connection
 from labeling.consensus import Consensus
 from labeling.projects import ProjectSpec, ensure_project
@@ -69,8 +70,8 @@ def ingest(cfg: LoopConfig) -> tuple[AddReport, list[tuple[str, str]], list[dict
     (edit cost, edited) of the images added or updated)."""
     records = without_gold(cfg, PullStore(cfg.pull_dir, cfg.schema).image_records())  # gold: scored, not rows
     lab = cfg.labeling
-    items = attach_channels(describe_all(pulled_items(records, cfg.pull_dir, lab.images), cfg.samples), lab.images,
-                            lab.channels)
+    described = describe_all(pulled_items(records, cfg.pull_dir, lab.images), cfg.samples, scale_record(cfg))
+    items = attach_channels(described, lab.images, lab.channels)
     with workspace_lock(cfg.workspace):  # one writer of data/ at a time: `grainloop dataset import` takes it too
         added = add_items(cfg.versions.data_dir, items, cfg.schema, cfg.splits)
         gone = withdrawals(records)

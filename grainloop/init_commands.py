@@ -51,7 +51,11 @@ def init(
     specimen_pattern: Annotated[Optional[str], typer.Option(help="regex on file names; group 1 is the specimen, "
                                                                  "whose images share a split, e.g. '^(S\\d+)_'")] = None,
     pixel_size_um: Annotated[Optional[float], typer.Option(help="micrometres per pixel for files whose TIFF "
-                                                                "metadata has none")] = None,
+                                                                "metadata has none (a confirmed scale bar wins, an "
+                                                                "unconfirmed one does not: `grainloop scale`)")] = None,
+    scale_bar_confidence: Annotated[Optional[float], typer.Option(
+        help="a scale-bar reading this sure (0-1) is used without a person confirming it "
+             "[default: ACCEPT_CONFIDENCE in dataset/scales.py]")] = None,
     strategy: Annotated[str, typer.Option(help="active-learning strategy ranking the tasks")] = "entropy",
     min_new_annotations: Annotated[int, typer.Option(help="new annotations before a cycle versions and trains")] = 1,
     tile_size: Annotated[int, typer.Option(help="images larger than this (pixels) become tile tasks")] = 2048,
@@ -71,7 +75,7 @@ def init(
     from flows.prefect_env import prefect_env
 
     prefect_env(out, prefect_api_url)
-    from dataset.samples import SampleConfig
+    from dataset.samples import sample_config
     from dataset.versioning import RemoteConfig
     from flows.initialize import InitConfig, InitError, Services, init_loop
     from labeling.tiles import TilingConfig
@@ -82,7 +86,7 @@ def init(
         services = Services(labelstudio_url=labelstudio_url, document_root=document_root, tracking_uri=tracking_uri,
                             dvc_remote=remote, prefect_api_url=prefect_api_url)
         cfg = InitConfig(images[0], load_schema(schema_file(schema)), out, project, services,
-                         SampleConfig(specimen_pattern, pixel_size_um),
+                         sample_config(specimen_pattern, pixel_size_um, scale_bar_confidence),
                          train_config(arch=arch, encoder=encoder, epochs=epochs, minutes=minutes), strategy=strategy,
                          min_new_annotations=min_new_annotations, tiling=TilingConfig(tile_size, min(256, tile_size // 8)),
                          start_model=start_model, labeled=labeled, mask_kind=mask_kind, channels=tuple(images[1:]))
@@ -110,7 +114,7 @@ def add(
     from flows.initialize import InitError
 
     try:
-        report = add_images(config, paths or [], channel or [])
+        report = add_images(config, paths or [], channel or [], log=typer.echo)
     except (InitError, FileNotFoundError) as exc:
         _fail(exc)
     imp, pre = report.imported, report.preannotated
