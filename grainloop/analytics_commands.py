@@ -144,7 +144,8 @@ def _register_record(cfg: RegisterConfig, files: list[Path], images: list, stack
 
     channels = [f"{p.name}[{c}]" for p, a in zip(files, images) for c in range(a.shape[0])]
     return {"tool": "grainloop register", "git_sha": git_sha(), "config": to_dict(cfg), "reference": str(files[0]),
-            "moving": [{"file": str(p), **t.to_dict()} for p, t in zip(files[1:], transforms)],
+            "moving": [{"file": str(p), "shape": list(a.shape[-2:]), **t.to_dict()}
+                       for p, a, t in zip(files[1:], images[1:], transforms)],
             "channels": channels, "valid_box": valid_box(stack.shape[1:], transforms).to_dict()}
 
 

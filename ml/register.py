@@ -148,10 +148,26 @@ def valid_box(shape: tuple[int, int], transforms: Sequence[Transform]) -> Box:
     return Box(y0, y1, x0, x1)
 
 
+def on_grid(image: np.ndarray, shape: tuple[int, int], cfg: RegisterConfig) -> np.ndarray:
+    """A (C, H, W) image as is when it is (H, W) = ``shape``; else, for method multimodal, resampled (linear)
+    so that its field spans ``shape`` pixels."""
+    if tuple(image.shape[-2:]) == tuple(shape):
+        return image
+    if cfg.method != "multimodal":
+        raise ValueError(f"images to register differ in size: {tuple(shape)} and {image.shape[-2:]} (method "
+                         "multimodal resamples images of another pixel count)")
+    zoom = (shape[0] / image.shape[-2], shape[1] / image.shape[-1])
+    return np.stack([ndimage.zoom(np.asarray(ch, np.float32), zoom, order=1, mode="nearest", grid_mode=True)
+                     for ch in image])
+
+
 def register_stack(reference: np.ndarray, movings: Sequence[np.ndarray],
                    cfg: RegisterConfig = RegisterConfig()) -> tuple[np.ndarray, list[Transform]]:
     """(C, H, W) images: the reference's channels first, then each moving image's, aligned to the reference
-    (with ``cfg.joint``, all by the one transform estimated from all their channels together)."""
+    (with ``cfg.joint``, all by the one transform estimated from all their channels together). With method
+    multimodal, a moving image of another pixel count (element maps are often coarser) is first resampled onto
+    the reference's grid, as a view of the same field (float32), and its transform is on that grid."""
+    movings = [on_grid(m, reference.shape[-2:], cfg) for m in movings]
     if cfg.joint and movings:
         transforms = [estimate(reference, np.concatenate([np.asarray(m, np.float64) for m in movings]), cfg)]
         transforms *= len(movings)

@@ -59,6 +59,16 @@ def test_joint_stack_moves_every_map_by_one_transform():
     assert stack.shape == (1 + len(ELEMENTS), 128, 128) and len(set(transforms)) == 1
 
 
+def test_coarser_maps_are_resampled_onto_the_reference_grid():
+    pair = synthetic_pair(6)
+    coarse_maps = [m.reshape(96, 2, 96, 2).mean(axis=(1, 3))[None] for m in pair.moving]  # half the pixel count
+    stack, (t, *_) = register_stack(pair.reference[None], coarse_maps, RegisterConfig(method="multimodal",
+                                                                                       joint=True, max_angle=5))
+    assert stack.shape == (1 + len(ELEMENTS), 192, 192) and within_bounds(t, pair.truth), (pair.truth, t)
+    with pytest.raises(ValueError, match="differ in size.*multimodal resamples"):
+        register_stack(pair.reference[None], coarse_maps, RegisterConfig())
+
+
 def test_unknown_method_lists_the_valid_ones():
     with pytest.raises(ValueError, match="valid: phase, multimodal"):
         RegisterConfig(method="mutual")
