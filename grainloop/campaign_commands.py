@@ -59,8 +59,8 @@ def plan(
     name: NameOpt = "campaign",
 ) -> None:
     """Plan a campaign on the loop's project and apply it: annotator accounts made when missing, the open tasks
-    ranked highest by the champion's score, overlap and gold tasks through Label Studio's label stream
-    ("Label All Tasks"). Planning again with the same options resumes it. Passwords and tokens go only to the
+    ranked highest by the champion's score, served by Label Studio's label stream ("Label All Tasks") in that
+    order, overlap and gold tasks first. Planning again with the same options resumes it. Passwords and tokens go only to the
     campaign's owner-only accounts file; this prints where it is."""
     from flows.campaign import plan_campaign
     from labeling.campaign import CampaignSpec
