@@ -33,7 +33,8 @@ class ScaleBarConfig:
     min_fill: float = 0.85  # of the bar's box
     level: float = 0.3  # a bar pixel lies within this fraction of the grey range from black or white
     max_candidates: int = 4  # bars whose surroundings are read, longest first
-    text_height: float = 32  # pixels: the label region is scaled so that its characters are about this tall
+    text_heights: tuple[float, ...] = (32, 20)  # pixels: the label region is scaled so that its characters are
+    # about this tall (OCR reads small and very large text badly); the next height is tried when nothing is read
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,7 @@ def find_bars(grey: np.ndarray, cfg: ScaleBarConfig = ScaleBarConfig()) -> list[
     return sorted(bars, key=lambda b: -b.length)
 
 
-def label_region(grey: np.ndarray, bar: Bar, cfg: ScaleBarConfig) -> tuple[np.ndarray, int, int, float]:
+def label_region(grey: np.ndarray, bar: Bar, text_height: float) -> tuple[np.ndarray, int, int, float]:
     """The 8-bit region around a bar where its label lies (the bar's grey black, the field white, the bar painted
     over, scaled for OCR), the region's top-left corner in the image and the scale."""
     length, thick = bar.col1 - bar.col0, bar.row1 - bar.row0
@@ -133,34 +134,43 @@ def label_region(grey: np.ndarray, bar: Bar, cfg: ScaleBarConfig) -> tuple[np.nd
     region[bar.row0 - top - 1:bar.row1 - top + 1, max(bar.col0 - left - 2, 0):bar.col1 - left + 2] = field
     span = field - level if abs(field - level) > 0.2 else (0.5 if level < 0.5 else -0.5)
     ink = np.clip((region - level) / span, 0, 1)  # the bar's grey (the label's, as a rule) black, the field white
-    scale = _text_scale(ink, cfg)
+    scale = _text_scale(ink, text_height)
     image = Image.fromarray((ink * 255).astype(np.uint8))
     size = (max(round(image.width * scale), 1), max(round(image.height * scale), 1))
     return np.asarray(image.resize(size, Image.LANCZOS)), top, left, scale
 
 
-def _text_scale(ink: np.ndarray, cfg: ScaleBarConfig) -> float:
-    """How much to enlarge (or shrink) a label region so that its characters are about ``cfg.text_height``
-    pixels tall: OCR reads small and very large text badly. Characters: dark blobs about as tall as wide."""
+def _text_scale(ink: np.ndarray, text_height: float) -> float:
+    """How much to enlarge (or shrink) a label region so that its characters are about ``text_height`` pixels
+    tall. Characters: dark blobs about as tall as wide."""
     labels, _ = ndimage.label(ink < 0.5)
     heights = [box[0].stop - box[0].start for box in ndimage.find_objects(labels)
                if 4 <= box[0].stop - box[0].start <= ink.shape[0] // 2
                and box[1].stop - box[1].start <= 2 * (box[0].stop - box[0].start)]
-    return float(np.clip(cfg.text_height / (np.median(heights) if heights else 10), 0.5, 4))
+    return float(np.clip(text_height / (np.median(heights) if heights else 10), 0.5, 4))
 
 
 def _nearest_label(grey: np.ndarray, bar: Bar, cfg: ScaleBarConfig) -> tuple[Length, float, float] | None:
-    """The length read nearest the bar, the OCR's confidence in it and its nearness: 1 for a label centred
-    above or below the bar within half its length, less the further it lies beyond the bar's ends or rows."""
-    image, top, left, scale = label_region(grey, bar, cfg)
+    """The length read best and nearest the bar (the highest OCR confidence times nearness), the OCR's confidence
+    in it and its nearness: 1 for a label centred above or below the bar within half its length, less the
+    further it lies beyond the bar's ends or rows."""
+    for text_height in cfg.text_heights:
+        image, top, left, scale = label_region(grey, bar, text_height)
+        found = _nearest(bar, label_lengths(ocr_words(image)), top, left, scale)
+        if found:
+            return found
+    return None
+
+
+def _nearest(bar: Bar, lengths, top: int, left: int, scale: float) -> tuple[Length, float, float] | None:
     length_px = max(bar.col1 - bar.col0, 1)
     best = None
-    for length, word in label_lengths(ocr_words(image)):
+    for length, word in lengths:
         row, col = top + word.centre[0] / scale, left + word.centre[1] / scale
         beyond_ends = max(0.0, abs(col - (bar.col0 + bar.col1) / 2) - length_px / 2) / length_px
         off_rows = max(0.0, abs(row - (bar.row0 + bar.row1) / 2) / length_px - 0.5)
         nearness = max(0.0, 1 - 0.5 * (beyond_ends + off_rows))
-        if best is None or nearness > best[2]:
+        if best is None or nearness * word.confidence > best[1] * best[2]:
             best = (length, word.confidence, nearness)
     return best
 

@@ -27,7 +27,8 @@ UNIT_UM = {"nm": 1e-3, "um": 1.0, "mm": 1e3}  # units a scale bar is labelled in
 _MICRO_SURE = "uµμ"  # U+00B5 MICRO SIGN, U+03BC GREEK SMALL LETTER MU, and the ASCII spelling "um"
 _MICRO_MISREAD = ("ju", "pu", "p", "j", "y", "w")  # OCR's readings of a micro sign it did not recognise
 MISREAD_CERTAINTY = 0.85  # the unit's certainty when its micro sign was read as another letter
-_NUMBER = r"(\d+(?:[.,]\d+)?)"
+_DIGIT_MISREAD = str.maketrans("SOolI", "50011")  # OCR's letters for digits: "Sum" is "5um"
+_NUMBER = r"([\dSOolI]+(?:[.,][\dSOolI]+)?)"
 _UNIT = r"([a-zµμ]{1,3}m)"
 LENGTH = re.compile(rf"^{_NUMBER}\s*{_UNIT}$", re.IGNORECASE)
 
@@ -84,10 +85,12 @@ def parse_length(text: str) -> Length | None:
     """``text`` as a length ("5 µm", "500nm", "0,5 mm", "5 um"); None when it is not one."""
     found = LENGTH.match(text.strip().replace(" ", ""))
     unit = _unit(found.group(2)) if found else None
-    if not unit:
-        return None
-    value = float(found.group(1).replace(",", "."))
-    return Length(value, *unit) if value > 0 else None
+    if not unit or not (any(c.isdigit() for c in found.group(1)) or len(found.group(1)) == 1):
+        return None  # a word of letters only ("Sol um") is no number
+    number = found.group(1).translate(_DIGIT_MISREAD)
+    value = float(number.replace(",", "."))
+    certainty = unit[1] * (MISREAD_CERTAINTY if number != found.group(1) else 1.0)
+    return Length(value, unit[0], certainty) if value > 0 else None
 
 
 def tesseract() -> str:

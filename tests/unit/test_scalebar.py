@@ -15,13 +15,14 @@ from tests.scalebars import font, needs_ocr, scale_image, texture
     ("5 \u00b5m", 5, "um", 1.0), ("5\u03bcm", 5, "um", 1.0), ("5 um", 5, "um", 1.0), ("500 nm", 500, "nm", 1.0),
     ("500nm", 500, "nm", 1.0), ("0.5 mm", 0.5, "mm", 1.0), ("0,5 mm", 0.5, "mm", 1.0), ("1.0 \u00b5m", 1, "um", 1.0),
     ("2 pm", 2, "um", MISREAD_CERTAINTY), ("20 jum", 20, "um", MISREAD_CERTAINTY), ("200 NM", 200, "nm", 1.0),
+    ("Sum", 5, "um", MISREAD_CERTAINTY), ("1O nm", 10, "nm", MISREAD_CERTAINTY),  # OCR's letters for digits
 ])
 def test_labels_parse_to_a_length(text, value, unit, certainty):
     length = parse_length(text)
     assert (length.value, length.unit, length.certainty) == (pytest.approx(value), unit, certainty)
 
 
-@pytest.mark.parametrize("text", ["", "nm", "500", "0 nm", "5 km", "x5 um", "WD 10", "5 m", "a1"])
+@pytest.mark.parametrize("text", ["", "nm", "500", "0 nm", "5 km", "x5 um", "WD 10", "5 m", "a1", "Solum", "Ilnm"])
 def test_other_text_is_no_length(text):
     assert parse_length(text) is None
 
