@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -37,10 +38,15 @@ def leaderboard(release: Annotated[Path, typer.Option(help="a release folder (gr
         console.print(str(exc), style="red", markup=False, highlight=False)
         raise typer.Exit(1)
     header, cells = table_rows(board.rows, SCORE, TABLE_METRICS)
-    table = Table(*header, title=f"Leaderboard — {board.release} (test split, sha256 {board.digest[:12]})")
+    table = Table(title=f"Leaderboard — {board.release} (test split, sha256 {board.digest[:12]})",
+                  box=box.SIMPLE_HEAD)
+    for name in header:
+        table.add_column(name, no_wrap=True, justify="left" if name in ("entry", "source") else "right")
     for row in cells:
         table.add_row(*row)
-    console.print(table)
+    # never cut a name or a score short: a terminal narrower than the table wraps its lines instead
+    needed = console.measure(table, options=console.options.update_width(10_000)).maximum
+    Console(width=max(console.width, needed)).print(table)
     console.print(f"{len(board.scored)} version(s) scored now ({', '.join(board.scored) or 'none'}), "
                   f"{len(board.reused)} reused from the leaderboard; files: "
                   + ", ".join(str(p) for p in board.files) + f"; MLflow run {board.run_id}")
