@@ -88,7 +88,10 @@ def parse_length(text: str) -> Length | None:
     if not unit or not (any(c.isdigit() for c in found.group(1)) or len(found.group(1)) == 1):
         return None  # a word of letters only ("Sol um") is no number
     number = found.group(1).translate(_DIGIT_MISREAD)
-    value = float(number.replace(",", "."))
+    try:
+        value = float(number.replace(",", "."))
+    except ValueError:  # letters left that are no digit
+        return None
     certainty = unit[1] * (MISREAD_CERTAINTY if number != found.group(1) else 1.0)
     return Length(value, unit[0], certainty) if value > 0 else None
 

@@ -22,7 +22,7 @@ def test_labels_parse_to_a_length(text, value, unit, certainty):
     assert (length.value, length.unit, length.certainty) == (pytest.approx(value), unit, certainty)
 
 
-@pytest.mark.parametrize("text", ["", "nm", "500", "0 nm", "5 km", "x5 um", "WD 10", "5 m", "a1", "Solum", "Ilnm"])
+@pytest.mark.parametrize("text", ["", "nm", "500", "0 nm", "5 km", "x5 um", "WD 10", "5 m", "a1", "Solum", "Ilnm", "5s00 nm"])
 def test_other_text_is_no_length(text):
     assert parse_length(text) is None
 
