@@ -18,14 +18,16 @@ from typing import Optional
 from dataset.leaderboard import (LEADERBOARD, MODEL_KIND, LeaderboardError, read_leaderboard, registered_entry,
                                  release_digest, scoring_view)
 from dataset.leaderboard_report import ranked, write_reports
+from dataset.manifest import SCHEMA
 from dataset.release import WITHHELD_SPLIT
 from dataset.score import HEADLINE
 from flows.evaluation import EvalTarget, evaluate_version
 from flows.registry import log_files
 from flows.tracking import (KIND_LEADERBOARD, SCORE, SIZE_ERROR, TAG_KIND, TAG_LEADERBOARD_SHA256, TAG_MODEL,
-                            TAG_RELEASE, TAG_RELEASE_SHA256, TrackingConfig, client as make_client,
+                            TAG_RELEASE, TAG_RELEASE_SHA256, TAG_SCHEMA_HASH, TrackingConfig, client as make_client,
                             prediction_version, tracked_run)
 from foundation.digest import sha256_file
+from foundation.schema import LabelSchema
 
 TABLE_METRICS = tuple(k for k in HEADLINE if k.startswith("grains/") or k == SIZE_ERROR)  # beside SCORE, per class
 PLOTTED = (SCORE, "grains/f1")  # the bars of leaderboard.png
@@ -44,6 +46,7 @@ class Leaderboard:
     rows: tuple[dict, ...]  # every entry, best first
     scored: tuple[str, ...]  # the entries scored by this call
     reused: tuple[str, ...]  # registered entries whose recorded scores were reused
+    skipped: tuple[str, ...]  # versions not scored, with the reason (another label schema than the release's)
     files: tuple[Path, ...]  # leaderboard.csv, .md and .png in the release folder
     run_id: str  # the MLflow run holding the files
     release: str  # the release's tag
@@ -56,10 +59,16 @@ def release_tag(release: Path) -> str:
     return json.loads(info.read_text()).get("tag", release.name) if info.exists() else release.name
 
 
-def registered_versions(tracking: TrackingConfig) -> list[str]:
-    """The versions registered under the model name, oldest first (none when nothing is registered)."""
+def registered_versions(tracking: TrackingConfig) -> list:
+    """The ModelVersions registered under the model name, oldest first (none when nothing is registered)."""
     found = make_client(tracking).search_model_versions(f"name = '{tracking.model_name}'")
-    return sorted((str(v.version) for v in found), key=int)
+    return sorted(found, key=lambda v: int(v.version))
+
+
+def _other_schema(version, schema_hash: str) -> str:
+    """Why the version cannot be scored on the release: its label schema differs (empty: it can)."""
+    found = version.tags.get(TAG_SCHEMA_HASH)
+    return f"label schema {found[:12]}, the release's {schema_hash[:12]}" if found and found != schema_hash else ""
 
 
 def _score(tracking: TrackingConfig, version: str, target: EvalTarget):
@@ -95,13 +104,16 @@ def build_leaderboard(cfg: LeaderboardConfig) -> Leaderboard:
     """Score every registered version not yet on the release's leaderboard, then write and log the table."""
     release, tracking = Path(cfg.release), cfg.tracking
     tag, digest = release_tag(release), release_digest(release, cfg.private)
-    scored, reused = [], []
+    scored, reused, skipped, schema_hash = [], [], [], LabelSchema.load(release / SCHEMA).hash
     with tempfile.TemporaryDirectory() as tmp:  # the test split alone: no other image can be evaluated
         # the target's name (tag and digest) keys the version tag that records its evaluation there
         target = EvalTarget(scoring_view(release, Path(tmp), cfg.private), f"{tag}-release-{digest[:12]}",
                             WITHHELD_SPLIT)
-        for version in registered_versions(tracking):
-            entry = prediction_version(tracking.model_name, version)
+        for mv in registered_versions(tracking):
+            version, entry = str(mv.version), prediction_version(tracking.model_name, mv.version)
+            if why := _other_schema(mv, schema_hash):
+                skipped.append(f"{entry} ({why})")
+                continue
             _, was = registered_entry(release, entry, tracking.model_name, version, digest,
                                       _score(tracking, version, target), HEADLINE)
             (reused if was else scored).append(entry)
@@ -111,5 +123,5 @@ def build_leaderboard(cfg: LeaderboardConfig) -> Leaderboard:
                                "and no outside entry was scored (grainloop score --name)")
     md, png = write_reports(release, rows, SCORE, TABLE_METRICS, PLOTTED, f"Leaderboard — {tag}")
     files = (release / LEADERBOARD, md, png)
-    return Leaderboard(tuple(ranked(rows, SCORE)), tuple(scored), tuple(reused), files,
+    return Leaderboard(tuple(ranked(rows, SCORE)), tuple(scored), tuple(reused), tuple(skipped), files,
                        _log(tracking, tag, digest, files), tag, digest)

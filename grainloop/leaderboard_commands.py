@@ -50,3 +50,6 @@ def leaderboard(release: Annotated[Path, typer.Option(help="a release folder (gr
     console.print(f"{len(board.scored)} version(s) scored now ({', '.join(board.scored) or 'none'}), "
                   f"{len(board.reused)} reused from the leaderboard; files: "
                   + ", ".join(str(p) for p in board.files) + f"; MLflow run {board.run_id}")
+    if board.skipped:
+        console.print(f"not scored, another label schema than the release's: {'; '.join(board.skipped)}",
+                      style="yellow", markup=False, highlight=False)

@@ -20,8 +20,8 @@ from dataset.splits import SplitConfig
 from dataset.store import add_items
 from flows.leaderboard import ARTIFACTS
 from flows.registry import log_trained
-from flows.tracking import (KIND_LEADERBOARD, TAG_KIND, TAG_RELEASE, TAG_RELEASE_SHA256, TrackingConfig, client,
-                            eval_run_tag)
+from flows.tracking import (KIND_LEADERBOARD, TAG_KIND, TAG_RELEASE, TAG_RELEASE_SHA256, TAG_SCHEMA_HASH,
+                            TrackingConfig, client, eval_run_tag)
 from foundation.schema import binary_schema
 from grainloop.cli import app
 from ml.io import read_mask, write_mask
@@ -124,6 +124,12 @@ def test_registered_versions_are_scored_once_on_the_test_split(setup, tmp_path, 
     assert "0 version(s) scored now" in again and "2 reused" in again
     assert read_leaderboard(release) == board  # scored_at and every score unchanged
     assert [r.info.run_id for r in _leaderboard_runs(tracking)] == [runs[0].info.run_id]
+
+    _register(tracking, tmp_path, seeds=(3,))  # a version of another label schema cannot be scored on the release
+    c.set_model_version_tag(tracking.model_name, "3", TAG_SCHEMA_HASH, "0" * 16)
+    other = " ".join(_leaderboard(project, release).split())
+    assert "0 version(s) scored now" in other and "not scored, another label schema" in other
+    assert "grainloop-segmentation@v3 (label schema 000000000000" in other and read_leaderboard(release) == board
 
 
 def test_a_release_that_withholds_its_test_masks_is_scored_with_its_private_folder(tmp_path, monkeypatch):
