@@ -152,3 +152,14 @@ def _sections(sections, scales):
     return sections(LoopStatus("now", "ws", LabelingStatus("p", unavailable="down"), QuarantineStatus("q"),
                                DatasetStatus(), ChampionStatus("seg", unavailable="none"), CycleStatus(),
                                ScheduleStatus("d"), scales))
+
+
+def test_init_and_add_warn_without_tesseract_and_go_on(tmp_path, monkeypatch):
+    from flows.scale import scan_new_images
+
+    loop = _loop(tmp_path)
+    Image.fromarray(scale_image(200, "5 um")).save(loop.labeling.images / "bar.png")
+    monkeypatch.setenv("GRAINLOOP_TESSERACT", str(tmp_path / "no-tesseract"))
+    said = []
+    assert scan_new_images(loop, said.append) is None
+    assert said and said[0].startswith("warning: scale bars not read") and "tesseract-ocr" in said[0]
