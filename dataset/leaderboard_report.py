@@ -19,6 +19,9 @@ LEADERBOARD_MD = "leaderboard.md"
 LEADERBOARD_PNG = "leaderboard.png"
 ENTRY_COLUMNS = ("entry", "source", "images")
 MISSING = "–"  # a metric an entry has no value for (an outside class map has no grain metrics)
+NOTE = ("Registered versions are scored as promotion scores them: grains are split from the predicted and the true "
+        "class maps alike. Outside 16-bit instance maps are scored against the release's instance maps; outside 8-bit "
+        "class maps get pixel metrics only.")
 
 
 def value(row: dict, key: str) -> float:
@@ -59,7 +62,7 @@ def markdown(rows: Sequence[dict], primary: str, metric_keys: Sequence[str], tit
     header, cells = table_rows(rows, primary, metric_keys)
     align = ["---:" if h in ("rank", "images") or h not in ENTRY_COLUMNS else "---" for h in header]
     lines = [f"# {title}", "", f"Sorted by `{primary}` (higher is better). Scored on the release's test split only.",
-             "", "| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+             "", NOTE, "", "| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
     lines += ["| " + " | ".join(c) + " |" for c in cells]
     return "\n".join(lines) + "\n"
 
