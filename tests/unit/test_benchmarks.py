@@ -8,13 +8,15 @@ import re
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from tests.helpers import random_model_file, run_bench
+from tests.scalebars import needs_ocr, scale_image
 
 ROOT = Path(__file__).resolve().parents[2]
 UNIT = {"predict_overhead", "predict_memory", "train_pipeline", "train_precision", "emps_sizes", "emps_train",
         "simulate_emps", "recipe_baseline", "semi_supervised", "inference_engines",
-        "backend_latency", "register_multimodal"}
+        "backend_latency", "register_multimodal", "scale_bars"}
 WITH_SERVER = {"labeling_pull", "labeling_push", "preannotate_throughput"}  # tests/integration
 OWN_SERVERS = {"demo_curve"}  # a whole demo per seed (minutes, its own servers): smoked here with --from-runs
 NUMBER = r"-?\d+(\.\d+)?"
@@ -144,6 +146,15 @@ def test_register_multimodal():
         assert re.search(rf"^\| {name}.* \| 2 \| {NUMBER} / {NUMBER} \|", out, re.M), out
     assert re.search(rf"^residual \(maps together\): shift max {NUMBER} \(goal <= 0.3\), rotation max {NUMBER} "
                      rf"\(goal <= 0.2\), scale max {NUMBER} \(goal <= 0.5\)$", out, re.M), out
+
+
+@needs_ocr
+def test_scale_bars(tmp_path):
+    for k, (length, label) in enumerate(((200, "5 um"), (150, "300 nm"))):
+        Image.fromarray(scale_image(length, label, seed=k)).save(tmp_path / f"{k}.png")
+    out = run_bench("scale_bars", "--smoke", "--images", str(tmp_path), "--out", str(tmp_path / "r.json"))
+    assert re.search(r"^with a scale-bar reading: 2 \(100.0%\)$", out, re.M), out
+    assert re.search(rf"^seconds per image: {NUMBER}$", out, re.M) and (tmp_path / "r.json").is_file()
 
 
 def test_recipe_baseline_skips_without_emps(tmp_path):
