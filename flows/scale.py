@@ -89,8 +89,8 @@ def detect_scales(loop: LoopConfig, redo: bool = False, cfg: ScaleBarConfig = Sc
             report.with_metadata += 1
         else:
             report.read.append(record.put(path, found.reading))
-        if len(report.read) % 20 == 0:
-            record.save()  # a long first scan keeps what it read
+            if len(report.read) % 20 == 0:
+                record.save()  # a long first scan keeps what it read
     record.save()
     return report
 
