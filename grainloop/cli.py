@@ -19,6 +19,7 @@ from grainloop import backend_commands
 from grainloop import score_commands
 from grainloop import scale_commands
 from grainloop import leaderboard_commands
+from grainloop import stack_commands
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Grow SEM grain segmentation datasets and models through a human labeling loop.")
@@ -39,6 +40,7 @@ app.add_typer(backend_commands.app, name=None)
 app.add_typer(score_commands.app, name=None)
 app.add_typer(scale_commands.app, name="scale")
 app.add_typer(leaderboard_commands.app, name=None)
+app.add_typer(stack_commands.app, name="stack")
 
 
 @app.command()

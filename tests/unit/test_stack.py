@@ -110,3 +110,34 @@ def test_write_stack_round_trips(tmp_path):
     assert np.array_equal(read_stack(paths["labels"]), s.labels)
     assert np.array_equal(read_stack(paths["inchamber"]), s.detectors["inchamber"])
     assert (tmp_path / "stk" / "stack.json").is_file()
+
+
+def test_cli_prepares_a_stack_trains_on_three_slices_and_predicts_the_whole_stack(tmp_path):
+    from typer.testing import CliRunner
+
+    from grainloop.cli import app
+
+    runner = CliRunner()
+    raw, ds = tmp_path / "raw", tmp_path / "ds"
+    assert runner.invoke(app, ["stack", "synth", str(raw), "--slices", "5", "--size", "48"]).exit_code == 0
+    dets = ["--detector", str(raw / "inchamber.tif"), "--detector", str(raw / "inlens.tif")]
+    r = runner.invoke(app, ["stack", "prepare", *dets, "--labels", str(raw / "labels.tif"), "--out", str(ds),
+                            "--only", "0,1,4"])
+    assert r.exit_code == 0, r.output
+    train_args = r.stdout.split()[2:]
+    assert train_args.count("--images") == 6 and train_args[1].endswith("inchamber_z0")
+    edge = tifffile.imread(ds / "inchamber_z-1" / "slice_0000.tif")  # slice -1 is slice 0 (clamped)
+    assert np.array_equal(edge, read_stack(raw / "inchamber.tif")[0])
+    r = runner.invoke(app, ["train", *train_args, "--schema", "schemas/cement-phases.yaml", "--out", str(tmp_path / "m"),
+                            "--epochs", "1", "--patch", "32", "--patches-per-epoch", "4", "--batch-size", "2",
+                            "--decoder-channels", "8,8,8,8,8", "--val-fraction", "0.34", "--threads", "1"])
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "pred.tif"
+    r = runner.invoke(app, ["stack", "predict", "--model", str(tmp_path / "m" / "model.pt"), *dets, "--out", str(out),
+                            "--tile", "32", "--overlap", "8"])
+    assert r.exit_code == 0, r.output
+    pred = tifffile.imread(out)
+    assert pred.shape == (5, 48, 48) and pred.max() <= 3
+    r = runner.invoke(app, ["stack", "predict", "--model", str(tmp_path / "m" / "model.pt"), dets[0], dets[1],
+                            "--out", str(out)])
+    assert r.exit_code == 2  # 6 channels from one detector would be 6 slices: not an odd context, refused
