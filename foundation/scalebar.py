@@ -92,9 +92,11 @@ def _bar(grey: np.ndarray, component: np.ndarray, box: tuple[slice, slice], brig
     (rows, cols), h, w = box, box[0].stop - box[0].start, box[1].stop - box[1].start
     if w < cfg.min_aspect * h or w > cfg.max_length_fraction * grey.shape[1]:
         return None
+    if cols.start == 0 or cols.stop == grey.shape[1]:  # cut by the frame: its length is unknown
+        return None
     fill = float(component.mean())
-    above = grey[max(rows.start - 2, 0):rows.start, cols]
-    below = grey[rows.stop:rows.stop + 2, cols]
+    above = grey[max(rows.start - 3, 0):max(rows.start - 1, 0), cols]  # past one row the bar's blur may reach
+    below = grey[rows.stop + 1:rows.stop + 3, cols]
     sides = [s for s in (above, below) if s.size]
     if fill < cfg.min_fill or not sides:
         return None

@@ -86,3 +86,12 @@ def test_without_tesseract_the_error_says_how_to_install_it(monkeypatch):
         tesseract()
     with pytest.raises(OcrUnavailable, match="GRAINLOOP_TESSERACT"):
         read_scale_bar(scale_image(200, "5 um"))
+
+
+def test_a_bar_cut_by_the_frame_is_no_bar():
+    img = (texture() * 255).astype(np.uint8)
+    img[390:418, -170:] = 255
+    img[400:408, -150:] = 0  # runs into the right edge: how long it was is unknown
+    assert find_bars(grey_unit(img)) == []
+    img[400:408, -1] = 255
+    assert find_bars(grey_unit(img))[0].length == pytest.approx(149, abs=0.5)
