@@ -71,12 +71,13 @@ def numeric(metrics: Mapping[str, object], prefix: str = "") -> dict[str, float]
 
 
 def epoch_metrics(mlflow=None) -> Callable[[EpochRecord], None]:
-    """An epoch-end callback for ml.train: loss, learning rate and validation metrics at step = epoch."""
+    """An epoch-end callback for ml.train: losses (the GAN trainer's too), learning rate and validation metrics at
+    step = epoch."""
     mlflow = mlflow or lib()
 
     def on_epoch(r: EpochRecord) -> None:
         mlflow.log_metrics({"train_loss": r.train_loss, "lr": r.lr, "epoch_seconds": r.seconds,
-                            **numeric(r.metrics, VAL_PREFIX)}, step=r.epoch)
+                            **numeric(r.losses), **numeric(r.metrics, VAL_PREFIX)}, step=r.epoch)
     return on_epoch
 
 

@@ -62,6 +62,10 @@ def train(
     semi: Annotated[Optional[str], typer.Option(help="none or mean_teacher: also learn the teacher's confident "
                                                      "pseudo-labels on --unlabeled images")] = None,
     semi_weight: Opt[float] = None, semi_threshold: Opt[float] = None,
+    trainer: Annotated[Optional[str], typer.Option(help="supervised, or gan: a PatchGAN discriminator on (image, "
+                                                        "class probabilities) adds an adversarial loss "
+                                                        "(pix2pix)")] = None,
+    gan_weight: Annotated[Optional[float], typer.Option(help="the adversarial loss's weight (--trainer gan)")] = None,
 ) -> None:
     """Train a segmentation model on folders of images and masks; resumes an interrupted run in OUT.
 
@@ -78,7 +82,7 @@ def train(
                        restart_epochs=restart_epochs, loss=loss, class_weights=parse_floats(class_weights),
                        downsample=downsample, balanced=balanced, augment=augment, patience=patience, seed=seed,
                        threads=threads, device=device, precision=precision, semi=semi, semi_weight=semi_weight,
-                       semi_threshold=semi_threshold)
+                       semi_threshold=semi_threshold, trainer=trainer, gan_weight=gan_weight)
     if cfg.semi.enabled and not unlabeled:
         raise typer.BadParameter(f"--semi {cfg.semi.method} needs --unlabeled")
     result = runs.run_training(spec, cfg, out, progress=True, log=console.print)
@@ -144,11 +148,22 @@ def predict(
 def synth(
     out: Annotated[Path, typer.Argument(help="folder for images/, masks/, instances/, manifest.json")],
     n: int = 24, size: int = 256, seed: int = 0, classes: int = 1, banner: bool = True, bit_depth: int = 8,
+    mode: Annotated[str, typer.Option(help="grains, or phases: 4 rock phases (schemas/phases.yaml) with "
+                                           "overlapping grey levels and mineral textures")] = "grains",
 ) -> None:
     """Write a seeded synthetic SEM grain dataset with exact class and instance masks."""
     from ml.config import to_dict
     from ml.synthetic import SyntheticConfig, write_dataset
+    from ml.synthetic_phases import PhasesConfig, check_mode, write_phases_dataset
 
+    try:
+        check_mode(mode)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    if mode == "phases":
+        paths = write_phases_dataset(out, n, PhasesConfig(size=size), seed)
+        console.print(f"wrote {len(paths)} synthetic phase images to {out} (masks: schemas/phases.yaml's values)")
+        return
     cfg = SyntheticConfig(height=size, width=size, n_classes=classes, banner=banner, bit_depth=bit_depth)
     paths = write_dataset(out, n, cfg, seed)
     console.print(f"wrote {len(paths)} synthetic images to {out} ({json.dumps(to_dict(replace(cfg)))})")

@@ -13,6 +13,10 @@ from urllib.parse import urlparse
 import segmentation_models_pytorch as smp
 import torch
 
+from ml.sensor3d import Sensor3D
+
+from ml.resunet import ResUnet
+
 ARCHITECTURES = {
     "unet": smp.Unet,
     "unetplusplus": smp.UnetPlusPlus,
@@ -21,6 +25,8 @@ ARCHITECTURES = {
     "deeplabv3plus": smp.DeepLabV3Plus,
     "manet": smp.MAnet,
     "pan": smp.PAN,
+    "sensor3d": Sensor3D,  # slices k, k-1, k+1 per detector through a shared encoder, mixed in 3-D (ml/sensor3d.py)
+    "resunet": ResUnet,  # a U-Net with residual decoder blocks (ml/resunet.py)
 }
 _WANTED_ENCODERS = (
     "resnet18", "resnet34", "resnet50",

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
+from foundation.choices import check_choice
 from ml.augment import AugmentConfig, Augmenter
 from ml.data import Sample
 from ml.patches import PatchConfig, PatchDataset
@@ -30,9 +31,7 @@ METHODS = ("none", "mean_teacher")
 
 
 def check_method(method: str) -> str:
-    if method not in METHODS:
-        raise ValueError(f"unknown semi-supervised method {method!r}; valid: {', '.join(METHODS)}")
-    return method
+    return check_choice(method, METHODS, "semi-supervised method")
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Iterable
 
 import cv2
 import numpy as np
@@ -372,13 +373,19 @@ def _write_sample(out_dir: Path, name: str, s: SyntheticSample) -> dict:
     return {"name": name, "seed": s.meta["seed"], "n_grains": s.meta["n_grains"], "banner": s.meta["banner"], **files}
 
 
-def write_dataset(out_dir: Path, n: int, cfg: SyntheticConfig, seed: int) -> list[Path]:
-    """Write ``n`` samples plus ``manifest.json`` under ``out_dir``; return the image paths."""
+def write_samples(out_dir: Path, samples: Iterable[tuple[str, SyntheticSample]], manifest: dict) -> list[Path]:
+    """Write named samples (images/, masks/, instances/) plus ``manifest.json`` (``manifest`` and the images'
+    entries) under ``out_dir``; return the image paths."""
     out_dir = Path(out_dir)
     for sub in ("images", "masks", "instances"):
         (out_dir / sub).mkdir(parents=True, exist_ok=True)
-    entries = [_write_sample(out_dir, f"syn_{i:04d}", generate(cfg, image_seed(seed, i))) for i in range(n)]
-    manifest = {"generator": "ml.synthetic", "generator_version": GENERATOR_VERSION, "seed": int(seed),
-                "n": int(n), "config": asdict(cfg), "images": entries}
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    entries = [_write_sample(out_dir, name, s) for name, s in samples]
+    (out_dir / "manifest.json").write_text(json.dumps({**manifest, "images": entries}, indent=2, sort_keys=True) + "\n")
     return [out_dir / e["image"] for e in entries]
+
+
+def write_dataset(out_dir: Path, n: int, cfg: SyntheticConfig, seed: int) -> list[Path]:
+    """Write ``n`` samples plus ``manifest.json`` under ``out_dir``; return the image paths."""
+    samples = ((f"syn_{i:04d}", generate(cfg, image_seed(seed, i))) for i in range(n))
+    return write_samples(out_dir, samples, {"generator": "ml.synthetic", "generator_version": GENERATOR_VERSION,
+                                            "seed": int(seed), "n": int(n), "config": asdict(cfg)})

@@ -21,6 +21,7 @@ from ml.checkpoint import ModelArtifact, atomic_save, save_model
 from ml.config import to_dict
 from ml.data import Sample
 from ml.evaluate import evaluate
+from ml.gan import Adversary, GanConfig, build_adversary, check_trainer
 from ml.losses import LossConfig, build_loss
 from ml.metrics import MEAN_FG_IOU
 from ml.models import ModelConfig, build_model, warm_start
@@ -41,6 +42,8 @@ class TrainConfig:
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     predict: PredictConfig = field(default_factory=PredictConfig)
     semi: SemiConfig = field(default_factory=SemiConfig)  # learning from unlabeled images too (ml/semi.py)
+    trainer: str = "supervised"  # "gan": also an adversarial loss from a PatchGAN discriminator (ml/gan.py)
+    gan: GanConfig = field(default_factory=GanConfig)
     batch_size: int = 8
     epochs: int = 30
     lr: float = 1e-3
@@ -58,6 +61,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_precision(self.precision)
+        check_trainer(self.trainer)
 
 
 @dataclass
@@ -68,6 +72,7 @@ class EpochRecord:
     lr: float
     seconds: float
     best: bool
+    losses: dict = field(default_factory=dict)  # training losses besides train_loss (the GAN's)
 
 
 @dataclass
@@ -109,17 +114,17 @@ def _components(cfg: TrainConfig, steps_per_epoch: int):
     return model, opt, sched
 
 
-def _resume(path: Path, model, opt, sched) -> tuple[TrainState, dict | None]:
-    """The state, and the mean teacher's weights when the run has one."""
+def _resume(path: Path, model, opt, sched) -> tuple[TrainState, dict]:
+    """The state, and the whole checkpoint (with the mean teacher's and the discriminator's states if any)."""
     blob = torch.load(path, map_location="cpu", weights_only=False)
     model.load_state_dict(blob["model"])
     opt.load_state_dict(blob["optimizer"])
     sched.load_state_dict(blob["scheduler"])
-    return TrainState(**blob["state"]), blob.get("teacher")
+    return TrainState(**blob["state"]), blob
 
 
 def _train_epoch(model, loader, loss_fn, opt, sched, bar, device: str, precision: Precision,
-                 teacher: MeanTeacher | None = None) -> float:
+                 teacher: MeanTeacher | None = None, adversary: Adversary | None = None) -> float:
     model.train()
     total, n = 0.0, 0
     unlabeled = teacher.batches() if teacher else None
@@ -127,13 +132,18 @@ def _train_epoch(model, loader, loss_fn, opt, sched, bar, device: str, precision
         x, y = precision.batch(x.to(device)), y.to(device)
         opt.zero_grad(set_to_none=True)
         with precision.autocast():
-            loss = loss_fn(model(x), y)
+            logits = model(x)
+            loss = loss_fn(logits, y)
             if unlabeled is not None:
                 clean, strong = (precision.batch(t.to(device)) for t in next(unlabeled))
                 loss = loss + teacher.loss(model, clean, strong)
+            if adversary:
+                loss = loss + adversary.generator_loss(x, logits)
         loss.backward()
         opt.step()
         sched.step()
+        if adversary:
+            adversary.step(x, logits, y)
         if teacher:
             teacher.update(model)
         total, n = total + loss.item(), n + 1
@@ -147,7 +157,7 @@ def _score(model, val: Sequence[Sample], schema, cfg: TrainConfig, train_loss: f
     return evaluate(model, val, schema, cfg.predict).metrics
 
 
-def _update(state: TrainState, cfg: TrainConfig, metrics: dict, seconds: float, loss: float) -> bool:
+def _update(state: TrainState, cfg: TrainConfig, metrics: dict, seconds: float, loss: float, losses: dict) -> bool:
     score = metrics.get(SCORE, float("nan"))
     best = not math.isnan(score) and score > state.best_score + cfg.min_delta
     if best:
@@ -155,7 +165,7 @@ def _update(state: TrainState, cfg: TrainConfig, metrics: dict, seconds: float, 
     else:
         state.bad_epochs += 1
     state.elapsed += seconds
-    state.history.append({"epoch": state.epoch, "train_loss": loss, "seconds": seconds, **metrics})
+    state.history.append({"epoch": state.epoch, "train_loss": loss, "seconds": seconds, **losses, **metrics})
     return best
 
 
@@ -200,14 +210,15 @@ def train(cfg: TrainConfig, schema: LabelSchema, train_samples: Sequence[Sample]
     loss_fn = build_loss(cfg.loss, cfg.model.classes).to(cfg.predict.device)
     artifact = ModelArtifact(cfg.model, schema, cfg.preprocess, provenance=provenance or {})
     last = out_dir / "last.pt"
-    teacher_state = None
+    saved: dict = {}
     if resume and last.exists():
-        state, teacher_state = _resume(last, model, opt, sched)
+        state, saved = _resume(last, model, opt, sched)
     else:
         state = TrainState()
         if init_weights is not None:
             warm_start(model, init_weights)
-    teacher = _teacher(cfg, model, unlabeled, teacher_state)
+    adversary = build_adversary(cfg.trainer, cfg.gan, cfg.model, cfg.predict.device, saved.get("adversary"))
+    teacher = _teacher(cfg, model, unlabeled, saved.get("teacher"))
     stopped = _stop_reason(state, cfg) if state.epoch else None
     with epoch_progress(cfg.progress) as progress:
         while stopped is None:
@@ -219,16 +230,19 @@ def train(cfg: TrainConfig, schema: LabelSchema, train_samples: Sequence[Sample]
             loader = DataLoader(data, batch_size=cfg.batch_size, shuffle=False, drop_last=True, num_workers=0)
             t0 = time.perf_counter()
             with progress.epoch(state.epoch, steps) as bar:
-                loss = _train_epoch(model, loader, loss_fn, opt, sched, bar, cfg.predict.device, precision, teacher)
+                loss = _train_epoch(model, loader, loss_fn, opt, sched, bar, cfg.predict.device, precision, teacher,
+                                    adversary)
+            losses = adversary.epoch_losses() if adversary else {}
             metrics = _score(model, val_samples, schema, cfg, loss)
             seconds = time.perf_counter() - t0
-            best = _update(state, cfg, metrics, seconds, loss)
+            best = _update(state, cfg, metrics, seconds, loss, losses)
             if best:
                 save_model(out_dir / "model.pt", model, ModelArtifact(**{**artifact.__dict__, "metrics": metrics}))
             atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                          "state": state.__dict__, "config": to_dict(cfg),
-                         "teacher": teacher.state_dict() if teacher else None}, last)
-            record = EpochRecord(state.epoch, loss, metrics, sched.get_last_lr()[0], seconds, best)
+                         "teacher": teacher.state_dict() if teacher else None,
+                         "adversary": adversary.state_dict() if adversary else None}, last)
+            record = EpochRecord(state.epoch, loss, metrics, sched.get_last_lr()[0], seconds, best, losses)
             for cb in callbacks:
                 cb(record)
             stopped = _stop_reason(state, cfg)
