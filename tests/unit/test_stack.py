@@ -141,3 +141,32 @@ def test_cli_prepares_a_stack_trains_on_three_slices_and_predicts_the_whole_stac
     r = runner.invoke(app, ["stack", "predict", "--model", str(tmp_path / "m" / "model.pt"), dets[0], dets[1],
                             "--out", str(out)])
     assert r.exit_code == 2  # 6 channels from one detector would be 6 slices: not an odd context, refused
+
+
+def test_sensor3d_trains_on_a_prepared_stack_and_sees_the_neighbours(tmp_path):
+    import torch
+
+    from foundation.schema import LabelSchema
+    from ml.checkpoint import load_model
+    from ml.models import ModelConfig, build_model
+    from ml.runs import TrainSpec, run_training
+    from ml.stack_prepare import prepare_stack
+    from ml.train_options import DEFAULTS, with_options
+
+    with pytest.raises(ValueError, match="detectors x 3 slices"):
+        build_model(ModelConfig(arch="sensor3d", in_channels=4))
+    s = generate_stack(SMALL, seed=0)
+    paths = write_stack(tmp_path / "raw", s)
+    ds = prepare_stack([paths["inchamber"], paths["inlens"]], tmp_path / "ds", 3, paths["labels"], [0, 3, 7])
+    spec = TrainSpec(ds.channels, ds.masks, "class", LabelSchema.load("schemas/cement-phases.yaml"),
+                     splits={"slice_0000": "train", "slice_0007": "train", "slice_0003": "val"})
+    cfg = with_options(DEFAULTS, arch="sensor3d", decoder_channels=(8, 8, 8, 8, 8), epochs=2, patch=32,
+                       patches_per_epoch=4, batch_size=2, threads=1)
+    result = run_training(spec, cfg, tmp_path / "run")
+    net, artifact = load_model(result.model_path)
+    assert artifact.model_config.arch == "sensor3d" and artifact.model_config.in_channels == 6
+    x = torch.randn(1, 6, 32, 32)
+    swapped = x.clone()
+    swapped[:, 1] = torch.randn(1, 32, 32)  # another slice k-1: the output changes, the model uses the context
+    with torch.no_grad():
+        assert net(x).shape == (1, 4, 32, 32) and not torch.allclose(net(x), net(swapped))
