@@ -13,9 +13,8 @@ from urllib.parse import urlparse
 import segmentation_models_pytorch as smp
 import torch
 
-from ml.sensor3d import Sensor3D
-
 from ml.resunet import ResUnet
+from ml.sensor3d import Sensor3D
 
 ARCHITECTURES = {
     "unet": smp.Unet,
