@@ -128,7 +128,8 @@ def test_cli_prepares_a_stack_trains_on_three_slices_and_predicts_the_whole_stac
     assert train_args.count("--images") == 6 and train_args[1].endswith("inchamber_z0")
     edge = tifffile.imread(ds / "inchamber_z-1" / "slice_0000.tif")  # slice -1 is slice 0 (clamped)
     assert np.array_equal(edge, read_stack(raw / "inchamber.tif")[0])
-    r = runner.invoke(app, ["train", *train_args, "--schema", "schemas/cement-phases.yaml", "--out", str(tmp_path / "m"),
+    r = runner.invoke(app, ["train", *train_args, "--schema", "schemas/cement-phases.yaml", "--out",
+                            str(tmp_path / "m"),
                             "--epochs", "1", "--patch", "32", "--patches-per-epoch", "4", "--batch-size", "2",
                             "--decoder-channels", "8,8,8,8,8", "--val-fraction", "0.34", "--threads", "1"])
     assert r.exit_code == 0, r.output
