@@ -8,12 +8,13 @@ reaches the loop's ``samples.scale_bar_confidence``.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from grainloop.options import ConfigOpt, loop_file
@@ -61,10 +62,13 @@ def read(
         typer.echo(json.dumps([{"path": str(s.path), "metadata_pixel_size_um": s.metadata_um, "error": s.error,
                                 "scale_bar": s.reading.to_dict() if s.reading else None} for s in found], indent=1))
         return
-    table = Table("image", "metadata um/px", "scale bar", "um/px", "bar px", "confidence")
+    root = Path(os.path.commonpath([s.path.resolve().parent for s in found])) if found else Path()
+    table = Table("metadata um/px", "scale bar", "um/px", "bar px", "confidence", caption=f"images in {root}",
+                  caption_justify="left")
+    table.columns.insert(0, Column("image", overflow="fold"))
     for s in found:
         r = s.reading
-        table.add_row(Text(str(s.path)), _um(s.metadata_um), Text(s.error or (r.label if r else "none")),
+        table.add_row(Text(str(s.path.resolve().relative_to(root))), _um(s.metadata_um), Text(s.error or (r.label if r else "none")),
                       _um(r.pixel_size_um if r else None), f"{r.bar_length_px:.1f}" if r else "-",
                       f"{r.confidence:.2f}" if r else "-")
     Console().print(table)
@@ -106,8 +110,9 @@ def list_(config: ConfigOpt = None, as_json: JsonOpt = False,
 
 
 def _show(entries, threshold: float) -> None:
-    table = Table("image", "state", "label", "um/px", "bar px", "confidence",
+    table = Table("state", "label", "um/px", "bar px", "confidence",
                   caption=f"used unconfirmed from confidence {threshold}", caption_justify="left")
+    table.columns.insert(0, Column("image", overflow="fold"))
     for e in entries:
         r = e.reading
         table.add_row(Text(e.image), e.state(threshold), Text(r.label) if r else "-",
