@@ -16,7 +16,7 @@ from tests.scalebars import needs_ocr, scale_image
 ROOT = Path(__file__).resolve().parents[2]
 UNIT = {"predict_overhead", "predict_memory", "train_pipeline", "train_precision", "emps_sizes", "emps_train",
         "simulate_emps", "recipe_baseline", "semi_supervised", "inference_engines",
-        "backend_latency", "register_multimodal", "scale_bars"}
+        "backend_latency", "register_multimodal", "scale_bars", "stack_compare"}
 WITH_SERVER = {"labeling_pull", "labeling_push", "preannotate_throughput"}  # tests/integration
 OWN_SERVERS = {"demo_curve"}  # a whole demo per seed (minutes, its own servers): smoked here with --from-runs
 NUMBER = r"-?\d+(\.\d+)?"
@@ -146,6 +146,18 @@ def test_register_multimodal():
         assert re.search(rf"^\| {name}.* \| 2 \| {NUMBER} / {NUMBER} \|", out, re.M), out
     assert re.search(rf"^residual \(maps together\): shift max {NUMBER} \(goal <= 0.3\), rotation max {NUMBER} "
                      rf"\(goal <= 0.2\), scale max {NUMBER} \(goal <= 0.5\)$", out, re.M), out
+
+
+def test_stack_compare():
+    out = run_bench("stack_compare", "--smoke")
+    assert re.search(r"^command: bin/bench stack_compare --smoke$", out, re.M), out
+    for model, detectors, slices in (("unet", "inchamber", 1), ("unet", "inchamber", 3),
+                                     ("unet", r"inchamber\+inlens", 1), ("unet", r"inchamber\+inlens", 3),
+                                     ("sensor3d", r"inchamber\+inlens", 3)):
+        assert re.search(rf"^\| {model} \| {detectors} \| {slices} \| \d+ \| {NUMBER} \|", out, re.M), out
+    assert re.search(rf"^second detector: {NUMBER} \(1 slice\), .* neighbouring slices: {NUMBER} \(1 detector\)",
+                     out.replace("+", ""), re.M), out
+    assert re.search(rf"^sensor3d against unet, 2 detectors x 3 slices: \+?{NUMBER}$", out, re.M), out
 
 
 @needs_ocr
