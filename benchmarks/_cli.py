@@ -20,6 +20,13 @@ def parse_args(parser: argparse.ArgumentParser, smoke: dict[str, Any],
     return args
 
 
+def add_run_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """--out (keep the runs) and --threads (torch threads), as the training benchmarks take them."""
+    parser.add_argument("--out", type=Path, help="keep the runs here (default: a temporary folder)")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    return parser
+
+
 def ints(text: str) -> tuple[int, ...]:
     """A comma-separated list of integers (an argparse type)."""
     return tuple(int(v) for v in str(text).split(","))

@@ -76,13 +76,16 @@ def train(
     spec = _spec(images, masks, dataset, mask_kind, schema, splits, val_fraction=val_fraction, warm_start=warm_start,
                  resume=resume, unlabeled=tuple(unlabeled or ()))
     base = load_params(params) if params else DEFAULTS
-    cfg = with_options(base, arch=arch, encoder=encoder, decoder_channels=parse_ints(decoder_channels),
-                       encoder_weights=encoder_weights, epochs=epochs, minutes=minutes, patch=patch,
-                       patches_per_epoch=patches_per_epoch, batch_size=batch_size, lr=lr, warm_lr=warm_lr,
-                       restart_epochs=restart_epochs, loss=loss, class_weights=parse_floats(class_weights),
-                       downsample=downsample, balanced=balanced, augment=augment, patience=patience, seed=seed,
-                       threads=threads, device=device, precision=precision, semi=semi, semi_weight=semi_weight,
-                       semi_threshold=semi_threshold, trainer=trainer, gan_weight=gan_weight)
+    try:
+        cfg = with_options(base, arch=arch, encoder=encoder, decoder_channels=parse_ints(decoder_channels),
+                           encoder_weights=encoder_weights, epochs=epochs, minutes=minutes, patch=patch,
+                           patches_per_epoch=patches_per_epoch, batch_size=batch_size, lr=lr, warm_lr=warm_lr,
+                           restart_epochs=restart_epochs, loss=loss, class_weights=parse_floats(class_weights),
+                           downsample=downsample, balanced=balanced, augment=augment, patience=patience, seed=seed,
+                           threads=threads, device=device, precision=precision, semi=semi, semi_weight=semi_weight,
+                           semi_threshold=semi_threshold, trainer=trainer, gan_weight=gan_weight)
+    except ValueError as exc:  # a setting out of its range or choices: the message says which
+        raise typer.BadParameter(str(exc)) from exc
     if cfg.semi.enabled and not unlabeled:
         raise typer.BadParameter(f"--semi {cfg.semi.method} needs --unlabeled")
     result = runs.run_training(spec, cfg, out, progress=True, log=console.print)

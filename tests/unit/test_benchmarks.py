@@ -16,7 +16,7 @@ from tests.scalebars import needs_ocr, scale_image
 ROOT = Path(__file__).resolve().parents[2]
 UNIT = {"predict_overhead", "predict_memory", "train_pipeline", "train_precision", "emps_sizes", "emps_train",
         "simulate_emps", "recipe_baseline", "semi_supervised", "inference_engines",
-        "backend_latency", "register_multimodal", "scale_bars", "stack_compare"}
+        "backend_latency", "register_multimodal", "scale_bars", "stack_compare", "gan_compare"}
 WITH_SERVER = {"labeling_pull", "labeling_push", "preannotate_throughput"}  # tests/integration
 OWN_SERVERS = {"demo_curve"}  # a whole demo per seed (minutes, its own servers): smoked here with --from-runs
 NUMBER = r"-?\d+(\.\d+)?"
@@ -137,6 +137,19 @@ def test_semi_supervised(synthetic_dataset, tmp_path):
     assert re.search(r"^\d+ training images \(labelled \+ pool\), [1-9]\d* validation, [1-9]\d* test;", out, re.M), out
     assert re.search(rf"^\| 2 \| 0 \| {NUMBER} \| {NUMBER} \| ({NUMBER}|nan) \| {NUMBER}, {NUMBER} \|$", out, re.M), out
     assert re.search(r"^2 labelled: mean ratio ", out, re.M), out
+
+
+def test_gan_compare(synthetic_dataset, tmp_path):
+    out = run_bench("gan_compare", "--smoke", "--datasets", "synthetic,emps", "--emps",
+                    str(_emps_like(synthetic_dataset, tmp_path)))
+    assert re.search(r"^command: bin/bench gan_compare --smoke --datasets synthetic,emps --emps ", out, re.M), out
+    assert re.search(r"^\| data \| tile \| model \| batch \| epochs \(best\) \| minutes \| IoU pore \| IoU quartz "
+                     r"\| IoU albite \| IoU clay-mix \| mean_fg_iou \|$", out, re.M), out
+    assert re.search(r"^\| data \| .* \| IoU background \| IoU grain \| mean_fg_iou \|$", out, re.M), out
+    for data in ("synthetic", "emps"):
+        for model in ("unet", "gan"):
+            assert re.search(rf"^\| {data} \| 64 \| {model} \| \d+ \| [1-9]\d* \(\d+\) \| {NUMBER} \| .*"
+                             rf"\*\*{NUMBER}\*\* \|$", out, re.M), out
 
 
 def test_register_multimodal():

@@ -107,3 +107,19 @@ def test_phases_mode_gives_four_classes_with_overlapping_grey_levels():
     for a, b in ((2, 3), (2, 4), (3, 4)):
         assert _overlap(grey[a], grey[b]) > 0.25, (a, b)
     assert np.array_equal(generate_phases(PhasesConfig(size=256), seed=1).image, s.image)
+
+
+def test_cli_synth_phases_and_train_refuse_unknown_choices(tmp_path):
+    from typer.testing import CliRunner
+
+    from grainloop.cli import app
+
+    runner = CliRunner()
+    r = runner.invoke(app, ["synth", str(tmp_path / "ph"), "--mode", "phases", "--n", "2", "--size", "64"])
+    assert r.exit_code == 0, r.output
+    assert len(list((tmp_path / "ph" / "masks").glob("*.png"))) == 2
+    r = runner.invoke(app, ["synth", str(tmp_path / "x"), "--mode", "rocks"])
+    assert r.exit_code == 2 and "valid: grains, phases" in r.output
+    r = runner.invoke(app, ["train", "--images", str(tmp_path / "ph" / "images"), "--masks",
+                            str(tmp_path / "ph" / "masks"), "--out", str(tmp_path / "run"), "--trainer", "wgan"])
+    assert r.exit_code == 2 and "valid: supervised, gan" in r.output
