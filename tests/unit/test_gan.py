@@ -123,3 +123,19 @@ def test_cli_synth_phases_and_train_refuse_unknown_choices(tmp_path):
     r = runner.invoke(app, ["train", "--images", str(tmp_path / "ph" / "images"), "--masks",
                             str(tmp_path / "ph" / "masks"), "--out", str(tmp_path / "run"), "--trainer", "wgan"])
     assert r.exit_code == 2 and "valid: supervised, gan" in r.output
+
+
+def test_mlflow_epoch_metrics_carry_the_discriminator_loss():
+    from flows.registry import epoch_metrics
+    from ml.train import EpochRecord
+
+    logged = {}
+
+    class FakeMlflow:
+        def log_metrics(self, metrics, step):
+            logged.update(metrics, step=step)
+
+    epoch_metrics(FakeMlflow())(EpochRecord(3, 0.5, {"mean_fg_iou": 0.4}, 1e-3, 2.0, True,
+                                            {"gan_d_loss": 0.61, "gan_g_adv": 0.8}))
+    assert logged["gan_d_loss"] == 0.61 and logged["gan_g_adv"] == 0.8
+    assert logged["val/mean_fg_iou"] == 0.4 and logged["step"] == 3
