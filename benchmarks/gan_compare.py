@@ -14,7 +14,7 @@ overlapping grey levels and mineral textures; --size px images, seeded); `emps`,
 the first --val-images of "val" and --test-images of "test"; absent: skipped with a line saying so).
 
 Usage: bin/bench gan_compare [--datasets synthetic,emps] [--tiles 128,256,512] [--models unet,linknet,resunet,gan]
-       [--minutes 10] [--train-images 24] [--out DIR] [--threads N] [--smoke]
+       [--minutes 10] [--train-images 24] [--device cpu|cuda|auto] [--out DIR] [--threads N] [--smoke]
 """
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ def config(a: argparse.Namespace, name: str, tile: int, schema: LabelSchema, in_
     return replace(d, model=model, trainer=trainer, gan=replace(GanConfig(), weight=a.gan_weight),
                    patches=replace(d.patches, size=tile, per_epoch=batch * a.steps),
                    preprocess=replace(d.preprocess, downsample=a.downsample), batch_size=batch, epochs=a.epochs,
-                   max_minutes=a.minutes, patience=a.epochs, threads=a.threads, seed=a.seed)
+                   max_minutes=a.minutes, patience=a.epochs, threads=a.threads, seed=a.seed, device=a.device)
 
 
 def synthetic(a: argparse.Namespace, tmp: Path):
@@ -138,6 +138,8 @@ def options() -> argparse.ArgumentParser:
     ap.add_argument("--downsample", type=int, default=1)
     ap.add_argument("--emps", type=Path, default=ROOT.parent / "shared" / "data" / "emps")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="cpu", help="torch device for training (auto: cuda if any); scoring runs "
+                                                    "on the CPU")
     return add_run_options(ap)
 
 
