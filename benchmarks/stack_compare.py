@@ -11,7 +11,8 @@ image, and the held-out slices (and their context) are never trained on. Per-cla
 A fifth row trains the Sensor-3D-like model (``--arch sensor3d``) on two detectors x three slices.
 
 Usage: bin/bench stack_compare [--slices-total 24] [--size 128] [--train 4,12,20] [--val 8] [--heldout 15,16,17]
-       [--epochs 10] [--minutes 2.5] [--patch 64] [--patches-per-epoch 32] [--no-sensor3d] [--seed 0] [--smoke]
+       [--epochs 10] [--minutes 2.5] [--patch 64] [--patches-per-epoch 32] [--no-sensor3d] [--sigma-xy 6]
+       [--noise 0.16] [--weak 0.07] [--seed 0] [--smoke]
 """
 from __future__ import annotations
 
@@ -96,18 +97,24 @@ def main(argv=None) -> None:
     ap.add_argument("--patch", type=int, default=64)
     ap.add_argument("--patches-per-epoch", type=int, default=32)
     ap.add_argument("--no-sensor3d", action="store_true", help="skip the sensor3d row")
+    ap.add_argument("--sigma-xy", type=float, default=StackConfig.sigma_xy, help="phase region size, px")
+    ap.add_argument("--noise", type=float, default=StackConfig.noise, help="noise per pixel, slice and detector")
+    ap.add_argument("--weak", type=float, default=StackConfig.weak, help="grey step of a detector's weak phase")
     ap.add_argument("--seed", type=int, default=0, help="seed of the stack and of every training run")
     ap.add_argument("--threads", type=int, default=2)
     args = parse_args(ap, SMOKE, argv)
     for name in ("train", "heldout"):
         if isinstance(getattr(args, name), str):
             setattr(args, name, ints(getattr(args, name)))
-    stack = generate_stack(StackConfig(slices=args.slices_total, height=args.size, width=args.size), args.seed)
+    stack_cfg = StackConfig(slices=args.slices_total, height=args.size, width=args.size, sigma_xy=args.sigma_xy,
+                            noise=args.noise, weak=args.weak)
+    stack = generate_stack(stack_cfg, args.seed)
     with tempfile.TemporaryDirectory() as tmp:
         rows = [run_config(stack, d, s, a, args, Path(tmp))
                 for d, s, a in CONFIGS + (() if args.no_sensor3d else SENSOR3D)]
     print(f"command: bin/bench stack_compare {shlex.join(sys.argv[1:] if argv is None else argv)}".rstrip())
-    print(f"stack: {args.slices_total} slices of {args.size}x{args.size} px, seed {args.seed}; trained on slices "
+    print(f"stack: {args.slices_total} slices of {args.size}x{args.size} px, seed {args.seed}, sigma_xy "
+          f"{args.sigma_xy} px, noise {args.noise}, weak step {args.weak}; trained on slices "
           f"{','.join(map(str, args.train))} (validation {args.val}), scored on held-out slice(s) "
           f"{','.join(map(str, args.heldout))}; resnet18 encoders, {args.epochs} epochs of "
           f"{args.patches_per_epoch} patches of {args.patch} px, cap {args.minutes} min")
