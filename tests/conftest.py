@@ -17,6 +17,13 @@ os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")  # s
 EMPS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "emps"
 
 
+def pytest_collection_modifyitems(config, items) -> None:
+    """Files holding a slow test first, each file's tests in their order: bin/test hands whole files to parallel
+    workers in this order, and a long file started last would run alone at the end."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)
+
+
 @pytest.fixture(scope="session")
 def emps_dir() -> Path:
     """The real EMPS images beside the checkout; the test skips cleanly when the folder is absent."""

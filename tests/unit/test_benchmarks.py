@@ -1,7 +1,8 @@
 """Every benchmark runs through its documented entry (`bin/bench NAME`) in a smoke run: tiny sizes, a few steps,
-exit 0 and its figure lines printed. Times are never asserted. The Label Studio ones run against the session
-server in tests/integration/test_labeling_benchmarks.py. The EMPS benchmarks run on a synthetic folder laid out
-like EMPS (images/, segmaps/ instance maps), so they need no real data."""
+exit 0 and its figure lines printed. Times are never asserted. The inference ones run in
+test_benchmarks_inference.py (a file of its own, so that bin/test's parallel workers share the smokes out), the
+Label Studio ones against the session server in tests/integration/test_labeling_benchmarks.py. The EMPS benchmarks
+run on a synthetic folder laid out like EMPS (images/, segmaps/ instance maps), so they need no real data."""
 from __future__ import annotations
 
 import re
@@ -14,9 +15,9 @@ from tests.helpers import random_model_file, run_bench
 from tests.scalebars import needs_ocr, scale_image
 
 ROOT = Path(__file__).resolve().parents[2]
-UNIT = {"predict_overhead", "predict_memory", "train_pipeline", "train_precision", "emps_sizes", "emps_train",
-        "simulate_emps", "recipe_baseline", "semi_supervised", "inference_engines",
-        "backend_latency", "register_multimodal", "scale_bars", "stack_compare", "gan_compare"}
+UNIT = {"train_pipeline", "train_precision", "emps_sizes", "emps_train", "simulate_emps", "recipe_baseline",
+        "semi_supervised", "register_multimodal", "scale_bars", "stack_compare", "gan_compare"}
+INFERENCE = {"predict_overhead", "predict_memory", "inference_engines", "backend_latency"}  # test_benchmarks_inference
 WITH_SERVER = {"labeling_pull", "labeling_push", "preannotate_throughput"}  # tests/integration
 OWN_SERVERS = {"demo_curve"}  # a whole demo per seed (minutes, its own servers): smoked here with --from-runs
 NUMBER = r"-?\d+(\.\d+)?"
@@ -38,7 +39,8 @@ def _emps_like(synthetic: Path, tmp_path: Path) -> Path:
 
 def test_every_benchmark_is_listed_documented_and_smoked():
     found = _benchmarks()
-    assert found == UNIT | WITH_SERVER | OWN_SERVERS, "give a new benchmark a smoke test here (or in tests/integration)"
+    assert found == UNIT | INFERENCE | WITH_SERVER | OWN_SERVERS, \
+        "give a new benchmark a smoke test here (or in test_benchmarks_inference.py, tests/integration)"
     listing = run_bench()
     docs = (ROOT / "docs" / "benchmarks.md").read_text()
     for name in found:
@@ -53,24 +55,7 @@ def test_unknown_benchmark_is_refused():
     assert done.returncode == 2 and "no benchmark" in done.stderr
 
 
-def test_predict_overhead():
-    out = run_bench("predict_overhead", "--smoke")
-    assert re.search(rf"^ratio: {NUMBER} \(goal <= 1.15\)$", out, re.M), out
-    assert re.search(r"^\| 256 \| 128 \| 16 \| 2 \| \d+ \|", out, re.M), out
 
-
-def test_backend_latency():
-    out = run_bench("backend_latency", "--smoke")
-    assert re.search(rf"^cold start: `grainloop backend` up in {NUMBER} s, its first /predict {NUMBER} s$", out,
-                     re.M), out
-    assert re.search(rf"^ratio /predict / raw forward: {NUMBER} \(goal <= 1.3\)$", out, re.M), out
-    assert re.search(r"^\| 128x96 \| 1 of 128x128, \w+ \w+ \|", out, re.M), out  # windows and the engine
-
-
-def test_predict_memory():
-    out = run_bench("predict_memory", "--smoke")
-    assert re.search(rf"^peak RSS \(getrusage\): {NUMBER} GB", out, re.M), out
-    assert re.search(r"^\| 512x512 \| tiny \| \d+ \|", out, re.M), out
 
 
 def test_train_pipeline():
@@ -85,13 +70,6 @@ def test_train_precision():
         assert re.search(rf"^{mode} \({resolved}\): {NUMBER} steps/s, val mean_fg_iou {NUMBER}; "
                          rf"throughput / fp32 {NUMBER}, IoU - fp32 [+-]{NUMBER}", out, re.M), out
 
-
-def test_inference_engines():
-    out = run_bench("inference_engines", "--smoke")
-    assert re.search(r"^CPU: .*; native bf16: (True|False)", out, re.M), out
-    assert re.search(rf"^\| torch \| fp32 \| {NUMBER} \| 1.00 \| 100.0000% \| {NUMBER} \| \+0.0000 \|$", out, re.M), out
-    assert re.search(rf"^\| auto \(\w+\) \| auto \(\w+\) \| {NUMBER} \| {NUMBER} \| {NUMBER}% \|", out, re.M), out
-    assert re.search(rf"^auto / fp32 eager: {NUMBER} \(goal >= [26] on this CPU\)$", out, re.M), out
 
 
 def test_emps_sizes_with_a_model(synthetic_dataset, tmp_path):

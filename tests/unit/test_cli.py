@@ -24,6 +24,7 @@ def test_help_everywhere(command):
     assert "Usage" in result.output
 
 
+@pytest.mark.slow
 def test_folders_in_files_out(synthetic_dataset, tmp_path):
     d = synthetic_dataset
     r = runner.invoke(app, ["train", "--images", str(d / "images"), "--masks", str(d / "masks"), "--out",

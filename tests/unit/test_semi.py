@@ -79,6 +79,7 @@ def test_the_teacher_follows_the_model_by_its_ema(synthetic_dataset):
         MeanTeacher(SemiConfig(method="mean_teacher"), model, [], PatchConfig(), AugmentConfig(), 2, 0)
 
 
+@pytest.mark.slow
 def test_semi_training_is_deterministic_for_a_seed_and_learns_from_the_pool(synthetic_dataset, tmp_path):
     labelled, unlabeled = _split(synthetic_dataset)
     cfg = train_config(epochs=3, restart_epochs=3, **TINY, **SEMI)
@@ -93,6 +94,7 @@ def test_semi_training_is_deterministic_for_a_seed_and_learns_from_the_pool(synt
     assert any(not torch.equal(a["model"][k], c["model"][k]) for k in a["model"])  # the pool changed the model
 
 
+@pytest.mark.slow
 def test_a_resumed_semi_run_replays_the_uninterrupted_one(synthetic_dataset, tmp_path):
     labelled, unlabeled = _split(synthetic_dataset)
     cfg = train_config(epochs=4, restart_epochs=4, patience=99, **TINY, **SEMI)
@@ -106,6 +108,7 @@ def test_a_resumed_semi_run_replays_the_uninterrupted_one(synthetic_dataset, tmp
     assert all(torch.allclose(a["teacher"][k].float(), b["teacher"][k].float(), atol=1e-6) for k in a["teacher"])
 
 
+@pytest.mark.slow
 def test_cli_semi_takes_unlabeled_images_other_than_the_labelled_ones(synthetic_dataset, tmp_path):
     new = write_dataset(tmp_path / "new", 3, SyntheticConfig(height=128, width=160), seed=99)  # unlabeled
     pool = tmp_path / "pool"
