@@ -5,17 +5,15 @@ from __future__ import annotations
 import sys
 import uuid
 from collections import Counter
-from dataclasses import replace
 
 import pytest
 
-from flows.demo import run_cycles, settings_file
+from flows.demo import run_cycles
 from flows.tracking import client as mlflow_client
 from dataset.versioning import run, versions
 from labeling.api import Connection, iter_tasks
 from labeling.priority import to_score
-from labeling.settings import save_settings
-from tests.integration.loop_helpers import demo_setup
+from tests.integration.loop_helpers import demo_setup, replayed_weights
 
 pytestmark = pytest.mark.slow
 
@@ -123,98 +121,12 @@ def test_status_shows_the_loop_the_cycles_left(two_cycles, server):
     assert png.stat().st_size > 0 and "dataset-v2" in html.read_text()
 
 
-def test_label_studio_killed_mid_sync_then_a_rerun_loses_and_doubles_nothing(tmp_path, sample, server, prefect_api,
-                                                                            monkeypatch):
-    import flows.sync as sync
-    from flows.annotator import SimulatedAnnotator
-    from flows.cycle import version_dataset
-    from labeling.lifecycle import down
-    from dataset.manifest import read_manifest
-
-    cfg, loop, project_id = demo_setup(tmp_path / "killed", sample, server)
-    with Connection.open(server.settings) as conn:
-        labeled = SimulatedAnnotator(cfg.truth, loop.schema).annotate(conn, project_id, 6)
-    real_pull = sync.pull
-
-    def pull_and_die(conn, project, config):  # two tasks a page; the server dies after the first page
-        return real_pull(conn, project, replace(config, page_size=2), on_page=lambda page: down(server.settings_file))
-
-    monkeypatch.setattr(sync, "pull", pull_and_die)
-    monkeypatch.setattr(sync, "pull_annotations", sync.pull_annotations.with_options(retries=0))
-    with pytest.raises(Exception):
-        sync.sync_annotations(loop)
-    assert len(list((loop.pull_dir / "records").glob("*.json"))) == 2  # one page got through
-    server.restart()
-    save_settings(server.settings, settings_file(cfg))
-    monkeypatch.setattr(sync, "pull", real_pull)
-    rerun = sync.sync_annotations(loop)
-    assert rerun.added == 6 and rerun.skipped == []
-    assert sync.sync_annotations(loop).added == 0
-    rows = read_manifest(loop.versions.data_dir)
-    assert len(rows) == 6 and len({r.ls_task_id for r in rows}) == 6 and {r.ls_task_id for r in rows} == set(labeled)
-    assert version_dataset(loop).version.tag == "dataset-v1"
-    assert version_dataset(loop).version is None  # nothing new: no second version
-
-
-def _replayed_weights(loop, tag: str, tmp_path) -> tuple[dict, str, str]:
-    """`git checkout TAG && dvc pull && dvc repro` in a clone of the loop's workspace: (training record, digest of
-    the replayed weights, digest of the registered model's weights for that tag)."""
-    import json
-    import os
-    import subprocess
-    from pathlib import Path
-
-    from flows.evaluation import checkpoint
-    from ml.checkpoint import weights_sha256
-
-    root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "PATH": f"{root / 'bin'}{os.pathsep}{os.environ['PATH']}"}
-
-    def sh(cwd, *args):
-        done = subprocess.run(list(args), cwd=cwd, env=env, capture_output=True, text=True)
-        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
-
-    clone = tmp_path / "clone"
-    sh(tmp_path, "git", "clone", "-q", str(loop.workspace), str(clone))
-    sh(clone, "git", "checkout", "-q", tag)
-    sh(clone, sys.executable, "-m", "dvc", "remote", "modify", "--local", "storage", "url",
-       str(loop.workspace / ".grainloop" / "dvc-remote"))
-    sh(clone, sys.executable, "-m", "dvc", "pull", "-q")
-    record = json.loads((clone / "training.json").read_text())
-    record["has_warm_start_file"] = (clone / "models" / "warm-start.pt.dvc").exists()
-    sh(clone, sys.executable, "-m", "dvc", "repro")
-    client = mlflow_client(loop.tracking)
-    registered = next(v for v in client.search_model_versions(f"name='{loop.tracking.model_name}'")
-                      if v.tags["grainloop.dataset"] == tag)
-    logged = checkpoint(loop.tracking, registered.version, tmp_path / "registered")
-    return record, weights_sha256(clone / "artifacts" / "model" / "model.pt"), weights_sha256(logged)
-
-
 def test_dvc_repro_at_a_dataset_tag_replays_the_registered_model(two_cycles, tmp_path):
     """`git checkout dataset-vN && dvc pull && dvc repro` in a clone of the loop's workspace trains the very weights
     the loop registered for that version (warm start from the champion included)."""
     cfg, loop, project_id, reports = two_cycles
-    record, replayed, registered = _replayed_weights(loop, "dataset-v2", tmp_path)
+    record, replayed, registered = replayed_weights(loop, "dataset-v2", tmp_path)
     assert record["dataset"] == "dataset-v2" and record["epochs_run"] >= 1
     assert record["warm_start_from"] == reports[0].champion  # the champion after cycle 1, if any
     assert record["has_warm_start_file"] == (reports[0].champion is not None)
-    assert replayed == registered
-
-
-def test_a_training_stopped_by_its_time_budget_replays_by_the_epochs_it_ran(tmp_path, sample, server, prefect_api):
-    from flows.annotator import SimulatedAnnotator
-    from flows.cycle import version_dataset
-    from flows.sync import sync_annotations
-    from flows.train import train
-
-    cfg, loop, project_id = demo_setup(tmp_path / "budget", sample, server)
-    loop = replace(loop, train=replace(loop.train, max_minutes=1e-4))  # stops after the first epoch, whatever it took
-    with Connection.open(server.settings) as conn:
-        SimulatedAnnotator(cfg.truth, loop.schema).annotate(conn, project_id, 6)
-    sync_annotations(loop)
-    version = version_dataset(loop).version
-    train(loop, version)
-    record, replayed, registered = _replayed_weights(loop, version.tag, tmp_path)
-    assert record["stopped"] == "time_budget" and record["epochs_run"] == 1 and record["configured_epochs"] == 3
-    assert record["budget_minutes"] == 1e-4 and record["warm_start_from"] is None
     assert replayed == registered
