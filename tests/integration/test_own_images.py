@@ -13,51 +13,16 @@ import uuid
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from dataset.manifest import read_manifest
 from dataset.versioning import versions
 from flows.loop_config import load_loop_config
 from flows.evaluation import checkpoint
 from flows.tracking import CHAMPION, CHOSEN, TAG_PROMOTION, alias_version, client as mlflow_client
-from foundation.schema import binary_schema
-from grainloop.cli import app
-from labeling.api import Connection, iter_tasks
-from labeling.regions import mask_to_results
-from labeling.users import user_token
-from ml.io import read_mask
+from tests.integration.lab_helpers import (ANNOTATORS, TINY_SETTINGS, annotate, cycle_summary, grainloop,
+                                          lab_tasks, loop_projects)
 
 pytestmark = pytest.mark.slow
-TINY = {"train.decoder_channels": "[16, 16, 16, 16, 16]", "train.epochs": "3", "train.restart_epochs": "3",
-        "train.patch": "64", "train.patches_per_epoch": "16", "train.batch_size": "4", "train.lr": "0.003",
-        "rule.minimums.mean_fg_iou": "0.0"}  # a tiny model: the rule's minimum would refuse it
-ANNOTATORS = ("ana@lab.test", "ben@lab.test")
-
-
-def grainloop(*args: str) -> str:
-    result = CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return result.stdout
-
-
-def _tasks(server, project_id: int) -> list[dict]:
-    with Connection.open(server.settings) as conn:
-        return list(iter_tasks(conn, project_id, page_size=1000, all_fields=True))
-
-
-def _annotate(server, project_id: int, masks: Path, per_annotator: int) -> None:
-    """Each annotator logs in with their own token and submits masks for tasks nobody has done."""
-    from label_studio_sdk.client import LabelStudio
-
-    for email in ANNOTATORS:  # the README's `grainloop labelstudio user add EMAIL`
-        assert email in grainloop("labelstudio", "user", "add", email, "--password", "annotate-me-2026")
-    todo = iter(t for t in _tasks(server, project_id) if not t["total_annotations"])
-    for email in ANNOTATORS:
-        ls = LabelStudio(base_url=server.settings.url, api_key=user_token(server.settings.url, email, "annotate-me-2026"))
-        for task in [next(todo) for _ in range(per_annotator)]:
-            mask = read_mask(masks / Path(task["data"]["source"]).with_suffix(".png"))
-            ls.annotations.create(task["id"], result=mask_to_results(mask, binary_schema(), polygon_above=-1),
-                                  lead_time=20.0)
 
 
 @pytest.fixture()
@@ -81,15 +46,15 @@ def test_a_lab_loop_from_init_to_first_champion(lab, server, sample, prefect_api
                     "--specimen-pattern", r"^(syn_\d+)", "--pixel-size-um", "0.02")
     assert "12 new task(s)" in out and "no champion yet" in out
     config = Path("loop/loop.json")  # init's default, which every loop verb reads
-    for key, value in TINY.items():
+    for key, value in TINY_SETTINGS.items():
         grainloop("config", "set", key, value)
     loop = load_loop_config(config)
     assert loop.train.epochs == 3 and loop.samples.pixel_size_um == 0.02
     project_id = next(p.id for p in loop_projects(server, title))
 
-    _annotate(server, project_id, sample / "masks", per_annotator=4)
+    annotate(server, project_id, sample / "masks", per_annotator=4)
     printed = grainloop("cycle")
-    summary = json.loads(printed[printed.index("\n{") + 1:] if not printed.startswith("{") else printed)
+    summary = cycle_summary(printed)
     assert summary["dataset"] == "dataset-v1"
     assert [v.tag for v in versions(loop.versions)] == ["dataset-v1"]
     rows = read_manifest(loop.versions.data_dir)
@@ -100,7 +65,7 @@ def test_a_lab_loop_from_init_to_first_champion(lab, server, sample, prefect_api
     champion = alias_version(mlflow_client(loop.tracking), loop.tracking.model_name, CHAMPION)
     assert champion is not None
     model_version = f"{loop.tracking.model_name}@v{champion.version}"
-    open_tasks = [t for t in _tasks(server, project_id) if not t["total_annotations"]]
+    open_tasks = [t for t in lab_tasks(server, project_id) if not t["total_annotations"]]
     assert len(open_tasks) == 4
     assert all(any(p["model_version"] == model_version for p in t["predictions"]) for t in open_tasks)
 
@@ -120,11 +85,11 @@ def test_a_lab_loop_from_init_to_first_champion(lab, server, sample, prefect_api
     shutil.copy(new / "late.tif", lab.parent / "new-bse" / "late.tif")  # its second channel
     assert "1 new task(s)" in grainloop("add", new, "--channel", lab.parent / "new-bse")
     assert (lab.parent / "bse" / "new-batch" / "late.tif").is_file()  # linked beside the first channel's
-    late = [t for t in _tasks(server, project_id) if t["data"]["source"].endswith("late.tif")]
+    late = [t for t in lab_tasks(server, project_id) if t["data"]["source"].endswith("late.tif")]
     assert len(late) == 1 and any(p["model_version"] == model_version for p in late[0]["predictions"])
 
     again = grainloop("init", "--images", lab, "--schema", "grains", "--project", title)
-    assert "0 new task(s)" in again and len(_tasks(server, project_id)) == 13
+    assert "0 new task(s)" in again and len(lab_tasks(server, project_id)) == 13
     assert load_loop_config(config) == loop  # the saved settings stand
 
     # day one for a second lab: this champion's model file as its chosen start, pre-annotations at once
@@ -134,8 +99,3 @@ def test_a_lab_loop_from_init_to_first_champion(lab, server, sample, prefect_api
     second = load_loop_config(Path("loop2/loop.json"))
     chosen = alias_version(mlflow_client(second.tracking), second.tracking.model_name, CHAMPION)
     assert "champion v1, 13 task(s) pre-annotated" in day_one and chosen.tags[TAG_PROMOTION] == CHOSEN
-
-
-def loop_projects(server, title: str):
-    with Connection.open(server.settings) as conn:
-        return [p for p in conn.sdk.projects.list() if p.title == title]
