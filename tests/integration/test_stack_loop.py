@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import tifffile
 from PIL import Image
 
 from dataset.manifest import read_manifest
@@ -20,9 +19,11 @@ from flows.evaluation import checkpoint
 from flows.loop_config import load_loop_config
 from flows.tracking import CHAMPION, alias_version, client as mlflow_client
 from foundation.schema import LabelSchema
+from foundation.semimage import read_plane
 from foundation.slicestack import read_stack
 from labeling.api import Connection
 from ml.checkpoint import read_artifact
+from ml.io import read_mask
 from ml.stack_prepare import slice_id
 from ml.synthetic_stack import DETECTORS
 from tests.integration.lab_helpers import (ANNOTATORS, TINY_SETTINGS, cycle_summary, grainloop, lab_tasks,
@@ -81,13 +82,16 @@ def test_a_stack_shows_one_slice_while_the_model_sees_its_neighbours(prepared, s
     assert summary["dataset"] == "dataset-v1"
     rows = {r.source: r for r in read_manifest(loop.versions.data_dir)}
     assert sorted(rows) == [f"{slice_id(k)}.tif" for k in ANNOTATED]
-    for k in ANNOTATED:  # the version carries the five other channels, in prepare's order, ends clamped
+    data = loop.versions.data_dir
+    for k in ANNOTATED:  # the slice, its phase mask through the brush round trip, and the five other channels
         row = rows[f"{slice_id(k)}.tif"]
+        assert np.array_equal(read_plane(data / row.image), first[k])
+        assert np.array_equal(read_mask(data / row.mask), read_mask(masks / f"{slice_id(k)}.png"))
         assert row.channels == tuple(f"channels/c{c}/{row.id}.tif" for c in range(1, 2 * CONTEXT))
-        below, above = max(k - 1, 0), min(k + 1, SLICES - 1)
+        below, above = max(k - 1, 0), min(k + 1, SLICES - 1)  # prepare's order; the ends clamped
         expected = [first[below], first[above], second[k], second[below], second[above]]
         for name, plane in zip(row.channels, expected):
-            assert np.array_equal(tifffile.imread(loop.versions.data_dir / name), plane), (k, name)
+            assert np.array_equal(read_plane(data / name), plane), (k, name)
 
     champion = alias_version(mlflow_client(loop.tracking), loop.tracking.model_name, CHAMPION)
     assert champion is not None
