@@ -45,10 +45,11 @@ def sample_data(out: Path, n: int, size: int, seed: int, heldout: int = 0, first
 
 
 def first_batch_split(folder: Path, first: int, splits=None) -> None:
-    """Swap two generated samples' names (files and manifest.json entries) so that one of the first ``first``
-    falls in the dataset's test split (splits go by the image's sha256), so the first champion can be judged;
-    nothing when one already does. (Capping them at half was tried: seed 1's first model, trained on 2 images,
-    then fell below the first model's minimum; docs/benchmarks.md.)"""
+    """Swap generated samples' names (files and manifest.json entries) so that exactly one of the first ``first``
+    falls in the dataset's test split (splits go by the image's sha256): the first champion can be judged, and the
+    rest of the batch trains it. (With the hash alone, seed 1 put 3 of its first 4 in the test split and trained
+    the first champion on one image; capping them at half let it train on 2, under the first model's minimum;
+    docs/benchmarks.md.)"""
     import json
 
     from dataset.manifest import sha256_file
@@ -56,10 +57,14 @@ def first_batch_split(folder: Path, first: int, splits=None) -> None:
 
     manifest = json.loads((folder / "manifest.json").read_text())
     entries, cfg = manifest["images"], splits or SplitConfig()
-    tests = [i for i, e in enumerate(entries) if split_for(sha256_file(folder / e["image"]), cfg) == "test"]
-    if not first or not tests or tests[0] < first:
-        return
-    _swap(folder, entries[first - 1], entries[tests[0]])
+    is_test = [split_for(sha256_file(folder / e["image"]), cfg) == "test" for e in entries]
+    head = [i for i in range(min(first, len(entries))) if is_test[i]]
+    later_test = [i for i in range(first, len(entries)) if is_test[i]]
+    later_other = [i for i in range(first, len(entries)) if not is_test[i]]
+    if first and not head and later_test:
+        _swap(folder, entries[first - 1], entries[later_test[0]])
+    for i, j in zip(head[1:], later_other):  # the extra test images of the batch go later
+        _swap(folder, entries[i], entries[j])
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
 
