@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from tests import file_order
 from tests.helpers import EMPS_IDS
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -18,13 +17,11 @@ os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")  # s
 EMPS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "emps"
 
 
-def pytest_configure(config) -> None:
-    file_order.register(config)
-
-
 def pytest_collection_modifyitems(config, items) -> None:
-    """Longest files first (tests/file_order.py): bin/test hands whole files to parallel workers in this order."""
-    file_order.order(items)
+    """Files holding a slow test first, each file's tests in their order: bin/test hands whole files to parallel
+    workers in this order, and a long file started last would run alone at the end."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)
 
 
 @pytest.fixture(scope="session")
