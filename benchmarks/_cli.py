@@ -38,3 +38,40 @@ def emps_missing(emps: Path) -> bool:
         return False
     print(f"no EMPS data at {emps} (images/ and segmaps/): skipped")
     return True
+
+
+EMPS = Path(__file__).resolve().parents[2] / "shared" / "data" / "emps"  # ../shared/data/emps beside the checkout
+
+
+def emps_parser(doc: str, minutes: float) -> argparse.ArgumentParser:
+    """A training benchmark's parser (its description the docstring's first paragraph): --emps, --minutes (its
+    training budget), --downsample, --out, --limit and --threads."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    ap.add_argument("--emps", type=Path, default=EMPS, help="EMPS folder (images/, segmaps/)")
+    ap.add_argument("--minutes", type=float, default=minutes, help="training budget of each run, validation included")
+    ap.add_argument("--downsample", type=int, default=2)
+    ap.add_argument("--limit", type=int, help="the first N EMPS images by name only (a quick check)")
+    return add_run_options(ap)
+
+
+def parse_emps_args(parser: argparse.ArgumentParser, smoke: dict[str, Any],
+                    argv: Sequence[str] | None = None) -> argparse.Namespace | None:
+    """parse_args for a benchmark with --emps and --threads: None (the benchmark skips) when --emps is not laid out
+    as EMPS; otherwise the arguments, with torch's threads set when --threads is given."""
+    args = parse_args(parser, smoke, argv)
+    if emps_missing(args.emps):
+        return None
+    if args.threads:
+        import torch  # the benchmarks that train; the others need not load it
+
+        torch.set_num_threads(args.threads)
+    return args
+
+
+def add_patch_options(parser: argparse.ArgumentParser, defaults) -> argparse.ArgumentParser:
+    """--patch, --patches-per-epoch, --batch-size and --decoder-channels, defaulting to a TrainConfig's."""
+    parser.add_argument("--patch", type=int, default=defaults.patches.size)
+    parser.add_argument("--patches-per-epoch", type=int, default=defaults.patches.per_epoch)
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--decoder-channels", type=ints, help="comma-separated (default: the recipe's)")
+    return parser

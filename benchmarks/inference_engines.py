@@ -131,17 +131,17 @@ def main(argv=None) -> None:
         for _ in range(a.repeats):
             for m in modes:
                 times[m].append(seconds_per_batch(engines[m], batches))
-        report(a, modes, engines, times, test, what, eager)
+        report(a, modes, engines, times, test, what, eager, artifact.schema)
 
 
-def report(a, modes, engines, times, test, what, eager) -> None:
+def report(a, modes, engines, times, test, what, eager, schema) -> None:
     bf16_flags = sorted(f for f in cpu_flags() if "bf16" in f or f == "avx2")
     native = native_cpu_bf16(cpu_flags())
     print(f"CPU: {cpu_model()}; native bf16: {native} ({', '.join(bf16_flags) or 'no bf16 or avx2 flags'}); "
           f"{a.threads} threads; torch {torch.__version__}")
-    print(f"model: Unet-{a.encoder} trained on {what}; batch {a.batch} of {a.tile}x{a.tile} tiles; "
-          f"{len(test)} test images")
-    schema, cfg = binary_schema(), PredictConfig(tile=a.tile, overlap=a.tile // 4, batch_size=a.batch)
+    print(f"model: Unet-{a.encoder} ({', '.join(schema.output_names)}) trained on {what}; "
+          f"batch {a.batch} of {a.tile}x{a.tile} tiles; {len(test)} test images")
+    cfg = PredictConfig(tile=a.tile, overlap=a.tile // 4, batch_size=a.batch)
     reference = evaluate(eager, test, schema, cfg, keep_predictions=True)
     ref_seconds = min(times[modes[0]])
     print("| engine | precision | s / batch | throughput / fp32 eager | pixels equal to fp32 eager | test IoU "

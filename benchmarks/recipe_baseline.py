@@ -32,7 +32,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks._cli import emps_missing, ints, parse_args
+from benchmarks._cli import add_patch_options, emps_parser, parse_emps_args
 from dataset.splits import split_for
 from foundation.digest import sha256_file
 from foundation.schema import binary_schema
@@ -43,7 +43,6 @@ from ml.evaluate import evaluate
 from ml.precision import cpu_model
 from ml.train import SCORE, TrainConfig, train
 
-ROOT = Path(__file__).resolve().parents[1]
 DEFAULTS = TrainConfig()
 LONG = 100_000  # epochs and patience of the recipe: the budget stops it
 SMOKE = {"limit": 6, "minutes": 0.05, "patch": 64, "patches_per_epoch": 8, "batch_size": 4,
@@ -112,29 +111,16 @@ def table(outcomes: list[Outcome]) -> list[str]:
 
 
 def options() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--emps", type=Path, default=ROOT.parent / "shared" / "data" / "emps",
-                    help="EMPS folder (images/, segmaps/)")
-    ap.add_argument("--minutes", type=float, default=30.0, help="training budget of each run, validation included")
-    ap.add_argument("--downsample", type=int, default=2)
-    ap.add_argument("--out", type=Path, help="keep the runs here (default: a temporary folder)")
-    ap.add_argument("--limit", type=int, help="the first N train and val images by name only (a quick check)")
+    ap = emps_parser(__doc__, 30.0)
     ap.add_argument("--baseline-epochs", type=int, help="the baseline's epochs and cosine (default: the recipe's)")
-    ap.add_argument("--patch", type=int, default=DEFAULTS.patches.size)
-    ap.add_argument("--patches-per-epoch", type=int, default=DEFAULTS.patches.per_epoch)
-    ap.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
-    ap.add_argument("--decoder-channels", type=ints, help="comma-separated (default: the recipe's)")
-    ap.add_argument("--threads", type=int, help="torch threads (default: torch's)")
-    return ap
+    return add_patch_options(ap, DEFAULTS)
 
 
 def main(argv=None) -> None:
     argv = sys.argv[1:] if argv is None else list(argv)
-    a = parse_args(options(), SMOKE, argv)
-    if emps_missing(a.emps):
+    a = parse_emps_args(options(), SMOKE, argv)
+    if a is None:
         return
-    if a.threads:
-        torch.set_num_threads(a.threads)
     train_f, val_f = split_files(a.emps, a.limit)
     if not train_f or not val_f:
         raise SystemExit(f"{len(train_f)} training and {len(val_f)} validation images: need one of each")

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks._cli import emps_missing, ints, parse_args
+from benchmarks._cli import ints, parse_emps_args
 from dataset.splits import split_for
 from foundation.digest import sha256_file
 from foundation.schema import binary_schema
@@ -143,11 +143,9 @@ def options() -> argparse.ArgumentParser:
 
 def main(argv=None) -> None:
     argv = sys.argv[1:] if argv is None else list(argv)
-    a = parse_args(options(), SMOKE, argv)
-    if emps_missing(a.emps):
+    a = parse_emps_args(options(), SMOKE, argv)
+    if a is None:
         return
-    if a.threads:
-        torch.set_num_threads(a.threads)
     files = split(a.emps, a.limit)
     load = lambda fs: load_samples(fs, binary_schema(), replace(DEFAULTS.preprocess, downsample=a.downsample), "instance")
     if len(files["train"]) <= max(a.labelled) or not files["val"] or not files["test"]:

@@ -22,7 +22,10 @@ MeasureImages = Annotated[Optional[list[Path]], typer.Option(
 MeasureModel = Annotated[Optional[Path], typer.Option(help="model.pt: predict --images, then split into grains")]
 PixelSizeOpt = Annotated[Optional[float], typer.Option(help="micrometres per pixel (overrides the files' metadata)")]
 MinArea = Annotated[int, typer.Option(help="grains with fewer pixels are dropped (and listed in dropped.csv)")]
-Split = Annotated[str, typer.Option(help="touching grains: auto, boundary, watershed or components")]
+Split = Annotated[str, typer.Option(help="touching grains: auto, boundary, core_watershed (a boundary model's "
+                                         "cores), watershed or components")]
+SplitH = Annotated[float, typer.Option(help="(core_)watershed: a distance maximum must stand this many px above its "
+                                            "saddle to seed a grain (higher merges more)")]
 IncludeCut = Annotated[bool, typer.Option(help="grains cut by the border or banner count in the distributions "
                                                 "(needs --no-edge-correction)")]
 EdgeCorrection = Annotated[bool, typer.Option(help="Miles-Lantuejoul weights for whole grains in the ISO 9276 "
@@ -50,10 +53,10 @@ def measure(
     masks: Annotated[Optional[Path], typer.Option(help="folder of class or instance maps")] = None,
     mask_kind: MaskKind = "class", images: MeasureImages = None, model: MeasureModel = None,
     pixel_size: PixelSizeOpt = None, schema: SchemaOpt = None, min_area: MinArea = 10, split: Split = "auto",
-    include_cut: IncludeCut = False, edge_correction: EdgeCorrection = True, bootstrap: Bootstrap = 1000,
-    bootstrap_seed: BootstrapSeed = 0, e112_min_fill: MinFill = 0.9, release: Release = None,
-    dataset: DatasetTag = None, dataset_split: DatasetSplit = None, repo: RepoOpt = Path("."), data: DataOpt = "data",
-    types: TypesOpt = None,
+    split_h: SplitH = 1.0, include_cut: IncludeCut = False, edge_correction: EdgeCorrection = True,
+    bootstrap: Bootstrap = 1000, bootstrap_seed: BootstrapSeed = 0, e112_min_fill: MinFill = 0.9,
+    release: Release = None, dataset: DatasetTag = None, dataset_split: DatasetSplit = None, repo: RepoOpt = Path("."),
+    data: DataOpt = "data", types: TypesOpt = None,
 ) -> None:
     """Per-grain morphometry, size distributions to ISO 9276 (number, area, volume; D10/D50/D90, span, moment
     means) with bootstrap intervals, ASTM E112 grain size numbers and GeoJSON outlines of masks, of a model's
@@ -66,7 +69,7 @@ def measure(
 
     try:
         spec = partial(MeasureSpec, masks, mask_kind, tuple(images or ()), model, pixel_size,
-                       InstanceConfig(min_area=min_area, method=split), include_cut, edge_correction,
+                       InstanceConfig(min_area=min_area, method=split, h=split_h), include_cut, edge_correction,
                        BootstrapConfig(bootstrap, bootstrap_seed), E112Config(min_fill=e112_min_fill),
                        types=load_types(types) if types else None)
         if release is not None and dataset is not None:

@@ -46,6 +46,6 @@ def instance_grain_metrics(truths: Mapping[str, np.ndarray], preds: Mapping[str,
         pred_d.append(uncut_diameters(pred))
     found = metrics.compute()
     sizes = size_distribution_error(np.concatenate(pred_d or [[]]), np.concatenate(true_d or [[]]))
-    keys = ("f1", "ap50", "pq", "count_error", "count_rel_error", "n_true", "n_pred")
+    keys = ("f1", "ap50", "pq", "count_error", "count_rel_error", "count_rel_error_median", "n_true", "n_pred")
     return {**{f"grains/{k}": found[k] for k in keys}, SIZE_ERROR: sizes["ks"],
             "size_wasserstein_px": sizes["wasserstein"]}

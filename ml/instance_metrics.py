@@ -8,7 +8,8 @@ both overlap one grain by more than half), so no assignment problem has to be so
   curve (COCO style, one IoU threshold of 0.5); without scores, TP / (TP + FP + FN), the "average precision"
   at one threshold used for cell and particle segmentation (StarDist, Cellpose);
 - ``pq``: panoptic quality = SQ x RQ, SQ the mean IoU of matched pairs and RQ the F1 above;
-- ``count_error``: predicted minus true grain count; ``count_rel_error`` divided by the true count.
+- ``count_error``: predicted minus true grain count; ``count_rel_error`` divided by the true count;
+  ``count_rel_error_median``: the median over images of each image's absolute relative count error.
 
 Statistics are accumulated over images and reduced once, like ``ml.metrics.SegmentationMetrics``.
 """
@@ -96,6 +97,8 @@ class InstanceMetrics:
         if self.scores and len(self.scores) == len(self.rows):
             out["ap50"] = _ap(np.concatenate(self.scores), np.concatenate(self.hits), self.n_true)
             out["ap50_kind"] = "ranked"
+        per_image = [abs(r["count_rel_error"]) for r in self.rows if r["n_true"]]
+        out["count_rel_error_median"] = float(np.median(per_image)) if per_image else float("nan")
         return {**out, "n_images": len(self.rows)}
 
 

@@ -3,8 +3,10 @@
 Touching grains are split with the model's boundary class when the label schema has one (cores of grain
 pixels seed a watershed that hands every boundary pixel to its nearest core), else by a watershed on the
 distance transform whose markers are the regional maxima of its h-maximum transform (one per grain unless
-the neck between two grains is less than ``h`` px narrower than the smaller grain's radius). Each class of a
-multi-class map is split on its own, so a grain has one class.
+the neck between two grains is less than ``h`` px narrower than the smaller grain's radius). ``core_watershed``
+combines the two for a boundary schema: the h-maxima of the grain cores' distance transform seed a watershed
+that floods the cores and the boundary pixels, so two grains whose predicted boundary has a gap still split. Each
+class of a multi-class map is split on its own, so a grain has one class.
 
 Every grain found is either kept or listed in ``dropped`` with its reason (below the minimum area), and grains
 cut by the image border or the instrument banner are flagged, not dropped: they are real grains whose size is
@@ -23,13 +25,14 @@ from skimage.segmentation import watershed
 from foundation.schema import LabelSchema
 from ml.box import Box
 
-METHODS = ("auto", "boundary", "watershed", "components")
+METHODS = ("auto", "boundary", "core_watershed", "watershed", "components")
 
 
 @dataclass(frozen=True)
 class InstanceConfig:
     min_area: int = 10  # grains with fewer pixels are dropped (and listed)
-    method: str = "auto"  # auto: boundary class when the schema has one, else watershed
+    method: str = "auto"  # auto: boundary class when the schema has one, else watershed; core_watershed: the
+    # watershed of the grain cores (a boundary schema's grain class) flooding grain and boundary pixels
     h: float = 1.0  # watershed: a distance-transform maximum must stand this many px above its saddle
     smooth: float = 1.0  # watershed: Gaussian sigma (px) on the distance transform against ragged outlines
 
@@ -61,14 +64,15 @@ class Instances:
         return int(self.classes.size - 1)
 
 
-def _watershed_split(mask: np.ndarray, cfg: InstanceConfig) -> np.ndarray:
-    """Distance-transform watershed of one binary mask; returns ids 1..n."""
+def _watershed_split(mask: np.ndarray, cfg: InstanceConfig, grown: np.ndarray | None = None) -> np.ndarray:
+    """Distance-transform watershed of one binary mask (flooding ``grown`` when given); returns ids 1..n."""
+    grown = mask if grown is None else grown
     dist = ndimage.distance_transform_edt(mask)
     if cfg.smooth:
         dist = ndimage.gaussian_filter(dist, cfg.smooth) * mask
     peaks = reconstruction(dist - cfg.h, dist)  # h-maximum transform: twin peaks over a high saddle merge
     markers = connected_components(local_maxima(peaks) & mask)
-    return _with_rest(watershed(-dist, markers, mask=mask), mask)
+    return _with_rest(watershed(-dist, markers, mask=grown), grown)
 
 
 def _boundary_split(core: np.ndarray, grown: np.ndarray, elevation: np.ndarray | None) -> np.ndarray:
@@ -96,8 +100,8 @@ def _merge(parts: list[tuple[int, np.ndarray]], shape: tuple[int, int]) -> tuple
 
 
 def _choose(method: str, schema: LabelSchema) -> str:
-    if method == "boundary" and not schema.boundary:
-        raise ValueError(f"method 'boundary' needs a schema with a boundary class; {schema.name!r} has none")
+    if method in ("boundary", "core_watershed") and not schema.boundary:
+        raise ValueError(f"method {method!r} needs a schema with a boundary class; {schema.name!r} has none")
     return ("boundary" if schema.boundary else "watershed") if method == "auto" else method
 
 
@@ -106,6 +110,8 @@ def _split_class(class_map: np.ndarray, value: int, boundary: np.ndarray | None,
     mask = class_map == value
     if method == "boundary" and boundary is not None:
         return _boundary_split(mask, mask | boundary, elevation)
+    if method == "core_watershed" and boundary is not None:  # markers from the cores' distance maxima
+        return _watershed_split(mask, cfg, mask | boundary)
     if method == "watershed":
         return _watershed_split(mask, cfg)
     return connected_components(mask, connectivity=1)

@@ -62,3 +62,12 @@ def run_bench(*args: str, env: dict | None = None, timeout: float = 600) -> str:
     assert done.returncode == 0, f"bin/bench {' '.join(args)}: exit {done.returncode}\n{done.stdout[-3000:]}\n" \
                                  f"{done.stderr[-5000:]}"
     return done.stdout
+
+
+def emps_like(synthetic: Path, tmp_path: Path) -> Path:
+    """The synthetic dataset as EMPS lays itself out: images/ and segmaps/ (instance maps)."""
+    out = tmp_path / "emps"
+    out.mkdir()
+    (out / "images").symlink_to(synthetic / "images")
+    (out / "segmaps").symlink_to(synthetic / "instances")
+    return out

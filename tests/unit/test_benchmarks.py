@@ -1,8 +1,9 @@
 """Every benchmark runs through its documented entry (`bin/bench NAME`) in a smoke run: tiny sizes, a few steps,
-exit 0 and its figure lines printed. Times are never asserted. The inference ones run in
-test_benchmarks_inference.py (a file of its own, so that bin/test's parallel workers share the smokes out), the
-Label Studio ones against the session server in tests/integration/test_labeling_benchmarks.py. The EMPS benchmarks
-run on a synthetic folder laid out like EMPS (images/, segmaps/ instance maps), so they need no real data."""
+exit 0 and its figure lines printed. Times are never asserted. The training ones run in test_benchmarks_training.py
+and the inference ones in test_benchmarks_inference.py (files of their own, so that bin/test's parallel workers share
+the smokes out), the Label Studio ones against the session server in tests/integration/test_labeling_benchmarks.py.
+The EMPS benchmarks run on a synthetic folder laid out like EMPS (images/, segmaps/ instance maps), so they need no
+real data."""
 from __future__ import annotations
 
 import re
@@ -15,8 +16,9 @@ from tests.helpers import random_model_file, run_bench
 from tests.scalebars import needs_ocr, scale_image
 
 ROOT = Path(__file__).resolve().parents[2]
-UNIT = {"train_pipeline", "train_precision", "emps_sizes", "emps_train", "simulate_emps", "recipe_baseline",
-        "semi_supervised", "register_multimodal", "scale_bars", "stack_compare", "gan_compare"}
+UNIT = {"train_pipeline", "train_precision", "emps_sizes", "register_multimodal", "scale_bars", "stack_compare"}
+TRAINING = {"emps_train", "simulate_emps", "recipe_baseline", "semi_supervised", "gan_compare",  # in
+            "emps_grains"}  # test_benchmarks_training.py
 INFERENCE = {"predict_overhead", "predict_memory", "inference_engines", "backend_latency"}  # test_benchmarks_inference
 WITH_SERVER = {"labeling_pull", "labeling_push", "preannotate_throughput"}  # tests/integration
 OWN_SERVERS = {"demo_curve"}  # a whole demo per seed (minutes, its own servers): smoked here with --from-runs
@@ -28,19 +30,10 @@ def _benchmarks() -> set[str]:
             if p.suffix in (".py", ".sh") and not p.name.startswith("_")}
 
 
-def _emps_like(synthetic: Path, tmp_path: Path) -> Path:
-    """The synthetic dataset as EMPS lays itself out: images/ and segmaps/ (instance maps)."""
-    out = tmp_path / "emps"
-    out.mkdir()
-    (out / "images").symlink_to(synthetic / "images")
-    (out / "segmaps").symlink_to(synthetic / "instances")
-    return out
-
-
 def test_every_benchmark_is_listed_documented_and_smoked():
     found = _benchmarks()
-    assert found == UNIT | INFERENCE | WITH_SERVER | OWN_SERVERS, \
-        "give a new benchmark a smoke test here (or in test_benchmarks_inference.py, tests/integration)"
+    assert found == UNIT | TRAINING | INFERENCE | WITH_SERVER | OWN_SERVERS, \
+        "give a new benchmark a smoke test here (or in test_benchmarks_training.py, _inference.py, tests/integration)"
     listing = run_bench()
     docs = (ROOT / "docs" / "benchmarks.md").read_text()
     for name in found:
@@ -53,9 +46,6 @@ def test_unknown_benchmark_is_refused():
 
     done = subprocess.run([str(ROOT / "bin" / "bench"), "no_such_benchmark"], capture_output=True, text=True)
     assert done.returncode == 2 and "no benchmark" in done.stderr
-
-
-
 
 
 def test_train_pipeline():
@@ -71,7 +61,6 @@ def test_train_precision():
                          rf"throughput / fp32 {NUMBER}, IoU - fp32 [+-]{NUMBER}", out, re.M), out
 
 
-
 def test_emps_sizes_with_a_model(synthetic_dataset, tmp_path):
     model = random_model_file(tmp_path / "model.pt")
     out = run_bench("emps_sizes", "--smoke", "--data", str(synthetic_dataset), "--masks", "instances",
@@ -80,54 +69,6 @@ def test_emps_sizes_with_a_model(synthetic_dataset, tmp_path):
     for name in ("GT, all images", "GT, validation split", "model, validation split"):
         assert re.search(rf"^{name}: \d+ grains, ECD D10/D50/D90 {NUMBER}/{NUMBER}/{NUMBER} px", out, re.M), out
     assert re.search(rf"^model vs GT \(validation\): KS {NUMBER}, Wasserstein {NUMBER} px; F1@0.5", out, re.M), out
-
-
-@pytest.mark.slow
-def test_emps_train(synthetic_dataset, tmp_path):
-    out = run_bench("emps_train", "--smoke", str(tmp_path / "run"),
-                    env={"EMPS_DIR": str(_emps_like(synthetic_dataset, tmp_path))})
-    assert re.search(rf"^EMPS validation particle IoU {NUMBER} \(epoch 1, stopped: epochs", out, re.M), out
-    assert (tmp_path / "run" / "model.pt").exists()
-
-
-@pytest.mark.slow
-def test_simulate_emps(synthetic_dataset, tmp_path):
-    out = run_bench("simulate_emps", "--smoke", env={"EMPS_DIR": str(_emps_like(synthetic_dataset, tmp_path))})
-    assert re.search(rf"^EMPS full-data test IoU {NUMBER} with \d+ labeled images$", out, re.M), out
-    for strategy in ("random", "kcenter"):
-        assert re.search(rf"^{strategy}: (\d+ labeled images to reach|95% not reached)", out, re.M), out
-
-
-def test_recipe_baseline(synthetic_dataset, tmp_path):
-    out = run_bench("recipe_baseline", "--smoke", "--emps", str(_emps_like(synthetic_dataset, tmp_path)))
-    assert re.search(r"^command: bin/bench recipe_baseline --smoke --emps ", out, re.M), out
-    assert re.search(r"^\d+ training and [1-9]\d* validation images of .* \(sha256 split 70/15/15", out, re.M), out
-    assert re.search(r"^\| run \| steps \| epochs \| minutes \| stopped \| best epoch \|", out, re.M), out
-    for name in ("recipe", "baseline"):
-        assert re.search(rf"^\| {name} \| [1-9]\d* \| [1-9]\d* \| {NUMBER} \| \w+ \| \d+ \| {NUMBER} "
-                         rf"\| \*\*{NUMBER}\*\* \|$", out, re.M), out
-    assert re.search(r"^ratio recipe / baseline \(val particle IoU\): ", out, re.M), out
-
-
-def test_semi_supervised(synthetic_dataset, tmp_path):
-    out = run_bench("semi_supervised", "--smoke", "--emps", str(_emps_like(synthetic_dataset, tmp_path)))
-    assert re.search(r"^command: bin/bench semi_supervised --smoke --emps ", out, re.M), out
-    assert re.search(r"^\d+ training images \(labelled \+ pool\), [1-9]\d* validation, [1-9]\d* test;", out, re.M), out
-    assert re.search(rf"^\| 2 \| 0 \| {NUMBER} \| {NUMBER} \| ({NUMBER}|nan) \| {NUMBER}, {NUMBER} \|$", out, re.M), out
-    assert re.search(r"^2 labelled: mean ratio ", out, re.M), out
-
-
-def test_gan_compare(synthetic_dataset, tmp_path):
-    out = run_bench("gan_compare", "--smoke", "--datasets", "synthetic,emps", "--emps",
-                    str(_emps_like(synthetic_dataset, tmp_path)))
-    assert re.search(r"^command: bin/bench gan_compare --smoke --datasets synthetic,emps --emps ", out, re.M), out
-    assert re.search(r"^\| data \| tile \| model \| batch \| epochs \(best\) \| minutes \| IoU pore \| IoU quartz "
-                     r"\| IoU albite \| IoU clay-mix \| mean_fg_iou \|$", out, re.M), out
-    assert re.search(r"^\| data \| .* \| IoU background \| IoU grain \| mean_fg_iou \|$", out, re.M), out
-    for data in ("synthetic", "emps"):
-        for model in ("unet", "gan"):
-            assert re.search(rf"^\| {data} \| 64 \| {model} \| \d+ \| [1-9]\d* \(\d+\) \| {NUMBER} \| .*"
-                             rf"\*\*{NUMBER}\*\* \|$", out, re.M), out
 
 
 def test_register_multimodal():
@@ -139,6 +80,7 @@ def test_register_multimodal():
                      rf"\(goal <= 0.2\), scale max {NUMBER} \(goal <= 0.5\)$", out, re.M), out
 
 
+@pytest.mark.slow
 def test_stack_compare():
     out = run_bench("stack_compare", "--smoke")
     assert re.search(r"^command: bin/bench stack_compare --smoke$", out, re.M), out
@@ -158,11 +100,6 @@ def test_scale_bars(tmp_path):
     out = run_bench("scale_bars", "--smoke", "--images", str(tmp_path), "--out", str(tmp_path / "r.json"))
     assert re.search(r"^with a scale-bar reading: 2 \(100.0%\)$", out, re.M), out
     assert re.search(rf"^seconds per image: {NUMBER}$", out, re.M) and (tmp_path / "r.json").is_file()
-
-
-def test_recipe_baseline_skips_without_emps(tmp_path):
-    out = run_bench("recipe_baseline", "--smoke", "--emps", str(tmp_path / "absent"))
-    assert re.search(r"^no EMPS data at .*: skipped$", out, re.M), out
 
 
 def test_demo_curve_reads_the_seeds_curves_and_judges_the_goal(tmp_path):

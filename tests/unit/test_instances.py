@@ -51,6 +51,20 @@ def test_boundary_class_splits_along_the_predicted_boundary():
     assert instance_scores(truth, got.labels)["sq"] > 0.99
 
 
+def test_core_watershed_splits_touching_grains_where_the_boundary_has_a_gap():
+    truth = scene()
+    schema = binary_schema(boundary=True)
+    target = make_target((truth > 0).astype(np.uint8), schema, truth)
+    contact = target[36:45, 54:62]  # where grains 1 and 2 touch
+    contact[contact == 2] = 1  # the boundary missed there: their cores join
+    joined = instances_from_class_map(target, schema, InstanceConfig(min_area=0))
+    got = instances_from_class_map(target, schema, InstanceConfig(min_area=0, method="core_watershed", h=2))
+    assert got.method == "core_watershed" and joined.count == 6 and got.count == 7
+    assert instance_scores(truth, got.labels)["f1"] == 1.0
+    with pytest.raises(ValueError, match="needs a schema with a boundary class"):
+        instances_from_class_map(target, binary_schema(), InstanceConfig(method="core_watershed"))
+
+
 def test_probabilities_with_a_boundary_channel():
     truth = scene()
     schema = binary_schema(boundary=True)
@@ -89,7 +103,7 @@ def test_edge_flags_for_border_and_banner():
 
 
 def test_unknown_method_lists_choices():
-    with pytest.raises(ValueError, match="auto, boundary, watershed, components"):
+    with pytest.raises(ValueError, match="auto, boundary, core_watershed, watershed, components"):
         InstanceConfig(method="magic")
     with pytest.raises(ValueError, match="boundary class"):
         instances_from_class_map(np.zeros((4, 4), np.uint8), binary_schema(), InstanceConfig(method="boundary"))
@@ -121,3 +135,9 @@ def test_instance_metrics_accumulate_and_count_error():
     out = metrics.compute()
     assert out["n_true"] == 4 and out["n_pred"] == 2 and out["count_error"] == -2
     assert out["f1"] == pytest.approx(2 / 3) and [r["f1"] for r in metrics.rows] == [1.0, 0.0]
+    assert out["count_rel_error"] == pytest.approx(-0.5)  # pooled: 2 found of 4
+    over = np.zeros_like(true)
+    over[0:3, 0:3], over[5:8, 5:6], over[5:8, 6:8] = 1, 2, 3  # one grain split in two: +1 of 2
+    metrics.update(true, over, "split")
+    metrics.update(np.zeros_like(true), over, "no grain")  # no true grain: no relative error, not in the median
+    assert metrics.compute()["count_rel_error_median"] == pytest.approx(0.5)  # median of |0|, |-1|, |+0.5|

@@ -8,6 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # fresh interpreters importing flows, one starting Prefect's temporary server (~2 min)
+
 ROOT = Path(__file__).resolve().parents[2]
 
 SETTINGS = """

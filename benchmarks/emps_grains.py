@@ -1,0 +1,208 @@
+"""Issue 14 figures: grains you can count on EMPS test images, from a model with a boundary class.
+
+Trains Unet-resnet18 on the EMPS hash split's training images with the boundary schema (grain, and the boundary
+between touching grains learnt from the instance maps), within a wall-clock budget, keeping its best epoch on
+the validation images. Then, on the validation images only, it picks the decoding (test-time flips or not; the
+boundary-class split, the watershed of the predicted grain cores, or a distance-transform watershed or connected
+components of the grain map; the minimum grain area) by the grain goals it meets there (count error, PQ, KS), then
+by panoptic quality, and reports the chosen decoding's figures on the test images:
+
+- particle IoU (all test pixels, banners excluded, the boundary class counted as grain);
+- the median over images of the relative grain count error |predicted - true| / true;
+- panoptic quality and F1 at IoU 0.5 against the EMPS instance maps;
+- the KS distance between predicted and true equivalent-diameter distributions (grains cut by the border left out).
+
+Goals (issue 14): particle IoU >= 0.75 within 30 CPU-minutes, count error <= 0.20, PQ >= 0.50, KS <= 0.10.
+Training follows `--profile`: `recipe` is TrainConfig's defaults, `plain` the plain baseline of
+`bin/bench recipe_baseline` (flips only, uniform patches, Dice + CE, one cosine over `--epochs`), which won there.
+`--model` skips training and decodes a model.pt trained before (its schema must have the boundary class for the
+boundary split). EMPS absent: the script says so and exits 0.
+
+Usage: bin/bench emps_grains [--minutes 30] [--profile plain|recipe] [--epochs 40] [--model PATH] [--out DIR]
+       [--tta both|on|off] [--limit N] [--threads N] [--smoke]
+"""
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from benchmarks._cli import add_patch_options, emps_parser, parse_emps_args
+from benchmarks.recipe_baseline import baseline_config, recipe_config
+from dataset.splits import split_for
+from foundation.digest import sha256_file
+from foundation.schema import LabelSchema, binary_schema
+from ml.checkpoint import load_model
+from ml.data import Sample, find_samples, load_samples
+from ml.evaluate import fitting_config
+from ml.grain_eval import instance_grain_metrics
+from ml.instances import InstanceConfig, instances_from_class_map, instances_from_instance_map
+from ml.io import ArraySource
+from ml.metrics import SIZE_ERROR, SegmentationMetrics
+from ml.precision import cpu_model
+from ml.predict import PredictConfig, predict_image
+from ml.targets import IGNORE_INDEX, class_map_from_prediction
+from ml.train import SCORE, TrainConfig, train
+
+DEFAULTS = TrainConfig()
+SMOKE = {"minutes": 0.05, "epochs": 1, "patch": 64, "patches_per_epoch": 8, "batch_size": 4,
+         "decoder_channels": "16,16,16,16,16", "threads": 1}
+TRUTH_MIN_AREA = 10  # true grains below this many pixels are left out, whatever the decoding
+GOALS = {SCORE: (">=", 0.75), "grains/count_rel_error_median": ("<=", 0.20), "grains/pq": (">=", 0.50),
+         SIZE_ERROR: ("<=", 0.10)}
+
+
+@dataclass(frozen=True)
+class Decoding:
+    tta: bool
+    method: str  # boundary or core_watershed (the boundary class), watershed or components (the folded grain map)
+    min_area: int
+    h: float = 1.0
+
+    def __str__(self) -> str:
+        shown = f"{self.method} h={self.h:g}" if self.method.endswith("watershed") else self.method
+        return f"{shown}, min area {self.min_area}{', flips' if self.tta else ''}"
+
+
+def decodings(tta: tuple[bool, ...]) -> list[Decoding]:
+    """The grid the validation images choose from."""
+    splits = [("boundary", 1.0)] + [("core_watershed", h) for h in (2.0, 4.0, 8.0)] + \
+        [("watershed", h) for h in (1.0, 2.0, 4.0, 8.0)] + [("components", 1.0)]
+    return [Decoding(t, m, a, h) for t in tta for m, h in splits for a in (25, 50, 100)]
+
+
+def goals_met(metrics: dict) -> int:
+    """How many of the grain goals (count error, PQ, KS) these metrics meet."""
+    return sum(_met(metrics[k], *GOALS[k]) for k in GOALS if k != SCORE)
+
+
+def _met(value: float, op: str, goal: float) -> bool:
+    return value >= goal if op == ">=" else value <= goal
+
+
+def split_files(emps: Path, limit: int | None) -> dict[str, list]:
+    """Files of each split of the dataset package's hash split (the first ``limit`` by name when given)."""
+    out: dict[str, list] = {"train": [], "val": [], "test": []}
+    for f in find_samples([emps / "images"], emps / "segmaps")[:limit]:
+        out[split_for(sha256_file(f.images[0]))].append(f)
+    return out
+
+
+def probabilities(net, samples: list[Sample], tta: bool) -> dict[str, np.ndarray]:
+    """(K, H, W) float16 class probabilities of each sample at full resolution, the model's preprocessing."""
+    out = {}
+    for s in samples:
+        window = replace(fitting_config(s.state.model_shape, PredictConfig()), probabilities=True, tta=tta)
+        out[s.id] = predict_image(net, ArraySource(s.image), window, state=s.state).probabilities.astype(np.float16)
+    return out
+
+
+def decode(probs: np.ndarray, schema: LabelSchema, d: Decoding) -> np.ndarray:
+    """Grain ids (0 background) from one image's probabilities."""
+    class_map = probs.argmax(0)
+    if d.method in ("boundary", "core_watershed"):
+        cfg = InstanceConfig(min_area=d.min_area, method=d.method, h=d.h)
+        return instances_from_class_map(class_map, schema, cfg, probs[-1].astype(np.float32)).labels
+    folded = class_map_from_prediction(class_map, schema)
+    cfg = InstanceConfig(min_area=d.min_area, method=d.method, h=d.h)
+    return instances_from_class_map(folded, binary_schema(), cfg).labels
+
+
+def score(samples: list[Sample], probs: dict[str, np.ndarray], schema: LabelSchema, d: Decoding) -> dict:
+    """Particle IoU and the grain metrics of one decoding over the samples."""
+    pixels = SegmentationMetrics(2, ["background", "grain"], ignore_index=IGNORE_INDEX)
+    truths, preds = {}, {}
+    for s in samples:
+        p = probs[s.id]
+        pixels.update(class_map_from_prediction(p.argmax(0).astype(np.uint8), schema),
+                      class_map_from_prediction(s.target, schema), image_id=s.id)
+        truths[s.id] = instances_from_instance_map(s.instances, None, TRUTH_MIN_AREA).labels
+        preds[s.id] = decode(p, schema, d)
+    return {SCORE: pixels.compute()[SCORE], **instance_grain_metrics(truths, preds)}
+
+
+def train_model(a: argparse.Namespace, schema: LabelSchema, train_s, val_s, out: Path) -> tuple[Path, str]:
+    """Train within the budget; the saved best model and a line saying how the run went."""
+    cfg = recipe_config(a, train_s[0].image.shape[0], schema.num_outputs)
+    if a.profile == "plain":
+        cfg = replace(baseline_config(cfg, a.epochs), max_minutes=a.minutes)
+    t0 = time.perf_counter()
+    result = train(cfg, schema, train_s, val_s, out / "grains", resume=False)
+    steps = result.state.epoch * (cfg.patches.per_epoch // cfg.batch_size)
+    return result.model_path, (f"trained {result.state.epoch} epochs ({steps} steps) in "
+                               f"{(time.perf_counter() - t0) / 60:.1f} min, stopped by {result.stopped}, best epoch "
+                               f"{result.state.best_epoch}, precision {result.precision}")
+
+
+def verdicts(metrics: dict) -> str:
+    return "; ".join(f"{k} {metrics[k]:.3f} ({op} {goal:g}: {'met' if _met(metrics[k], op, goal) else 'not met'})"
+                     for k, (op, goal) in GOALS.items())
+
+
+def row(name: str, m: dict) -> str:
+    return (f"| {name} | {m[SCORE]:.4f} | {m['grains/count_rel_error_median']:.3f} | {m['grains/pq']:.3f} "
+            f"| {m['grains/f1']:.3f} | {m[SIZE_ERROR]:.3f} | {m['grains/n_pred']} / {m['grains/n_true']} |")
+
+
+HEADER = ["| decoding | particle IoU | median count error | PQ | F1 | KS | grains (pred / true) |",
+          "|---|---|---|---|---|---|---|"]
+
+
+def options() -> argparse.ArgumentParser:
+    ap = emps_parser(__doc__, 30.0)
+    ap.add_argument("--model", type=Path, help="decode this model.pt instead of training one")
+    ap.add_argument("--profile", choices=("plain", "recipe"), default="plain")
+    ap.add_argument("--epochs", type=int, default=40, help="the plain profile's epochs and cosine")
+    ap.add_argument("--tta", choices=("both", "on", "off"), default="both",
+                    help="test-time flips: validation tries both, or always / never flip")
+    return add_patch_options(ap, DEFAULTS)
+
+
+def main(argv=None) -> None:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    a = parse_emps_args(options(), SMOKE, argv)
+    if a is None:
+        return
+    files = split_files(a.emps, a.limit)
+    if not all(files.values()):
+        raise SystemExit(f"split sizes {({k: len(v) for k, v in files.items()})}: need an image in each")
+    schema = binary_schema(boundary=True)
+    preprocess = replace(DEFAULTS.preprocess, downsample=a.downsample)
+    samples = {k: load_samples(v, schema, preprocess, "instance") for k, v in files.items()}
+    print(f"command: bin/bench emps_grains {shlex.join(argv)}".rstrip())
+    print(f"machine: {cpu_model()}; {torch.get_num_threads()} torch threads; torch {torch.__version__}")
+    print(f"EMPS hash split: {', '.join(f'{len(v)} {k}' for k, v in samples.items())}; downsample {a.downsample}")
+    with tempfile.TemporaryDirectory() as tmp:
+        model_path, how = (a.model, f"model {a.model}") if a.model else train_model(
+            a, schema, samples["train"], samples["val"], Path(a.out or tmp))
+        print(how)
+        net, artifact = load_model(model_path)
+    schema = artifact.schema
+    t0 = time.perf_counter()
+    tta = {"both": (False, True), "on": (True,), "off": (False,)}[a.tta]
+    val_probs = {t: probabilities(net, samples["val"], t) for t in tta}
+    grid = [d for d in decodings(tta) if schema.boundary or d.method not in ("boundary", "core_watershed")]
+    on_val = [(d, score(samples["val"], val_probs[d.tta], schema, d)) for d in grid]
+    best, _ = max(on_val, key=lambda dm: (goals_met(dm[1]), np.nan_to_num(dm[1]["grains/pq"], nan=-1.0)))
+    print(f"\nvalidation ({len(samples['val'])} images; chooses the decoding that meets most grain goals, then by PQ):")
+    print("\n".join(HEADER + [row(str(d), m) for d, m in on_val]))
+    del val_probs
+    test_probs = probabilities(net, samples["test"], best.tta)
+    plain = Decoding(best.tta, "watershed", 10)
+    print(f"\ntest ({len(samples['test'])} images):")
+    chosen = score(samples["test"], test_probs, schema, best)
+    print("\n".join(HEADER + [row(f"chosen: {best}", chosen),
+                              row(f"for scale: {plain}", score(samples["test"], test_probs, schema, plain))]))
+    print(f"decoding and scoring: {(time.perf_counter() - t0) / 60:.1f} min")
+    print(f"goals on test: {verdicts(chosen)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""The training benchmarks' smoke runs through `bin/bench NAME --smoke` (see test_benchmarks.py, which checks that every
+benchmark has one): tiny sizes, a few steps, exit 0 and their figure lines printed; times are never asserted. A file of
+their own so that bin/test's parallel workers share the smokes out. They run on a synthetic folder laid out like EMPS
+(images/, segmaps/ instance maps), so they need no real data."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.helpers import emps_like, run_bench
+
+NUMBER = r"-?\d+(\.\d+)?"
+
+
+@pytest.mark.slow
+def test_emps_train(synthetic_dataset, tmp_path):
+    out = run_bench("emps_train", "--smoke", str(tmp_path / "run"),
+                    env={"EMPS_DIR": str(emps_like(synthetic_dataset, tmp_path))})
+    assert re.search(rf"^EMPS validation particle IoU {NUMBER} \(epoch 1, stopped: epochs", out, re.M), out
+    assert (tmp_path / "run" / "model.pt").exists()
+
+
+@pytest.mark.slow
+def test_simulate_emps(synthetic_dataset, tmp_path):
+    out = run_bench("simulate_emps", "--smoke", env={"EMPS_DIR": str(emps_like(synthetic_dataset, tmp_path))})
+    assert re.search(rf"^EMPS full-data test IoU {NUMBER} with \d+ labeled images$", out, re.M), out
+    for strategy in ("random", "kcenter"):
+        assert re.search(rf"^{strategy}: (\d+ labeled images to reach|95% not reached)", out, re.M), out
+
+
+def test_recipe_baseline(synthetic_dataset, tmp_path):
+    out = run_bench("recipe_baseline", "--smoke", "--emps", str(emps_like(synthetic_dataset, tmp_path)))
+    assert re.search(r"^command: bin/bench recipe_baseline --smoke --emps ", out, re.M), out
+    assert re.search(r"^\d+ training and [1-9]\d* validation images of .* \(sha256 split 70/15/15", out, re.M), out
+    assert re.search(r"^\| run \| steps \| epochs \| minutes \| stopped \| best epoch \|", out, re.M), out
+    for name in ("recipe", "baseline"):
+        assert re.search(rf"^\| {name} \| [1-9]\d* \| [1-9]\d* \| {NUMBER} \| \w+ \| \d+ \| {NUMBER} "
+                         rf"\| \*\*{NUMBER}\*\* \|$", out, re.M), out
+    assert re.search(r"^ratio recipe / baseline \(val particle IoU\): ", out, re.M), out
+
+
+def test_semi_supervised(synthetic_dataset, tmp_path):
+    out = run_bench("semi_supervised", "--smoke", "--emps", str(emps_like(synthetic_dataset, tmp_path)))
+    assert re.search(r"^command: bin/bench semi_supervised --smoke --emps ", out, re.M), out
+    assert re.search(r"^\d+ training images \(labelled \+ pool\), [1-9]\d* validation, [1-9]\d* test;", out, re.M), out
+    assert re.search(rf"^\| 2 \| 0 \| {NUMBER} \| {NUMBER} \| ({NUMBER}|nan) \| {NUMBER}, {NUMBER} \|$", out, re.M), out
+    assert re.search(r"^2 labelled: mean ratio ", out, re.M), out
+
+
+def test_gan_compare(synthetic_dataset, tmp_path):
+    out = run_bench("gan_compare", "--smoke", "--datasets", "synthetic,emps", "--emps",
+                    str(emps_like(synthetic_dataset, tmp_path)))
+    assert re.search(r"^command: bin/bench gan_compare --smoke --datasets synthetic,emps --emps ", out, re.M), out
+    assert re.search(r"^\| data \| tile \| model \| batch \| epochs \(best\) \| minutes \| IoU pore \| IoU quartz "
+                     r"\| IoU albite \| IoU clay-mix \| mean_fg_iou \|$", out, re.M), out
+    assert re.search(r"^\| data \| .* \| IoU background \| IoU grain \| mean_fg_iou \|$", out, re.M), out
+    for data in ("synthetic", "emps"):
+        for model in ("unet", "gan"):
+            assert re.search(rf"^\| {data} \| 64 \| {model} \| \d+ \| [1-9]\d* \(\d+\) \| {NUMBER} \| .*"
+                             rf"\*\*{NUMBER}\*\* \|$", out, re.M), out
+
+
+def test_recipe_baseline_skips_without_emps(tmp_path):
+    out = run_bench("recipe_baseline", "--smoke", "--emps", str(tmp_path / "absent"))
+    assert re.search(r"^no EMPS data at .*: skipped$", out, re.M), out
+
+
+def test_emps_grains(synthetic_dataset, tmp_path):
+    out = run_bench("emps_grains", "--smoke", "--emps", str(emps_like(synthetic_dataset, tmp_path)))
+    assert re.search(r"^command: bin/bench emps_grains --smoke --emps ", out, re.M), out
+    assert re.search(r"^EMPS hash split: [1-9]\d* train, [1-9]\d* val, [1-9]\d* test; downsample 2$", out, re.M), out
+    assert re.search(r"^trained [1-9]\d* epochs \(\d+ steps\) in .*, precision (fp32|bf16)$", out, re.M), out
+    value = rf"({NUMBER}|nan)"
+    rows = re.findall(rf"^\| (.+?) \| {value} \| {value} \| {value} \| {value} \| {value} \| \d+ / \d+ \|$", out, re.M)
+    decodings = [r[0] for r in rows]
+    assert {"boundary, min area 25", "core_watershed h=2, min area 50", "components, min area 100, flips"} <= \
+        set(decodings), out
+    assert any(d.startswith("chosen: ") for d in decodings), out
+    assert any(d.startswith("for scale: watershed h=1, min area 10") for d in decodings), out
+    assert re.search(r"^goals on test: mean_fg_iou .* \(>= 0.75: (not )?met\); grains/count_rel_error_median ", out,
+                     re.M), out
