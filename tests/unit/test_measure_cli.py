@@ -70,6 +70,9 @@ def test_class_masks_split_by_watershed_with_user_pixel_size(synthetic_dataset, 
     grains = pd.read_csv(out / "grains.csv")
     assert summary["grains_found"] == len(grains) + summary["grains_dropped"]
     assert len(grains) > 12 * 5 and not any(c.startswith("mean_ch") for c in grains)  # no images: no intensities
+    invoke("--masks", str(synthetic_dataset / "masks"), "--out", str(tmp_path / "h"), "--split-h", "6")
+    merged = json.loads((tmp_path / "h" / "summary.json").read_text())
+    assert merged["inputs"]["instances"]["h"] == 6 and merged["grains_found"] < summary["grains_found"]
 
 
 def test_unknown_pixel_size_is_said_and_sizes_stay_in_pixels(synthetic_dataset, tmp_path):
