@@ -36,11 +36,10 @@ import torch
 
 from benchmarks._cli import add_patch_options, emps_parser, parse_emps_args
 from benchmarks.recipe_baseline import baseline_config, recipe_config
-from dataset.splits import split_for
-from foundation.digest import sha256_file
+from benchmarks.semi_supervised import split as split_files  # the EMPS hash split's files by split name
 from foundation.schema import LabelSchema, binary_schema
 from ml.checkpoint import load_model
-from ml.data import Sample, find_samples, load_samples
+from ml.data import Sample, load_samples
 from ml.evaluate import fitting_config
 from ml.grain_eval import instance_grain_metrics
 from ml.instances import InstanceConfig, instances_from_class_map, instances_from_instance_map
@@ -87,14 +86,6 @@ def _met(value: float, op: str, goal: float) -> bool:
     return value >= goal if op == ">=" else value <= goal
 
 
-def split_files(emps: Path, limit: int | None) -> dict[str, list]:
-    """Files of each split of the dataset package's hash split (the first ``limit`` by name when given)."""
-    out: dict[str, list] = {"train": [], "val": [], "test": []}
-    for f in find_samples([emps / "images"], emps / "segmaps")[:limit]:
-        out[split_for(sha256_file(f.images[0]))].append(f)
-    return out
-
-
 def probabilities(net, samples: list[Sample], tta: bool) -> dict[str, np.ndarray]:
     """(K, H, W) float16 class probabilities of each sample at full resolution, the model's preprocessing."""
     out = {}
@@ -115,17 +106,24 @@ def decode(probs: np.ndarray, schema: LabelSchema, d: Decoding) -> np.ndarray:
     return instances_from_class_map(folded, binary_schema(), cfg).labels
 
 
-def score(samples: list[Sample], probs: dict[str, np.ndarray], schema: LabelSchema, d: Decoding) -> dict:
-    """Particle IoU and the grain metrics of one decoding over the samples."""
+def particle_iou(samples: list[Sample], probs: dict[str, np.ndarray], schema: LabelSchema) -> float:
+    """Particle IoU over the samples' pixels (banners excluded, the boundary class counted as grain)."""
     pixels = SegmentationMetrics(2, ["background", "grain"], ignore_index=IGNORE_INDEX)
-    truths, preds = {}, {}
     for s in samples:
-        p = probs[s.id]
-        pixels.update(class_map_from_prediction(p.argmax(0).astype(np.uint8), schema),
+        pixels.update(class_map_from_prediction(probs[s.id].argmax(0).astype(np.uint8), schema),
                       class_map_from_prediction(s.target, schema), image_id=s.id)
-        truths[s.id] = instances_from_instance_map(s.instances, None, TRUTH_MIN_AREA).labels
-        preds[s.id] = decode(p, schema, d)
-    return {SCORE: pixels.compute()[SCORE], **instance_grain_metrics(truths, preds)}
+    return pixels.compute()[SCORE]
+
+
+def true_grains(samples: list[Sample]) -> dict[str, np.ndarray]:
+    """The samples' true grain ids (0 background), grains under TRUTH_MIN_AREA left out."""
+    return {s.id: instances_from_instance_map(s.instances, None, TRUTH_MIN_AREA).labels for s in samples}
+
+
+def score(truths: dict[str, np.ndarray], probs: dict[str, np.ndarray], iou: float, schema: LabelSchema,
+          d: Decoding) -> dict:
+    """The particle IoU (it does not depend on the decoding) and the grain metrics of one decoding."""
+    return {SCORE: iou, **instance_grain_metrics(truths, {k: decode(probs[k], schema, d) for k in truths})}
 
 
 def train_model(a: argparse.Namespace, schema: LabelSchema, train_s, val_s, out: Path) -> tuple[Path, str]:
@@ -189,7 +187,9 @@ def main(argv=None) -> None:
     tta = {"both": (False, True), "on": (True,), "off": (False,)}[a.tta]
     val_probs = {t: probabilities(net, samples["val"], t) for t in tta}
     grid = [d for d in decodings(tta) if schema.boundary or d.method not in ("boundary", "core_watershed")]
-    on_val = [(d, score(samples["val"], val_probs[d.tta], schema, d)) for d in grid]
+    val_truth = true_grains(samples["val"])
+    val_iou = {t: particle_iou(samples["val"], val_probs[t], schema) for t in tta}
+    on_val = [(d, score(val_truth, val_probs[d.tta], val_iou[d.tta], schema, d)) for d in grid]
     best, _ = max(on_val, key=lambda dm: (goals_met(dm[1]), np.nan_to_num(dm[1]["grains/pq"], nan=-1.0)))
     print(f"\nvalidation ({len(samples['val'])} images; chooses the decoding that meets most grain goals, then by PQ):")
     print("\n".join(HEADER + [row(str(d), m) for d, m in on_val]))
@@ -197,9 +197,10 @@ def main(argv=None) -> None:
     test_probs = probabilities(net, samples["test"], best.tta)
     plain = Decoding(best.tta, "watershed", 10)
     print(f"\ntest ({len(samples['test'])} images):")
-    chosen = score(samples["test"], test_probs, schema, best)
+    test_truth, test_iou = true_grains(samples["test"]), particle_iou(samples["test"], test_probs, schema)
+    chosen = score(test_truth, test_probs, test_iou, schema, best)
     print("\n".join(HEADER + [row(f"chosen: {best}", chosen),
-                              row(f"for scale: {plain}", score(samples["test"], test_probs, schema, plain))]))
+                              row(f"for scale: {plain}", score(test_truth, test_probs, test_iou, schema, plain))]))
     print(f"decoding and scoring: {(time.perf_counter() - t0) / 60:.1f} min")
     print(f"goals on test: {verdicts(chosen)}")
 
