@@ -35,27 +35,23 @@ import numpy as np
 import torch
 
 from benchmarks._cli import add_patch_options, emps_parser, parse_emps_args
-from benchmarks.recipe_baseline import baseline_config, recipe_config
+from benchmarks.recipe_baseline import grains_config, recipe_config
 from benchmarks.semi_supervised import split as split_files  # the EMPS hash split's files by split name
 from foundation.schema import LabelSchema, binary_schema
 from ml.checkpoint import load_model
 from ml.data import Sample, load_samples
-from ml.evaluate import fitting_config
+from ml.decoding import GRAIN_GOALS, goals_met, met, probabilities, true_grains
 from ml.grain_eval import instance_grain_metrics
-from ml.instances import InstanceConfig, instances_from_class_map, instances_from_instance_map
-from ml.io import ArraySource
+from ml.instances import InstanceConfig, instances_from_class_map
 from ml.metrics import SIZE_ERROR, SegmentationMetrics
 from ml.precision import cpu_model
-from ml.predict import PredictConfig, predict_image
 from ml.targets import IGNORE_INDEX, class_map_from_prediction
 from ml.train import SCORE, TrainConfig, train
 
 DEFAULTS = TrainConfig()
 SMOKE = {"minutes": 0.05, "epochs": 1, "patch": 64, "patches_per_epoch": 8, "batch_size": 4,
          "decoder_channels": "16,16,16,16,16", "threads": 1}
-TRUTH_MIN_AREA = 10  # true grains below this many pixels are left out, whatever the decoding
-GOALS = {SCORE: (">=", 0.75), "grains/count_rel_error_median": ("<=", 0.20), "grains/pq": (">=", 0.50),
-         SIZE_ERROR: ("<=", 0.10)}
+GOALS = {SCORE: (">=", 0.75), **GRAIN_GOALS}
 
 
 @dataclass(frozen=True)
@@ -75,24 +71,6 @@ def decodings(tta: tuple[bool, ...]) -> list[Decoding]:
     splits = [("boundary", 1.0)] + [("core_watershed", h) for h in (2.0, 4.0, 8.0)] + \
         [("watershed", h) for h in (1.0, 2.0, 4.0, 8.0)] + [("components", 1.0)]
     return [Decoding(t, m, a, h) for t in tta for m, h in splits for a in (25, 50, 100)]
-
-
-def goals_met(metrics: dict) -> int:
-    """How many of the grain goals (count error, PQ, KS) these metrics meet."""
-    return sum(_met(metrics[k], *GOALS[k]) for k in GOALS if k != SCORE)
-
-
-def _met(value: float, op: str, goal: float) -> bool:
-    return value >= goal if op == ">=" else value <= goal
-
-
-def probabilities(net, samples: list[Sample], tta: bool) -> dict[str, np.ndarray]:
-    """(K, H, W) float16 class probabilities of each sample at full resolution, the model's preprocessing."""
-    out = {}
-    for s in samples:
-        window = replace(fitting_config(s.state.model_shape, PredictConfig()), probabilities=True, tta=tta)
-        out[s.id] = predict_image(net, ArraySource(s.image), window, state=s.state).probabilities.astype(np.float16)
-    return out
 
 
 def decode(probs: np.ndarray, schema: LabelSchema, d: Decoding) -> np.ndarray:
@@ -115,11 +93,6 @@ def particle_iou(samples: list[Sample], probs: dict[str, np.ndarray], schema: La
     return pixels.compute()[SCORE]
 
 
-def true_grains(samples: list[Sample]) -> dict[str, np.ndarray]:
-    """The samples' true grain ids (0 background), grains under TRUTH_MIN_AREA left out."""
-    return {s.id: instances_from_instance_map(s.instances, None, TRUTH_MIN_AREA).labels for s in samples}
-
-
 def score(truths: dict[str, np.ndarray], probs: dict[str, np.ndarray], iou: float, schema: LabelSchema,
           d: Decoding) -> dict:
     """The particle IoU (it does not depend on the decoding) and the grain metrics of one decoding."""
@@ -128,9 +101,8 @@ def score(truths: dict[str, np.ndarray], probs: dict[str, np.ndarray], iou: floa
 
 def train_model(a: argparse.Namespace, schema: LabelSchema, train_s, val_s, out: Path) -> tuple[Path, str]:
     """Train within the budget; the saved best model and a line saying how the run went."""
-    cfg = recipe_config(a, train_s[0].image.shape[0], schema.num_outputs)
-    if a.profile == "plain":
-        cfg = replace(baseline_config(cfg, a.epochs), max_minutes=a.minutes)
+    build = grains_config if a.profile == "plain" else recipe_config
+    cfg = build(a, train_s[0].image.shape[0], schema.num_outputs)
     t0 = time.perf_counter()
     result = train(cfg, schema, train_s, val_s, out / "grains", resume=False)
     steps = result.state.epoch * (cfg.patches.per_epoch // cfg.batch_size)
@@ -140,7 +112,7 @@ def train_model(a: argparse.Namespace, schema: LabelSchema, train_s, val_s, out:
 
 
 def verdicts(metrics: dict) -> str:
-    return "; ".join(f"{k} {metrics[k]:.3f} ({op} {goal:g}: {'met' if _met(metrics[k], op, goal) else 'not met'})"
+    return "; ".join(f"{k} {metrics[k]:.3f} ({op} {goal:g}: {'met' if met(metrics[k], op, goal) else 'not met'})"
                      for k, (op, goal) in GOALS.items())
 
 

@@ -19,6 +19,7 @@ from foundation.paths import PathEscape, inside
 from labeling.push import MaskPrediction, image_predictions
 from ml.checkpoint import load_model
 from ml.engine import EngineConfig, accelerate
+from ml.decoding import decoding_config
 from ml.instances import instances_from_probabilities
 from ml.io import read_channels
 from ml.predict import PredictConfig
@@ -55,7 +56,8 @@ def predict_sources(model, artifact, paths: Sequence[Path | Sequence[Path]], ids
         c = candidate(model, image, fit(image, artifact.preprocess), image_id, PredictConfig(),
                       tta="tta" in strategy.needs, embed="embedding" in strategy.needs)
         labels = class_map_from_prediction(np.argmax(c.probs, axis=0).astype(np.uint8), artifact.schema)
-        grains = instances_from_probabilities(c.probs, artifact.schema).labels if artifact.schema.boundary else None
+        grains = instances_from_probabilities(c.probs, artifact.schema, decoding_config(artifact.decoding)).labels \
+            if artifact.schema.boundary else None
         out.append(Predicted(image_id, labels, summarize(c, [strategy]), grains))
     return out
 

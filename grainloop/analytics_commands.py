@@ -22,8 +22,9 @@ MeasureImages = Annotated[Optional[list[Path]], typer.Option(
 MeasureModel = Annotated[Optional[Path], typer.Option(help="model.pt: predict --images, then split into grains")]
 PixelSizeOpt = Annotated[Optional[float], typer.Option(help="micrometres per pixel (overrides the files' metadata)")]
 MinArea = Annotated[int, typer.Option(help="grains with fewer pixels are dropped (and listed in dropped.csv)")]
-Split = Annotated[str, typer.Option(help="touching grains: auto, boundary, core_watershed (a boundary model's "
-                                         "cores), watershed or components")]
+Split = Annotated[str, typer.Option(help="touching grains: auto (with --model: the decoding tuned on its "
+                                         "validation images, if any), boundary, core_watershed (a boundary "
+                                         "model's cores), watershed or components")]
 SplitH = Annotated[float, typer.Option(help="(core_)watershed: a distance maximum must stand this many px above its "
                                             "saddle to seed a grain (higher merges more)")]
 IncludeCut = Annotated[bool, typer.Option(help="grains cut by the border or banner count in the distributions "

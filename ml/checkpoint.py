@@ -43,6 +43,7 @@ class ModelArtifact:
     preprocess: PreprocessConfig
     metrics: dict = field(default_factory=dict)
     provenance: dict = field(default_factory=dict)
+    decoding: dict = field(default_factory=dict)  # the InstanceConfig tuned on validation (ml.decoding); {}: none
 
 
 def save_model(path: Path, model: torch.nn.Module, artifact: ModelArtifact) -> Path:
@@ -55,6 +56,7 @@ def save_model(path: Path, model: torch.nn.Module, artifact: ModelArtifact) -> P
         "preprocess": to_dict(artifact.preprocess),
         "metrics": _plain(artifact.metrics),
         "provenance": _plain(provenance),
+        "decoding": _plain(artifact.decoding),
         "state_dict": model.state_dict(),
     }, path)
 
@@ -68,7 +70,8 @@ def read_artifact(path: Path) -> tuple[ModelArtifact, dict[str, torch.Tensor]]:
     if blob.get("format") != FORMAT_VERSION:
         raise ValueError(f"{path}: unsupported model format {blob.get('format')!r} (expected {FORMAT_VERSION})")
     artifact = ModelArtifact(from_dict(ModelConfig, blob["model_config"]), LabelSchema.from_dict(blob["schema"]),
-                             from_dict(PreprocessConfig, blob["preprocess"]), blob["metrics"], blob["provenance"])
+                             from_dict(PreprocessConfig, blob["preprocess"]), blob["metrics"], blob["provenance"],
+                             blob.get("decoding", {}))  # files written before decodings were tuned have none
     return artifact, blob["state_dict"]
 
 

@@ -1,7 +1,8 @@
 """Grain-level evaluation of predicted class maps: instance metrics and the size-distribution error.
 
-Both the truth and the prediction are split into grains the same way (``ml.instances``: the boundary class when
-the schema has one, else a distance-transform watershed), grains cut by the image border are left out of the
+The truth and the prediction are split into grains the same way (``ml.instances``: the boundary class when
+the schema has one, else a distance-transform watershed), unless the prediction is given its model's own decoding
+(``ml.decoding``, tuned on validation images); grains cut by the image border are left out of the
 size distributions, and the equivalent circular diameters (pixels) of all images are compared with
 ``size_distribution_error``. Its KS statistic is ``size_distribution_error`` in the metrics, which the promotion
 rule checks (lower is better).
@@ -28,12 +29,14 @@ def uncut_diameters(labels: np.ndarray) -> np.ndarray:
 
 
 def grain_metrics(truths: Mapping[str, np.ndarray], preds: Mapping[str, np.ndarray], schema: LabelSchema,
-                  cfg: InstanceConfig = InstanceConfig()) -> dict:
+                  cfg: InstanceConfig = InstanceConfig(), pred_cfg: InstanceConfig | None = None) -> dict:
     """Instance F1, AP50, PQ and count error, and the KS and Wasserstein distances between the predicted and
-    true grain-size distributions, over the images of ``truths`` (class maps; IGNORE_INDEX = unlabelled)."""
+    true grain-size distributions, over the images of ``truths`` (class maps; IGNORE_INDEX = unlabelled). The
+    truth is split with ``cfg``, the prediction with ``pred_cfg`` (a model's tuned decoding) or ``cfg``."""
     true = {k: instances_from_class_map(np.where(t == IGNORE_INDEX, 0, t), schema, cfg).labels
             for k, t in truths.items()}
-    return instance_grain_metrics(true, {k: instances_from_class_map(preds[k], schema, cfg).labels for k in true})
+    pred_cfg = pred_cfg or cfg
+    return instance_grain_metrics(true, {k: instances_from_class_map(preds[k], schema, pred_cfg).labels for k in true})
 
 
 def instance_grain_metrics(truths: Mapping[str, np.ndarray], preds: Mapping[str, np.ndarray]) -> dict:

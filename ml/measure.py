@@ -178,11 +178,24 @@ def _size_column(images: list[dict]) -> tuple[str, str]:
     return ("ecd_um", "um") if known else ("ecd_px", "px")
 
 
+def with_model_decoding(spec: MeasureSpec) -> MeasureSpec:
+    """``auto`` splitting with a model that carries a decoding tuned on its validation images: that decoding
+    (method, h and minimum area), so the summary records what was used."""
+    if spec.model is None or spec.instances.method != "auto":
+        return spec
+    from ml.checkpoint import read_artifact  # torch: loaded only when a model predicts
+    from ml.decoding import decoding_config
+
+    decoding = read_artifact(spec.model)[0].decoding
+    return replace(spec, instances=decoding_config(decoding)) if decoding else spec
+
+
 def run_measure(spec: MeasureSpec, schema: LabelSchema, out: Path, progress: bool = False) -> dict:
     """Measure every image; write grains.csv and .parquet, dropped.csv, images.csv, astm_e112.csv,
     distribution.csv, moments.csv, outlines.geojson, plots/ and summary.json (with what produced them), and with
     grain types types.csv. Every grain found is measured or listed in dropped.csv."""
     out.mkdir(parents=True, exist_ok=True)
+    spec = with_model_decoding(spec)
     tables, dropped, images, features, e112 = [], [], [], [], []
     for item in (_from_model(spec, progress) if spec.model is not None else _from_masks(spec, schema, progress)):
         table = add_edge_weights(measure_grains(item), item.instances.labels.shape, item.banner)

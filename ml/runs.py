@@ -1,7 +1,7 @@
 """Runs on folders: training, evaluation and prediction over files on disk, for the CLI, the flows and dvc.yaml."""
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, Mapping, Optional, Sequence
 
@@ -10,9 +10,10 @@ import torch
 
 from foundation.digest import sha256_file
 from foundation.schema import LabelSchema
-from ml.checkpoint import ModelArtifact, read_artifact
+from ml.checkpoint import ModelArtifact, load_model, read_artifact, save_model
 from ml.config import to_dict
 from ml.data import find_samples, load_samples, split_samples
+from ml.decoding import decoding_config, tune_decoding
 from ml.evaluate import evaluate
 from ml.grain_eval import grain_metrics
 from ml.io import TIFF_SUFFIXES, ImageSource, as_source, list_images, open_source, write_mask
@@ -92,8 +93,26 @@ def run_training(spec: TrainSpec, cfg: TrainConfig, out: Path, progress: bool = 
     write_rows(out / "history.csv", result.state.history)
     plot_learning_curve(out / "learning_curve.png", result.state.history)
     best = next((h for h in result.state.history if h["epoch"] == result.state.best_epoch), {})
-    write_json(out / "metrics.json", {**best, "stopped": result.stopped})
+    decoding = record_decoding(result.model_path, val_s, out, log)
+    tuned = {"decoding": decoding} if decoding else {}
+    write_json(out / "metrics.json", {**best, "stopped": result.stopped, **tuned})
     return result
+
+
+def record_decoding(model_path: Path, val_s: Sequence, out: Path, log: Callable[[str], None]) -> dict:
+    """Tune the grain decoding of the saved best model on the validation images with instance maps, store it in
+    model.pt (same weights) and write the grid's scores to decoding.csv; {} when there is nothing to tune on."""
+    if not model_path.exists():
+        return {}
+    net, artifact = load_model(model_path)
+    tuning = tune_decoding(net, val_s, artifact.schema)
+    if tuning is None:
+        return {}
+    decoding = asdict(tuning.config)
+    save_model(model_path, net, replace(artifact, decoding=decoding))
+    write_rows(out / "decoding.csv", tuning.rows)
+    log(f"grain decoding tuned on {tuning.images} validation images: {decoding}")
+    return decoding
 
 
 def full_resolution(image, state: PreprocessState) -> np.ndarray:
@@ -109,7 +128,9 @@ def run_evaluation(model: torch.nn.Module, artifact: ModelArtifact, spec: TrainS
     samples = load_samples(files, artifact.schema, artifact.preprocess, spec.mask_kind, progress=True)
     ev = evaluate(model, samples, artifact.schema, cfg, keep_predictions=True, progress=True)
     # grains are split on the unfolded maps: a boundary schema's boundary class separates touching grains
-    ev.metrics.update(grain_metrics({s.id: s.target for s in samples}, ev.predictions, artifact.schema))
+    # the prediction's grains with the model's own decoding (tuned on validation), the truth's with the default one
+    ev.metrics.update(grain_metrics({s.id: s.target for s in samples}, ev.predictions, artifact.schema,
+                                    pred_cfg=decoding_config(artifact.decoding)))
     write_json(out / "metrics.json", ev.metrics)
     write_rows(out / "per_image.csv", ev.rows)
     plot_confusion(out / "confusion_matrix.png", ev.confusion, artifact.schema.class_names)
