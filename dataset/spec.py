@@ -17,4 +17,6 @@ def dataset_spec(data: Path, schema_path: Optional[Path] = None, splits_file: Op
     splits = {i: s for s, ids in lists.items() for i in ids} if lists else {r.id: r.split for r in rows}
     schema = LabelSchema.load(schema_path or data / "schema.yaml")
     channels = [data / CHANNELS / f"c{k}" for k in range(1, len(rows[0].channels) + 1)] if rows else []
-    return TrainSpec([data / "images", *channels], data / "masks", "class", schema, splits=splits, **kw)
+    instances = data / "instances" if (data / "instances").is_dir() else None  # to tune the grain decoding on
+    return TrainSpec([data / "images", *channels], data / "masks", "class", schema, splits=splits,
+                     instances=instances, **kw)

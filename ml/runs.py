@@ -16,7 +16,7 @@ from ml.data import find_samples, load_samples, split_samples
 from ml.decoding import decoding_config, tune_decoding
 from ml.evaluate import evaluate
 from ml.grain_eval import grain_metrics
-from ml.io import TIFF_SUFFIXES, ImageSource, as_source, list_images, open_source, write_mask
+from ml.io import TIFF_SUFFIXES, ImageSource, as_source, list_images, open_source, read_mask, write_mask
 from ml.predict import PredictConfig, Prediction, predict_image, predict_tiff
 from ml.preprocess import PreprocessState, apply, fit
 from ml.report import plot_confusion, plot_learning_curve, save_overlay, write_json, write_rows
@@ -37,6 +37,8 @@ class TrainSpec:
     resume: bool = True
     splits: Optional[Mapping[str, str]] = None  # id -> train/val/test (a dataset version's frozen splits)
     unlabeled: Sequence[Path] = ()  # image folders (one per channel) for semi-supervised training
+    instances: Optional[Path] = None  # instance maps by id beside class masks (a dataset version's instances/):
+    # the validation images' grains the decoding is tuned on
 
 
 def unlabeled_samples(spec: TrainSpec, cfg: TrainConfig, progress: bool = False) -> list:
@@ -93,10 +95,24 @@ def run_training(spec: TrainSpec, cfg: TrainConfig, out: Path, progress: bool = 
     write_rows(out / "history.csv", result.state.history)
     plot_learning_curve(out / "learning_curve.png", result.state.history)
     best = next((h for h in result.state.history if h["epoch"] == result.state.best_epoch), {})
-    decoding = record_decoding(result.model_path, val_s, out, log)
+    decoding = record_decoding(result.model_path, with_instances(val_s, spec.instances), out, log)
     tuned = {"decoding": decoding} if decoding else {}
     write_json(out / "metrics.json", {**best, "stopped": result.stopped, **tuned})
     return result
+
+
+def with_instances(samples: Sequence, folder: Optional[Path]) -> list:
+    """The samples with their instance maps from ``folder`` (named by id) where they have none, unchanged when the
+    folder lacks one of them or a map's size is not its image's (nothing half-tuned on)."""
+    if folder is None or not Path(folder).is_dir() or all(s.instances is not None for s in samples):
+        return list(samples)
+    found = {p.stem: p for p in Path(folder).iterdir() if p.is_file()}
+    if not all(s.id in found for s in samples):
+        return list(samples)
+    maps = {s.id: read_mask(found[s.id]) for s in samples}
+    if any(maps[s.id].shape != s.image.shape[-2:] for s in samples):
+        return list(samples)
+    return [s if s.instances is not None else replace(s, instances=maps[s.id]) for s in samples]
 
 
 def record_decoding(model_path: Path, val_s: Sequence, out: Path, log: Callable[[str], None]) -> dict:

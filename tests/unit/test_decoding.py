@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -88,7 +89,7 @@ def test_training_tunes_the_decoding_and_measure_uses_it(synthetic_dataset, tmp_
     assert run_measure(given, schema, tmp_path / "given")["inputs"]["instances"]["method"] == "boundary"
 
 
-def test_class_masks_leave_nothing_to_tune(synthetic_dataset, tmp_path):
+def test_class_masks_alone_leave_nothing_to_tune(synthetic_dataset, tmp_path):
     from ml import runs
     from ml.checkpoint import load_model
     from ml.train_options import train_config
@@ -97,6 +98,10 @@ def test_class_masks_leave_nothing_to_tune(synthetic_dataset, tmp_path):
     cfg = train_config(epochs=1, patch=64, patches_per_epoch=4, batch_size=2, decoder_channels=(16, 8, 8, 8, 8))
     result = runs.run_training(spec, cfg, tmp_path / "run")
     assert load_model(result.model_path)[1].decoding == {} and not (tmp_path / "run" / "decoding.csv").exists()
+    # a dataset version keeps instance maps beside its class masks (instances/): the validation images' grains
+    beside = replace(spec, instances=synthetic_dataset / "instances")
+    result = runs.run_training(beside, cfg, tmp_path / "beside")
+    assert decoding_config(load_model(result.model_path)[1].decoding) in grid(binary_schema())
 
 
 def _no_bootstrap():
