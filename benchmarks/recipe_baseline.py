@@ -24,7 +24,7 @@ exits 0). Split: the dataset package's hash split (sha256 of the image file, 70/
 scoring on "val"; the test images are never loaded.
 
 Usage: bin/bench recipe_baseline [--minutes 30] [--recipe grains|defaults] [--epochs 40] [--downsample 2]
-       [--baseline-downsample 1] [--baseline-epochs N] [--emps DIR] [--out DIR] [--limit N] [--threads N] [--smoke]
+       [--baseline-downsample 1] [--baseline-epochs N] [--baseline-only] [--emps DIR] [--out DIR] [--limit N] [--threads N] [--smoke]
 """
 from __future__ import annotations
 
@@ -145,6 +145,9 @@ def options() -> argparse.ArgumentParser:
     ap.add_argument("--epochs", type=int, default=40, help="the grains recipe's epochs and cosine")
     ap.add_argument("--baseline-downsample", type=int, default=1, help="the baseline's resolution (1: the images')")
     ap.add_argument("--baseline-epochs", type=int, help="the baseline's epochs and cosine (default: the recipe's)")
+    ap.add_argument("--baseline-only", action="store_true",
+                    help="train the baseline alone (needs --baseline-epochs; no ratio): one more baseline beside a "
+                         "recipe run")
     return add_patch_options(ap, DEFAULTS)
 
 
@@ -157,6 +160,8 @@ def main(argv=None) -> None:
     if not train_f or not val_f:
         raise SystemExit(f"{len(train_f)} training and {len(val_f)} validation images: need one of each")
     recipe_arm, baseline_arm = arms(a)
+    if a.baseline_only and not a.baseline_epochs:
+        raise SystemExit("--baseline-only needs --baseline-epochs (the epochs the recipe ran)")
     print(f"command: bin/bench recipe_baseline {shlex.join(argv)}".rstrip())
     print(f"machine: {cpu_model()}; {torch.get_num_threads()} torch threads; torch {torch.__version__}")
     print(f"{len(train_f)} training and {len(val_f)} validation images of {a.emps} (sha256 split 70/15/15, "
@@ -167,13 +172,15 @@ def main(argv=None) -> None:
     outcomes = []
     with tempfile.TemporaryDirectory() as tmp:
         out = a.out or Path(tmp)
-        for arm in (recipe_arm, baseline_arm):
+        for arm in (baseline_arm,) if a.baseline_only else (recipe_arm, baseline_arm):
             preprocess = replace(DEFAULTS.preprocess, downsample=arm.downsample)
             train_s, val_s = (load_samples(f, arm.schema, preprocess, "instance") for f in (train_f, val_f))
             cfg = configure(a, arm, train_s[0].image.shape[0], outcomes)
             outcomes.append(run(arm, cfg, train_s, val_s, out))
-    first, second = outcomes
     print("\n".join(table(outcomes)))
+    if a.baseline_only:
+        return
+    first, second = outcomes
     if second.score > 0:
         ratio = first.score / second.score
         verdict = f"{ratio:.3f} (goal >= 1.10: {'met' if ratio >= 1.10 else 'not met'})"
