@@ -40,7 +40,7 @@ from benchmarks.semi_supervised import split as split_files  # the EMPS hash spl
 from foundation.schema import LabelSchema, binary_schema
 from ml.checkpoint import load_model
 from ml.data import Sample, load_samples
-from ml.decoding import GRAIN_GOALS, goals_met, met, probabilities, true_grains
+from ml.decoding import GRAIN_GOALS, choose, met, probabilities, true_grains
 from ml.grain_eval import instance_grain_metrics
 from ml.instances import InstanceConfig, instances_from_class_map
 from ml.metrics import SIZE_ERROR, SegmentationMetrics
@@ -162,7 +162,7 @@ def main(argv=None) -> None:
     val_truth = true_grains(samples["val"])
     val_iou = {t: particle_iou(samples["val"], val_probs[t], schema) for t in tta}
     on_val = [(d, score(val_truth, val_probs[d.tta], val_iou[d.tta], schema, d)) for d in grid]
-    best, _ = max(on_val, key=lambda dm: (goals_met(dm[1]), np.nan_to_num(dm[1]["grains/pq"], nan=-1.0)))
+    best = choose(on_val)
     print(f"\nvalidation ({len(samples['val'])} images; chooses the decoding that meets most grain goals, then by PQ):")
     print("\n".join(HEADER + [row(str(d), m) for d, m in on_val]))
     del val_probs

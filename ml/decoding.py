@@ -12,7 +12,7 @@ a model without one decodes with ``InstanceConfig``'s defaults, as before.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -81,8 +81,8 @@ def score(truths: Mapping[str, np.ndarray], probs: Mapping[str, np.ndarray], sch
     return instance_grain_metrics(truths, preds)
 
 
-def choose(scored: Sequence[tuple[InstanceConfig, dict]]) -> InstanceConfig:
-    """The decoding meeting most grain goals, then with the highest PQ (the first of equals)."""
+def choose(scored: Sequence[tuple[Any, dict]]) -> Any:
+    """The decoding (of any description) meeting most grain goals, then with the highest PQ (the first of equals)."""
     return max(scored, key=lambda cm: (goals_met(cm[1]), np.nan_to_num(cm[1][RANKED_BY], nan=-1.0)))[0]
 
 

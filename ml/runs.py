@@ -95,7 +95,7 @@ def run_training(spec: TrainSpec, cfg: TrainConfig, out: Path, progress: bool = 
     write_rows(out / "history.csv", result.state.history)
     plot_learning_curve(out / "learning_curve.png", result.state.history)
     best = next((h for h in result.state.history if h["epoch"] == result.state.best_epoch), {})
-    decoding = record_decoding(result.model_path, with_instances(val_s, spec.instances), out, log)
+    decoding = record_decoding(result.model_path, val_s, spec.instances, out, log)
     tuned = {"decoding": decoding} if decoding else {}
     write_json(out / "metrics.json", {**best, "stopped": result.stopped, **tuned})
     return result
@@ -115,13 +115,18 @@ def with_instances(samples: Sequence, folder: Optional[Path]) -> list:
     return [s if s.instances is not None else replace(s, instances=maps[s.id]) for s in samples]
 
 
-def record_decoding(model_path: Path, val_s: Sequence, out: Path, log: Callable[[str], None]) -> dict:
-    """Tune the grain decoding of the saved best model on the validation images with instance maps, store it in
-    model.pt (same weights) and write the grid's scores to decoding.csv; {} when there is nothing to tune on."""
+def record_decoding(model_path: Path, val_s: Sequence, instances: Optional[Path], out: Path,
+                    log: Callable[[str], None]) -> dict:
+    """Tune the grain decoding of the saved best model on the validation images with instance maps (their own, or
+    from ``instances``), store it in model.pt (same weights) and write the grid's scores to decoding.csv; {} when
+    there is nothing to tune on. A model that already carries one (a finished run run again) keeps it: every new
+    best model.pt is saved without."""
     if not model_path.exists():
         return {}
     net, artifact = load_model(model_path)
-    tuning = tune_decoding(net, val_s, artifact.schema)
+    if artifact.decoding:
+        return artifact.decoding
+    tuning = tune_decoding(net, with_instances(val_s, instances), artifact.schema)
     if tuning is None:
         return {}
     decoding = asdict(tuning.config)

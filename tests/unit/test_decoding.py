@@ -76,7 +76,7 @@ def test_training_tunes_the_decoding_and_measure_uses_it(synthetic_dataset, tmp_
     assert len(rows) == len(grid(schema)) and {"method", "h", "min_area", "grains/pq", "goals_met"} <= set(rows[0])
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["decoding"] == artifact.decoding
     weights = weights_sha256(result.model_path)
-    runs.run_training(spec, cfg, tmp_path / "run")  # a rerun of the finished run tunes again
+    runs.run_training(spec, cfg, tmp_path / "run")  # a rerun of the finished run keeps its decoding
     assert weights_sha256(result.model_path) == weights  # same weights, same choice
     assert load_model(result.model_path)[1].decoding == artifact.decoding
 
