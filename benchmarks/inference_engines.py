@@ -38,7 +38,7 @@ from ml.train import SCORE, train
 from ml.train_options import DEFAULTS, train_config
 
 EMPS = Path(__file__).resolve().parents[2] / "shared" / "data" / "emps"
-MODES = "torch:fp32,torch:bf16,onnxruntime:fp32,onnxruntime:int8,openvino:fp32,openvino:bf16,auto:auto"
+MODES = "torch:fp32,torch:bf16,onnxruntime:fp32,onnxruntime:int8,openvino:fp32,openvino:bf16,openvino:int8,auto:auto"
 SMOKE = {"tile": 64, "batch": 2, "threads": 1, "repeats": 1, "minutes": 0.05, "epochs": 1, "patch": 64,
          "patches_per_epoch": 16, "downsample": 1,
          "test_images": 2, "batches": 1, "synthetic": True, "image_size": 128, "decoder_channels": "16,16,16,16,16"}
@@ -125,7 +125,7 @@ def main(argv=None) -> None:
         calibration = calibration_windows([s.image for s in train_s], artifact.preprocess, predict)  # not test
         modes = [tuple(m.split(":")) for m in a.modes.split(",")]
         engines = {m: accelerate(eager, model_file, EngineConfig(m[0], m[1], threads=a.threads),
-                                 calibration if m[1] == "int8" else None) for m in modes}
+                                 calibration if m[1] in ("int8", "auto") else None) for m in modes}
         batches = tile_batches(test, a)
         times: dict[tuple, list[float]] = {m: [] for m in modes}
         for _ in range(a.repeats):
@@ -147,14 +147,17 @@ def report(a, modes, engines, times, test, what, eager, schema) -> None:
     print("| engine | precision | s / batch | throughput / fp32 eager | pixels equal to fp32 eager | test IoU "
           "| IoU change |")
     print("|---|---|---|---|---|---|---|")
+    notes = []
     for m in modes:
         fast = engines[m]
+        notes += [f"{m[0]}:{m[1]}: {fast.note}"] if getattr(fast, "note", "") else []
         ev = evaluate(fast, test, schema, cfg, keep_predictions=True)
         same = np.mean(np.concatenate([(ev.predictions[k] == v).ravel() for k, v in reference.predictions.items()]))
         name = f"{m[0]} ({getattr(fast, 'engine', 'torch')})" if m[0] == "auto" else m[0]
         precision = f"{m[1]} ({getattr(fast, 'precision', 'fp32')})" if m[1] == "auto" else m[1]
         print(f"| {name} | {precision} | {min(times[m]):.3f} | {ref_seconds / min(times[m]):.2f} | {same:.4%} | "
               f"{ev.metrics[SCORE]:.4f} | {ev.metrics[SCORE] - reference.metrics[SCORE]:+.4f} |")
+    print("\n".join(notes))
     if ("auto", "auto") in times:
         ratio = ref_seconds / min(times[("auto", "auto")])
         print(f"auto / fp32 eager: {ratio:.2f} (goal >= {6 if native else 2} on this CPU)")

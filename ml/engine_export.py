@@ -22,7 +22,8 @@ from ml.io import open_source
 from ml.predict import PredictConfig, window_batches
 from ml.preprocess import PreprocessConfig, fit
 
-__all__ = ["ONNX_OPSET", "cache_dir", "calibration_windows", "export_onnx", "input_channels", "quantize_int8"]
+__all__ = ["INT8_SCOPES", "ONNX_OPSET", "cache_dir", "calibration_windows", "export_onnx", "input_channels",
+           "quantize_int8"]
 
 ONNX_OPSET = 17
 INPUT, OUTPUT = "image", "logits"  # the exported graph's tensor names
@@ -105,32 +106,39 @@ def calibration_windows(images: Sequence[Path | np.ndarray], preprocess: Preproc
     return windows
 
 
-def quantize_int8(model: torch.nn.Module, windows: Sequence[np.ndarray], model_file: Path | None = None) -> Path:
-    """A static int8 QDQ graph of the encoder (per-channel int8 weights, uint8 activations calibrated by min/max on
-    ``windows``, model inputs as predict feeds them; decoder and head in fp32), cached by weights and calibration
-    windows."""
+INT8_SCOPES = ("all", "encoder")  # what quantize_int8 quantises: every convolution, or the encoder's alone
+
+
+def quantize_int8(model: torch.nn.Module, windows: Sequence[np.ndarray], model_file: Path | None = None,
+                  scope: str = "encoder") -> Path:
+    """A static int8 QDQ graph (per-channel int8 weights, uint8 activations calibrated by min/max on ``windows``,
+    model inputs as predict feeds them) of every convolution (``scope`` "all") or of the encoder's alone
+    ("encoder": decoder and head stay fp32), cached by weights, scope and calibration windows."""
     if not windows:
         raise ValueError("int8 needs calibration windows (model inputs of a few images: calibration_windows)")
+    if scope not in INT8_SCOPES:
+        raise ValueError(f"unknown int8 scope {scope!r}; choose one of: {', '.join(INT8_SCOPES)}")
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     fp32 = export_onnx(model, model_file)
-    path = fp32.with_name(f"{_weights_key(model)}-int8-encoder-{_calibration_key(windows)}.onnx")
+    path = fp32.with_name(f"{_weights_key(model)}-int8-{scope}-{_calibration_key(windows)}.onnx")
     if path.exists():
         return path
     with tempfile.TemporaryDirectory() as tmp, atomic_path(path) as out:
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(fp32), str(prepared), skip_symbolic_shape=True)
+        excluded = _outside_encoder(prepared) if scope == "encoder" else []
         quantize_static(str(prepared), str(out), _Windows(windows), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=_outside_encoder(prepared))
+                        calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=excluded)
     return path
 
 
 def _outside_encoder(graph: Path) -> list[str]:
-    """The convolutions after a segmentation-models-pytorch encoder (decoder and head), left in fp32: quantising
-    them too ran 1.5x faster on EMPS but changed 7% of a trained model's pixels, against 1.4% for the encoder alone
-    (docs/benchmarks.md). A graph without an encoder is quantised whole."""
+    """The convolutions after a segmentation-models-pytorch encoder (decoder and head), left in fp32 by the
+    "encoder" scope: quantising them too ran 1.5x faster on EMPS but changed 7% of a weak model's pixels, against
+    1.4% for the encoder alone (docs/benchmarks.md). A graph without an encoder is quantised whole."""
     import onnx
 
     convs = [n.name for n in onnx.load(str(graph)).graph.node if n.op_type == "Conv"]

@@ -17,6 +17,7 @@ import torch
 
 PRECISIONS = ("auto", "fp32", "bf16")
 CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16")  # /proc/cpuinfo flags of native bf16 arithmetic
+CPU_INT8_FLAGS = ("amx_int8", "avx512_vnni", "avx_vnni")  # int8 dot products in one instruction (VNNI or AMX)
 CPUINFO = Path("/proc/cpuinfo")
 
 
@@ -66,6 +67,12 @@ def native_cpu_bf16(flags: Optional[frozenset[str]] = None) -> bool:
     """Whether this CPU computes bf16 in hardware (AMX or AVX512-BF16)."""
     flags = cpu_flags() if flags is None else flags
     return any(f in flags for f in CPU_BF16_FLAGS)
+
+
+def native_cpu_int8(flags: Optional[frozenset[str]] = None) -> bool:
+    """Whether this CPU has int8 dot-product instructions (AMX, AVX512-VNNI or AVX-VNNI)."""
+    flags = cpu_flags() if flags is None else flags
+    return any(f in flags for f in CPU_INT8_FLAGS)
 
 
 def check_precision(name: str) -> str:

@@ -21,6 +21,7 @@ from flows.registry import NETWORK, log_trained
 from flows.tracking import TrackingConfig, configure
 from grainloop.cli import app
 from labeling.server import free_port
+from ml.engine import EngineConfig, choose
 from ml.io import read_image, read_mask
 from ml.train_options import train_config
 from tests.helpers import random_model_file
@@ -42,12 +43,14 @@ def image(synthetic_dataset) -> Path:
 
 @pytest.fixture(scope="module")
 def predicted(registered, image, tmp_path_factory) -> np.ndarray:
-    """What `grainloop predict` writes for the image."""
+    """What `grainloop predict` writes for the image, with the engine the served model picks (auto without
+    calibration windows: never int8, which `predict` calibrates on the images it is given)."""
     _, model_file, _ = registered
     folder, out = tmp_path_factory.mktemp("one"), tmp_path_factory.mktemp("predicted")
     (folder / image.name).symlink_to(image)
+    engine, precision = choose(EngineConfig())
     result = CliRunner().invoke(app, ["predict", "--model", str(model_file), "--images", str(folder),
-                                      "--out", str(out)])
+                                      "--out", str(out), "--engine", engine, "--precision", precision])
     assert result.exit_code == 0, result.output
     labels = read_mask(out / f"{image.stem}.png")
     assert len(np.unique(labels)) == 2  # both classes: equality below compares real maps

@@ -30,7 +30,9 @@ PREDICT = PredictConfig(tile=128, overlap=32, batch_size=4)
 AGREEMENT = {"fp32": 0.999, "bf16": 0.995, "int8": 0.99}  # int8 of a model trained for seconds; the benchmark
 # reports a trained model's (goal 0.995)
 PAIRS = [("torch", "bf16"), ("onnxruntime", "fp32"), ("onnxruntime", "int8"), ("openvino", "fp32"),
-         ("openvino", "bf16")]
+         ("openvino", "bf16"), ("openvino", "int8")]
+ZEN4 = AVX2_ONLY | {"avx512f", "avx512_bf16", "avx512_vnni"}
+ALDER_LAKE = AVX2_ONLY | {"avx_vnni"}
 
 
 @pytest.fixture(scope="module")
@@ -52,16 +54,25 @@ def _labels(model: torch.nn.Module, images: list[np.ndarray]) -> np.ndarray:
     return np.concatenate([predict_image(model, im, PREDICT).labels.ravel() for im in images])
 
 
+def _calibration(trained, synthetic_dataset):
+    return calibration_windows(list_images(synthetic_dataset / "images"), load_model(trained)[1].preprocess, PREDICT)
+
+
 @pytest.mark.parametrize("engine,precision", PAIRS)
-def test_each_engine_gives_the_eager_class_map(trained, images, synthetic_dataset, engine, precision):
+def test_each_engine_gives_the_eager_class_map(trained, images, synthetic_dataset, engine, precision, monkeypatch):
     if not installed(engine):
         pytest.skip(f"{engine} is not installed")
-    model, artifact = load_model(trained)
+    model, _ = load_model(trained)
     reference = _labels(model, images)
-    calibration = calibration_windows(list_images(synthetic_dataset / "images"), artifact.preprocess, PREDICT) \
-        if precision == "int8" else None
+    calibration = _calibration(trained, synthetic_dataset) if precision == "int8" else None
     fast = accelerate(model, trained, EngineConfig(engine, precision, threads=2), calibration)
     assert isinstance(fast, Accelerated) and (fast.engine, fast.precision) == (engine, precision)
+    if precision == "int8" and not fast.check.passed:  # this engine's int8 changes this model's maps: forced, it
+        assert "% of check pixels equal fp32" in fast.note  # says so; auto never takes it
+        monkeypatch.setattr(engine_mod, "installed", lambda e: e in {"torch", engine})
+        monkeypatch.setattr(engine_mod, "native_cpu_int8", lambda flags=None: True)
+        assert accelerate(model, trained, EngineConfig(threads=2), calibration).precision != "int8"
+        return
     agreement = float((_labels(fast, images) == reference).mean())
     assert agreement >= AGREEMENT[precision], f"{engine} {precision}: {agreement:.5f} of pixels agree"
 
@@ -76,7 +87,6 @@ def test_torch_fp32_is_the_model_itself(trained):
     ({"precision": "fp16"}, "choose one of: auto, fp32, bf16, int8"),
     ({"engine": "onnxruntime", "precision": "bf16"}, "engine onnxruntime has no bf16; choose one of: auto, fp32, int8"),
     ({"engine": "torch", "precision": "int8"}, "engine torch has no int8; choose one of: auto, fp32, bf16"),
-    ({"engine": "openvino", "precision": "int8"}, "engine openvino has no int8; choose one of: auto, fp32, bf16"),
     ({"threads": 0}, "threads must be >= 1"),
 ])
 def test_the_factory_lists_the_valid_choices(changes, message):
@@ -123,6 +133,52 @@ def test_the_export_is_cached_by_weights(trained, tmp_path, monkeypatch):
 def test_auto_follows_the_cpu_flags_and_the_installed_engines(monkeypatch, have, flags, expected):
     monkeypatch.setattr(engine_mod, "installed", lambda e: e in have)
     assert choose(EngineConfig(), flags) == expected
+
+
+@pytest.mark.parametrize("have,flags,expected", [
+    ({"torch", "onnxruntime", "openvino"}, ZEN4, ("openvino", "int8")),
+    ({"torch", "onnxruntime"}, ZEN4, ("onnxruntime", "int8")),
+    ({"torch", "openvino"}, ALDER_LAKE, ("openvino", "int8")),
+    ({"torch"}, ZEN4, ("torch", "bf16")),
+    ({"torch", "onnxruntime", "openvino"}, AVX2_ONLY, ("onnxruntime", "fp32")),
+])
+def test_auto_takes_int8_given_calibration_windows_where_the_cpu_has_int8_dot_products(monkeypatch, have, flags,
+                                                                                         expected):
+    monkeypatch.setattr(engine_mod, "installed", lambda e: e in have)
+    assert choose(EngineConfig(), flags, int8=True) == expected
+    assert choose(EngineConfig(), flags)[1] != "int8"  # no calibration windows: never int8
+    assert choose(EngineConfig(engine="torch"), flags, int8=True)[1] != "int8"
+
+
+def test_auto_keeps_int8_only_where_the_check_passes(trained, synthetic_dataset, tmp_path, monkeypatch):
+    """On a CPU with VNNI, "auto" with calibration windows runs int8 when a graph keeps the class maps, and the
+    float choice when none does; the check runs once per graph and engine (cached beside it)."""
+    if not installed("onnxruntime"):
+        pytest.skip("onnxruntime is not installed")
+    import ml.engine_int8 as int8_mod
+
+    monkeypatch.setattr(engine_mod, "installed", lambda e: e in {"torch", "onnxruntime"})
+    monkeypatch.setattr(engine_mod, "native_cpu_int8", lambda flags=None: True)
+    checks = []
+    real = int8_mod.agreement
+    monkeypatch.setattr(int8_mod, "agreement", lambda *a: checks.append(1) or real(*a))
+    model_file = tmp_path / "model.pt"
+    model_file.write_bytes(trained.read_bytes())
+    model, _ = load_model(model_file)
+    windows = _calibration(trained, synthetic_dataset)
+
+    monkeypatch.setattr(int8_mod, "INT8_FLOOR", 0.0)  # every graph passes: the first (every convolution) is kept
+    fast = accelerate(model, model_file, EngineConfig(threads=2), windows)
+    assert (fast.engine, fast.precision) == ("onnxruntime", "int8") and "every convolution" in fast.note
+    accelerate(model, model_file, EngineConfig(threads=2), windows)
+    assert len(checks) == 1
+
+    monkeypatch.setattr(int8_mod, "INT8_FLOOR", 1.01)  # none passes: auto falls back to a float precision
+    fast = accelerate(model, model_file, EngineConfig(threads=2), windows)
+    assert fast.precision in ("bf16", "fp32") and fast.note == ""
+    forced = accelerate(model, model_file, EngineConfig(precision="int8", threads=2), windows)
+    assert forced.precision == "int8" and "the encoder" in forced.note  # forced: the last graph tried, said so
+    assert len(checks) == 2  # the encoder's graph was checked once; every convolution's was cached
 
 
 def test_a_forced_engine_takes_auto_precision_only_where_it_has_it():
@@ -188,3 +244,18 @@ def test_several_channels_and_classes_and_any_window_size(tmp_path, monkeypatch,
         x = torch.rand(shape)
         with torch.inference_mode():
             assert torch.allclose(fast(x), model(x), atol=1e-3), shape
+
+
+def test_auto_int8_takes_the_next_engine_when_the_fastest_misses_the_check(monkeypatch):
+    """OpenVINO and ONNX Runtime run a QDQ graph differently: auto takes the first engine whose graph passes."""
+    from ml.engine_int8 import Int8Check
+    from ml.models import ModelConfig, build_model
+
+    monkeypatch.setattr(engine_mod, "installed", lambda e: True)
+    monkeypatch.setattr(engine_mod, "native_cpu_int8", lambda flags=None: True)
+    agreements = {"openvino": 0.91, "onnxruntime": 0.997}
+    monkeypatch.setattr(engine_mod, "_int8", lambda model, model_file, engine, threads, calibration:
+                        (lambda x: x, Int8Check("all", agreements[engine])))
+    model = build_model(ModelConfig(in_channels=1, classes=2, decoder_channels=(16,) * 5))
+    fast = accelerate(model, None, EngineConfig(threads=1), [np.zeros((1, 1, 64, 64), np.float32)])
+    assert (fast.engine, fast.precision, fast.check.agreement) == ("onnxruntime", "int8", 0.997)
