@@ -34,9 +34,10 @@ from foundation.digest import sha256_file
 from foundation.schema import binary_schema
 from ml.checkpoint import load_model
 from ml.data import find_samples, load_samples
+from ml.engine import accelerate
 from ml.evaluate import evaluate
 from ml.precision import cpu_model
-from ml.semi import SemiConfig
+from ml.semi import METHODS, SemiConfig, balanced, pseudo_labelled
 from ml.train import SCORE, TrainConfig, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,30 +79,46 @@ def config(a: argparse.Namespace, in_channels: int, semi: bool) -> TrainConfig:
 
 
 def semi_config(a: argparse.Namespace) -> SemiConfig:
-    return SemiConfig(method="mean_teacher", threshold=a.threshold, weight=a.weight, ema=a.ema,
+    return SemiConfig(method=a.method, threshold=a.threshold, weight=a.weight, ema=a.ema,
                       start_epoch=a.start_epoch, ramp_epochs=a.ramp_epochs)
 
 
 def score(cfg: TrainConfig, labelled, pool, val, test, out: Path) -> tuple[float, float]:
-    """Train (on ``pool`` too when cfg.semi is on); the saved best model's test particle IoU, and minutes."""
+    """Train (on ``pool`` too when cfg.semi is on; a finished run in ``out`` is read back); the saved best model's
+    test particle IoU, and minutes."""
     t0 = time.perf_counter()
-    result = train(cfg, binary_schema(), labelled, val, out, resume=False, unlabeled=pool)
+    result = train(cfg, binary_schema(), labelled, val, out, resume=True, unlabeled=pool)
     minutes = (time.perf_counter() - t0) / 60
     model, _ = load_model(result.model_path)
     return evaluate(model, test, binary_schema(), cfg.predict).metrics[SCORE], minutes
+
+
+def self_trained(cfg: TrainConfig, teacher: Path, labelled, pool, val, test, out: Path) -> tuple[float, float]:
+    """Self-training's second run: the labels-alone model's confident maps of the pool, then a new model trained
+    on them and the labelled images (``ml.semi.pseudo_labelled``, ``balanced``); its score and minutes (both)."""
+    t0 = time.perf_counter()
+    fast = accelerate(load_model(teacher)[0], teacher)  # the fastest engine here: flips x the whole pool
+    pseudo = pseudo_labelled(fast, pool, cfg.predict, cfg.semi.threshold)
+    labelling = (time.perf_counter() - t0) / 60
+    iou, minutes = score(replace(cfg, semi=SemiConfig()), balanced(labelled, pseudo), [], val, test, out)
+    return iou, labelling + minutes
 
 
 def pair(a: argparse.Namespace, n: int, seed: int, train_s, val, test, out: Path) -> Pair:
     order = np.random.default_rng(seed).permutation(len(train_s))
     labelled = [train_s[i] for i in order[:n]]
     pool = [replace(train_s[i], target=None, instances=None) for i in order[n:]]
-    runs = {}
-    for semi in (False, True):
-        cfg = replace(config(a, train_s[0].image.shape[0], semi), seed=seed)
-        runs[semi] = score(cfg, labelled, pool, val, test, out / f"n{n}-s{seed}-{'semi' if semi else 'alone'}")
-        print(f"  {n} labelled, seed {seed}, {'semi' if semi else 'alone'}: test IoU {runs[semi][0]:.4f} "
-              f"({runs[semi][1]:.1f} min)", flush=True)
-    return Pair(n, seed, runs[False][0], runs[True][0], (runs[False][1], runs[True][1]))
+    alone_cfg = replace(config(a, train_s[0].image.shape[0], False), seed=seed)
+    semi_cfg = replace(config(a, train_s[0].image.shape[0], True), seed=seed)
+    alone = score(alone_cfg, labelled, pool, val, test, out / f"n{n}-s{seed}-alone")
+    print(f"  {n} labelled, seed {seed}, alone: test IoU {alone[0]:.4f} ({alone[1]:.1f} min)", flush=True)
+    if semi_cfg.semi.online:
+        semi = score(semi_cfg, labelled, pool, val, test, out / f"n{n}-s{seed}-semi")
+    else:
+        semi = self_trained(semi_cfg, out / f"n{n}-s{seed}-alone" / "model.pt", labelled, pool, val, test,
+                            out / f"n{n}-s{seed}-self")
+    print(f"  {n} labelled, seed {seed}, {a.method}: test IoU {semi[0]:.4f} ({semi[1]:.1f} min)", flush=True)
+    return Pair(n, seed, alone[0], semi[0], (alone[1], semi[1]))
 
 
 def report(pairs: list[Pair]) -> list[str]:
@@ -128,6 +145,8 @@ def options() -> argparse.ArgumentParser:
     ap.add_argument("--patches-per-epoch", type=int, default=128)
     ap.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
     ap.add_argument("--decoder-channels", type=ints, default=(128, 64, 32, 16, 16))
+    ap.add_argument("--method", choices=METHODS[1:], default="mean_teacher",
+                    help="mean_teacher (online) or self_training (a second run on the alone run's confident maps)")
     ap.add_argument("--threshold", type=float, default=SemiConfig.threshold, help="teacher confidence")
     ap.add_argument("--weight", type=float, default=SemiConfig.weight, help="pseudo-label loss weight")
     ap.add_argument("--ema", type=float, default=SemiConfig.ema, help="the teacher's moving-average decay per step")

@@ -25,9 +25,10 @@ from foundation.choices import check_choice
 from ml.augment import AugmentConfig, Augmenter
 from ml.data import Sample
 from ml.patches import PatchConfig, PatchDataset
+from ml.predict import PredictConfig, predict_image
 from ml.targets import IGNORE_INDEX
 
-METHODS = ("none", "mean_teacher")
+METHODS = ("none", "mean_teacher", "self_training")
 
 
 def check_method(method: str) -> str:
@@ -36,7 +37,8 @@ def check_method(method: str) -> str:
 
 @dataclass(frozen=True)
 class SemiConfig:
-    method: str = "none"  # "mean_teacher": learn the teacher's confident pseudo-labels on unlabeled images
+    method: str = "none"  # "mean_teacher": learn the teacher's confident pseudo-labels on unlabeled images;
+    # "self_training": train on the labels alone, then train again on them and that model's confident maps
     weight: float = 1.0  # of the pseudo-label loss once ramped up (the labelled loss has weight 1)
     threshold: float = 0.9  # the teacher's probability a pixel needs to count
     ema: float = 0.99  # after every step: teacher = ema * teacher + (1 - ema) * model
@@ -51,6 +53,11 @@ class SemiConfig:
     @property
     def enabled(self) -> bool:
         return self.method != "none"
+
+    @property
+    def online(self) -> bool:
+        """Whether the unlabeled images take part in every step (mean teacher) rather than in a second run."""
+        return self.method == "mean_teacher"
 
     def weight_at(self, epoch: int) -> float:
         """The pseudo-label loss weight in (1-based) ``epoch``."""
@@ -136,3 +143,26 @@ class MeanTeacher:
 
     def load_state_dict(self, state: dict) -> None:
         self.teacher.load_state_dict(state)
+
+
+def pseudo_labelled(model: torch.nn.Module, samples: Sequence[Sample], cfg: PredictConfig,
+                    threshold: float) -> list[Sample]:
+    """Self-training's second run gets these: each unlabeled sample with the model's class map, averaged over
+    flips, as its target, IGNORE_INDEX where the top class's probability is below ``threshold`` and in the banner."""
+    cfg = replace(cfg, tta=True, probabilities=True, uncertainty=False)
+    out = []
+    for s in samples:
+        pred = predict_image(model, s.image, cfg, state=s.state)
+        target = np.where(pred.probabilities.max(0) >= threshold, pred.labels, IGNORE_INDEX).astype(np.uint8)
+        if pred.banner is not None:
+            target[pred.banner.slices] = IGNORE_INDEX
+        out.append(replace(s, target=target))
+    return out
+
+
+def balanced(labelled: Sequence[Sample], pseudo: Sequence[Sample]) -> list[Sample]:
+    """Labelled and pseudo-labelled samples, the labelled ones repeated so that they hold about half the pixels
+    (patches are drawn by image area): the human labels keep their weight however large the pool."""
+    area = lambda xs: sum(s.image.shape[-2] * s.image.shape[-1] for s in xs)
+    repeats = max(1, round(area(pseudo) / max(area(labelled), 1)))
+    return [*labelled * repeats, *pseudo]

@@ -40,9 +40,11 @@ def test_recipe_baseline(synthetic_dataset, tmp_path):
     assert re.search(r"^ratio recipe / baseline \(val particle IoU\): ", out, re.M), out
 
 
-def test_semi_supervised(synthetic_dataset, tmp_path):
-    out = run_bench("semi_supervised", "--smoke", "--emps", str(emps_like(synthetic_dataset, tmp_path)))
-    assert re.search(r"^command: bin/bench semi_supervised --smoke --emps ", out, re.M), out
+@pytest.mark.parametrize("method", ["mean_teacher", "self_training"])
+def test_semi_supervised(synthetic_dataset, tmp_path, method):
+    out = run_bench("semi_supervised", "--smoke", "--method", method, "--emps",
+                    str(emps_like(synthetic_dataset, tmp_path)))
+    assert re.search(rf"^command: bin/bench semi_supervised --smoke --method {method} --emps ", out, re.M), out
     assert re.search(r"^\d+ training images \(labelled \+ pool\), [1-9]\d* validation, [1-9]\d* test;", out, re.M), out
     assert re.search(rf"^\| 2 \| 0 \| {NUMBER} \| {NUMBER} \| ({NUMBER}|nan) \| {NUMBER}, {NUMBER} \|$", out, re.M), out
     assert re.search(r"^2 labelled: mean ratio ", out, re.M), out
