@@ -59,8 +59,10 @@ def train(
     warm_start: Annotated[Optional[Path], typer.Option(help="a model.pt to start from")] = None,
     unlabeled: Annotated[Optional[list[Path]], typer.Option(help="folder of unlabeled images for --semi (repeat "
                                                                   "for channels)")] = None,
-    semi: Annotated[Optional[str], typer.Option(help="none or mean_teacher: also learn the teacher's confident "
-                                                     "pseudo-labels on --unlabeled images")] = None,
+    semi: Annotated[Optional[str], typer.Option(help="none, mean_teacher (also learn the teacher's confident "
+                                                     "pseudo-labels on --unlabeled images) or self_training (train "
+                                                     "on the labels, then again on them and that model's confident "
+                                                     "maps of --unlabeled)")] = None,
     semi_weight: Opt[float] = None, semi_threshold: Opt[float] = None,
     trainer: Annotated[Optional[str], typer.Option(help="supervised, or gan: a PatchGAN discriminator on (image, "
                                                         "class probabilities) adds an adversarial loss "

@@ -20,6 +20,7 @@ from ml.io import TIFF_SUFFIXES, ImageSource, as_source, list_images, open_sourc
 from ml.predict import PredictConfig, Prediction, predict_image, predict_tiff
 from ml.preprocess import PreprocessState, apply, fit
 from ml.report import plot_confusion, plot_learning_curve, save_overlay, write_json, write_rows
+from ml.self_training import self_train
 from ml.targets import class_map_from_prediction
 from ml.train import SCORE, EpochRecord, TrainConfig, TrainResult, train
 
@@ -90,8 +91,13 @@ def run_training(spec: TrainSpec, cfg: TrainConfig, out: Path, progress: bool = 
         log(f"{len(unlabeled)} unlabeled images for {cfg.semi.method}")
     provenance = {"schema_hash": spec.schema.hash, "train_images": len(train_s), "val_images": len(val_s),
                   "unlabeled_images": len(unlabeled)}
-    result = train(cfg, spec.schema, train_s, val_s, out, [_epoch_logger(log), *callbacks], spec.resume, init,
-                   provenance, unlabeled)
+    epoch_callbacks = [_epoch_logger(log), *callbacks]
+    if cfg.semi.enabled and not cfg.semi.online:  # self-training: two runs
+        result = self_train(cfg, spec.schema, train_s, val_s, unlabeled, out, epoch_callbacks, spec.resume, init,
+                            provenance, log)
+    else:
+        result = train(cfg, spec.schema, train_s, val_s, out, epoch_callbacks, spec.resume, init, provenance,
+                       unlabeled)
     write_rows(out / "history.csv", result.state.history)
     plot_learning_curve(out / "learning_curve.png", result.state.history)
     best = next((h for h in result.state.history if h["epoch"] == result.state.best_epoch), {})

@@ -1,4 +1,5 @@
-"""Semi-supervised training (ml/semi.py): pseudo-labels, the teacher, determinism for a seed, resume, the CLI."""
+"""Semi-supervised training (ml/semi.py, ml/self_training.py): pseudo-labels, the teacher, determinism for a seed,
+resume, the CLI."""
 import shutil
 import subprocess
 import sys
@@ -14,7 +15,9 @@ from ml.data import find_samples, load_samples
 from ml.patches import PatchConfig
 from ml.augment import AugmentConfig
 from ml.synthetic import SyntheticConfig, write_dataset
-from ml.semi import MeanTeacher, SemiConfig, UnlabeledPatches, pseudo_label_loss
+from ml.predict import PredictConfig, predict_image
+from ml.self_training import self_train
+from ml.semi import MeanTeacher, SemiConfig, UnlabeledPatches, balanced, pseudo_label_loss, pseudo_labelled
 from ml.targets import IGNORE_INDEX
 from ml.train import train
 from ml.train_options import train_config
@@ -108,8 +111,58 @@ def test_a_resumed_semi_run_replays_the_uninterrupted_one(synthetic_dataset, tmp
     assert all(torch.allclose(a["teacher"][k].float(), b["teacher"][k].float(), atol=1e-6) for k in a["teacher"])
 
 
+def test_balanced_gives_the_labelled_images_about_half_the_pixels(synthetic_dataset):
+    labelled, unlabeled = _split(synthetic_dataset, labelled=2)
+    mixed = balanced(labelled, unlabeled)
+    assert mixed[-len(unlabeled):] == unlabeled and mixed[:2] == labelled
+    area = lambda xs: sum(s.image.size for s in xs)
+    assert area(mixed[:-len(unlabeled)]) == pytest.approx(area(unlabeled), rel=0.25)
+    assert balanced(unlabeled, labelled) == [*unlabeled, *labelled]  # never fewer than once
+
+
+@pytest.fixture(scope="module")
+def teacher(synthetic_dataset, tmp_path_factory):
+    labelled, _ = _split(synthetic_dataset)
+    return train(train_config(epochs=2, **TINY), binary_schema(), labelled, [], tmp_path_factory.mktemp("t")).model_path
+
+
+def test_pseudo_labels_are_the_confident_classes_averaged_over_flips(synthetic_dataset, teacher):
+    from ml.checkpoint import load_model
+
+    _, unlabeled = _split(synthetic_dataset)
+    model, _ = load_model(teacher)
+    cfg = PredictConfig(tile=128, overlap=32)
+    pseudo = pseudo_labelled(model, unlabeled[:2], cfg, threshold=0.8)
+    for s, p in zip(unlabeled[:2], pseudo):
+        assert s.target is None and p.image is s.image and p.target.shape == s.image.shape[-2:]
+        pred = predict_image(model, s.image, replace(cfg, tta=True, probabilities=True), state=s.state)
+        confident = pred.probabilities.max(0) >= 0.8
+        if pred.banner is not None:
+            confident[pred.banner.slices] = False
+        assert np.array_equal(p.target == IGNORE_INDEX, ~confident)
+        assert np.array_equal(p.target[confident], pred.labels[confident])
+    assert all((p.target == IGNORE_INDEX).all() for p in pseudo_labelled(model, unlabeled[:1], cfg, 1.01))
+
+
 @pytest.mark.slow
-def test_cli_semi_takes_unlabeled_images_other_than_the_labelled_ones(synthetic_dataset, tmp_path):
+def test_self_training_is_deterministic_for_a_seed_and_records_its_teacher(synthetic_dataset, tmp_path):
+    from ml.checkpoint import read_artifact, weights_sha256
+
+    labelled, unlabeled = _split(synthetic_dataset)
+    cfg = train_config(epochs=2, **TINY, semi="self_training", semi_threshold=0.6)
+    runs = [self_train(cfg, binary_schema(), labelled, [], unlabeled, tmp_path / str(i)) for i in range(2)]
+    a, b = (torch.load(r.model_path.parent / "last.pt", weights_only=False) for r in runs)
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    teacher = tmp_path / "0" / "teacher" / "model.pt"
+    assert read_artifact(runs[0].model_path)[0].provenance["teacher_weights_sha256"] == weights_sha256(teacher)
+    assert weights_sha256(teacher) != weights_sha256(runs[0].model_path)
+    with pytest.raises(ValueError, match="unlabeled"):
+        self_train(cfg, binary_schema(), labelled, [], [], tmp_path / "none")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["mean_teacher", "self_training"])
+def test_cli_semi_takes_unlabeled_images_other_than_the_labelled_ones(synthetic_dataset, tmp_path, method):
     new = write_dataset(tmp_path / "new", 3, SyntheticConfig(height=128, width=160), seed=99)  # unlabeled
     pool = tmp_path / "pool"
     pool.mkdir()
@@ -120,11 +173,12 @@ def test_cli_semi_takes_unlabeled_images_other_than_the_labelled_ones(synthetic_
     shutil.copy(labelled[4], pool / f"renamed{labelled[4].suffix}")
     base = [sys.executable, "-m", "grainloop", "train", "--images", str(synthetic_dataset / "images"), "--masks",
             str(synthetic_dataset / "masks"), "--epochs", "1", "--decoder-channels", "32,16,16,8,8", "--patch", "64",
-            "--patches-per-epoch", "8", "--batch-size", "4", "--threads", "2", "--semi", "mean_teacher"]
+            "--patches-per-epoch", "8", "--batch-size", "4", "--threads", "2", "--semi", method]
     env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
     refused = subprocess.run([*base, "--out", str(tmp_path / "a")], env=env, capture_output=True, text=True)
     assert refused.returncode != 0 and "--unlabeled" in refused.stderr
     done = subprocess.run([*base, "--out", str(tmp_path / "b"), "--unlabeled", str(pool)], env=env,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert "3 unlabeled images for mean_teacher" in done.stderr
+    assert f"3 unlabeled images for {method}" in done.stderr
+    assert (tmp_path / "b" / "teacher" / "model.pt").exists() == (method == "self_training")
