@@ -2,7 +2,7 @@
 
 Whether int8 keeps a model's class maps depends on the model: a weak model has many pixels near its decision
 boundary, a well-trained one few (docs/benchmarks.md: every convolution in int8 changed 7% of a weak model's
-pixels and 0.3% of a trained one's). So ``checked_int8`` quantises every convolution first, measures on held-out
+pixels and 0.2% of a trained one's). So ``checked_int8`` quantises every convolution first, measures on held-out
 windows the share of pixels whose class equals fp32 eager's, and keeps that graph if the share reaches
 ``INT8_FLOOR``; otherwise it tries the encoder alone. "auto" uses int8 only where a graph passed; an explicit
 int8 gets the last graph tried, with its agreement reported either way.
