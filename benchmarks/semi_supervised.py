@@ -34,10 +34,10 @@ from foundation.digest import sha256_file
 from foundation.schema import binary_schema
 from ml.checkpoint import load_model
 from ml.data import find_samples, load_samples
-from ml.engine import accelerate
 from ml.evaluate import evaluate
 from ml.precision import cpu_model
-from ml.semi import METHODS, SemiConfig, balanced, pseudo_labelled
+from ml.self_training import train_student
+from ml.semi import METHODS, SemiConfig
 from ml.train import SCORE, TrainConfig, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,25 +83,25 @@ def semi_config(a: argparse.Namespace) -> SemiConfig:
                       start_epoch=a.start_epoch, ramp_epochs=a.ramp_epochs)
 
 
+def test_iou(model_file: Path, test, cfg: TrainConfig) -> float:
+    model, _ = load_model(model_file)
+    return evaluate(model, test, binary_schema(), cfg.predict).metrics[SCORE]
+
+
 def score(cfg: TrainConfig, labelled, pool, val, test, out: Path) -> tuple[float, float]:
     """Train (on ``pool`` too when cfg.semi is on; a finished run in ``out`` is read back); the saved best model's
     test particle IoU, and minutes."""
     t0 = time.perf_counter()
     result = train(cfg, binary_schema(), labelled, val, out, resume=True, unlabeled=pool)
-    minutes = (time.perf_counter() - t0) / 60
-    model, _ = load_model(result.model_path)
-    return evaluate(model, test, binary_schema(), cfg.predict).metrics[SCORE], minutes
+    return test_iou(result.model_path, test, cfg), (time.perf_counter() - t0) / 60
 
 
 def self_trained(cfg: TrainConfig, teacher: Path, labelled, pool, val, test, out: Path) -> tuple[float, float]:
-    """Self-training's second run: the labels-alone model's confident maps of the pool, then a new model trained
-    on them and the labelled images (``ml.semi.pseudo_labelled``, ``balanced``); its score and minutes (both)."""
+    """Self-training's second run (``ml.self_training.train_student``) from the labels-alone run's model: its test
+    particle IoU, and minutes (labelling the pool included)."""
     t0 = time.perf_counter()
-    fast = accelerate(load_model(teacher)[0], teacher)  # the fastest engine here: flips x the whole pool
-    pseudo = pseudo_labelled(fast, pool, cfg.predict, cfg.semi.threshold)
-    labelling = (time.perf_counter() - t0) / 60
-    iou, minutes = score(replace(cfg, semi=SemiConfig()), balanced(labelled, pseudo), [], val, test, out)
-    return iou, labelling + minutes
+    result = train_student(cfg, binary_schema(), teacher, labelled, val, pool, out)
+    return test_iou(result.model_path, test, cfg), (time.perf_counter() - t0) / 60
 
 
 def pair(a: argparse.Namespace, n: int, seed: int, train_s, val, test, out: Path) -> Pair:

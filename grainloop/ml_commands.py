@@ -130,7 +130,7 @@ def predict(
     """Predict class maps (PNG, or tiled TIFF for huge TIFFs), overlays and optional uncertainty maps."""
     from ml import runs
     from ml.checkpoint import load_model
-    from ml.engine import EngineConfig, accelerate
+    from ml.engine import EngineConfig, accelerate, choose
     from ml.engine_export import calibration_windows
     from ml.io import list_images
     from ml.predict import PredictConfig
@@ -143,7 +143,7 @@ def predict(
     cfg = PredictConfig(tile=tile, overlap=overlap, window=window, batch_size=batch_size, tta=tta,
                         probabilities=probabilities, uncertainty=uncertainty)
     calibration = calibration_windows([p for d in images for p in list_images(d)], artifact.preprocess, cfg) \
-        if precision in ("auto", "int8") and engine != "torch" else None
+        if choose(engine_cfg, int8=True)[1] == "int8" else None  # read the images only where int8 may run
     net = accelerate(net, model, engine_cfg, calibration)
     note = f" ({net.note})" if getattr(net, "note", "") else ""
     console.print(f"inference engine: {getattr(net, 'engine', 'torch')} {getattr(net, 'precision', 'fp32')}{note}")

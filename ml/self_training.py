@@ -37,13 +37,24 @@ def self_train(cfg: TrainConfig, schema: LabelSchema, train_s: Sequence[Sample],
     ``unlabeled``."""
     if not unlabeled:
         raise ValueError("semi-supervised training needs unlabeled images; none were given")
-    plain = replace(cfg, semi=SemiConfig())
-    first = train(plain, schema, train_s, val_s, Path(out) / TEACHER, callbacks, resume, init_weights, provenance)
-    teacher = accelerate(load_model(first.model_path)[0], first.model_path)
+    first = train(replace(cfg, semi=SemiConfig()), schema, train_s, val_s, Path(out) / TEACHER, callbacks, resume,
+                  init_weights, provenance)
     log(f"self-training: the labels-alone model (best {first.state.best_score:.4f}) labels "
         f"{len(unlabeled)} unlabeled images")
+    return train_student(cfg, schema, first.model_path, train_s, val_s, unlabeled, out, callbacks, resume,
+                         init_weights, provenance, log)
+
+
+def train_student(cfg: TrainConfig, schema: LabelSchema, teacher_file: Path, train_s: Sequence[Sample],
+                  val_s: Sequence[Sample], unlabeled: Sequence[Sample], out: Path, callbacks: Sequence[Callable] = (),
+                  resume: bool = True, init_weights: dict[str, torch.Tensor] | None = None,
+                  provenance: dict | None = None, log: Callable[[str], None] = lambda s: None) -> TrainResult:
+    """Steps 2 and 3: the model in ``teacher_file`` labels ``unlabeled`` (its confident pixels), then a new model
+    trains in ``out`` on those maps and ``train_s``."""
+    teacher = accelerate(load_model(teacher_file)[0], teacher_file)
     pseudo = pseudo_labelled(teacher, unlabeled, cfg.predict, cfg.semi.threshold)
     known = sum(int((s.target != IGNORE_INDEX).sum()) for s in pseudo) / max(sum(s.target.size for s in pseudo), 1)
     log(f"self-training: {100 * known:.1f}% of their pixels reach confidence {cfg.semi.threshold}")
-    tagged = {**(provenance or {}), "teacher_weights_sha256": weights_sha256(first.model_path)}
-    return train(plain, schema, balanced(train_s, pseudo), val_s, out, callbacks, resume, init_weights, tagged)
+    tagged = {**(provenance or {}), "teacher_weights_sha256": weights_sha256(teacher_file)}
+    return train(replace(cfg, semi=SemiConfig()), schema, balanced(train_s, pseudo), val_s, out, callbacks, resume,
+                 init_weights, tagged)

@@ -182,10 +182,10 @@ def _stop_reason(state: TrainState, cfg: TrainConfig) -> str | None:
 
 def _teacher(cfg: TrainConfig, model, unlabeled: Sequence[Sample], state: dict | None) -> MeanTeacher | None:
     """The mean teacher of a semi-supervised run (from the checkpoint on resume), else None."""
-    if cfg.semi.enabled and not cfg.semi.online:
-        raise ValueError(f"{cfg.semi.method} is two training runs (ml.runs.run_training), not one")
     if not cfg.semi.enabled:
         return None
+    if not cfg.semi.online:
+        raise ValueError(f"{cfg.semi.method} is two training runs (ml.runs.run_training), not one")
     teacher = MeanTeacher(cfg.semi, model, unlabeled, cfg.patches, cfg.augment, cfg.batch_size, cfg.seed)
     if state is not None:
         teacher.load_state_dict(state)
