@@ -7,7 +7,9 @@ from typer.testing import CliRunner
 
 from grainloop.cli import app
 from ml.data import split_of
+from ml.report import write_rows
 from ml.simulate import SimulateConfig, images_to_reach
+from ml.simulate_report import report_seeds, seeds_table, summarize_seeds
 from ml.train import resolve_device
 
 INITIAL, BATCH, ROUNDS, TEST_FRACTION = 2, 2, 2, 0.25
@@ -72,6 +74,31 @@ def test_images_to_reach_a_fraction_of_the_full_iou():
     assert images_to_reach(rows, 0.5) == {"a": 4, "b": 4}
     with pytest.raises(ValueError, match="full"):
         images_to_reach(rows[:-1])
+
+
+def test_seeds_summary_counts_each_seed_and_compares_the_best_with_random(tmp_path):
+    def rows(random, kcenter, full):
+        out = [{"strategy": "random", "n_labeled": n, "iou": iou} for n, iou in zip((10, 20, 30), random)]
+        out += [{"strategy": "kcenter", "n_labeled": n, "iou": iou} for n, iou in zip((10, 20, 30), kcenter)]
+        return out + [{"strategy": "full", "n_labeled": 100, "iou": full}]
+
+    by_seed = {0: rows((0.5, 0.7, 0.96), (0.5, 0.96, 0.97), 1.0), 1: rows((0.4, 0.96, 0.97), (0.4, 0.8, 0.96), 1.0),
+               2: rows((0.5, 0.6, 0.7), (0.5, 0.95, 0.9), 1.0)}
+    summary = summarize_seeds(by_seed, 0.95)
+    assert summary.reach == {"random": {0: 30, 1: 20, 2: None}, "kcenter": {0: 20, 1: 30, 2: 20}}
+    assert summary.largest == 30 and summary.best() == "kcenter"
+    assert summary.mean_reach("random") is None and summary.ratio("kcenter") is None
+    assert summary.ratio("kcenter", 0) == pytest.approx(20 / 30) and summary.ratio("kcenter", 2) is None
+    table = "\n".join(seeds_table(summary))
+    assert "| random | 30 | 20 | >30 | - | - |" in table and "| kcenter | 20 | 30 | 20 | 23.3 | - |" in table
+
+    csvs = {}
+    for seed, seed_rows in by_seed.items():
+        csvs[seed] = write_rows(tmp_path / f"seed{seed}" / "simulate.csv", seed_rows)
+    lines = report_seeds(tmp_path, {0: csvs[0], 1: csvs[1]})
+    assert lines[-1] == "best strategy kcenter: 1.00 of random's mean count (per seed: 0.67, 1.50)"
+    assert (tmp_path / "learning_curves.png").stat().st_size > 0
+    assert len(_read(tmp_path / "seeds.csv")) == 4
 
 
 def test_bad_settings_are_clear_errors(synthetic_dataset, tmp_path):
