@@ -23,8 +23,8 @@ if [[ ${#smoke[@]} -gt 0 ]]; then
   smoke_workdir emps_train 8
 fi
 "$root/bin/grainloop" train --images "$emps/images" --masks "$emps/segmaps" --mask-kind instance --out "$out" \
-  --arch unet --encoder resnet18 --downsample 2 --decoder-channels 128,64,32,16,16 --patch 192 --batch-size 8 \
-  --patches-per-epoch 384 --epochs 12 --restart-epochs 12 --lr 3e-3 --loss dice_ce --patience 100 \
+  --schema "$root/schemas/grains.yaml" --arch unet --encoder resnet18 --downsample 2 \
+  --decoder-channels 128,64,32,16,16 --patch 192 --batch-size 8 --patches-per-epoch 384 --epochs 12 --restart-epochs 12 --lr 3e-3 --loss dice_ce --patience 100 \
   --minutes 20 --threads 2 --no-resume "${smoke[@]}" "$@"
 python3 - "$out/metrics.json" <<'PY'
 import json, sys

@@ -22,6 +22,8 @@ Dataset = Annotated[Optional[Path], typer.Option(help="a dataset version folder 
                                                       "replace --images/--masks")]
 MaskKind = Annotated[str, typer.Option(help="'class' maps or 'instance' maps (grain k > 0)")]
 SchemaOpt = Annotated[Optional[Path], typer.Option("--schema", help="label schema YAML (default: grain/background)")]
+TrainSchema = Annotated[Optional[Path], typer.Option("--schema", help="label schema YAML (default: grain/background, "
+                                                                     "with a grain boundary class for instance maps)")]
 
 
 def _spec(images, masks, dataset, mask_kind, schema, splits=None, **kw):
@@ -32,7 +34,7 @@ def _spec(images, masks, dataset, mask_kind, schema, splits=None, **kw):
         return dataset_spec(dataset, schema, splits, **kw)
     if not images or not masks:
         raise typer.BadParameter("give --dataset, or both --images and --masks")
-    return runs.TrainSpec(images, masks, mask_kind, load_schema(schema), **kw)
+    return runs.TrainSpec(images, masks, mask_kind, load_schema(schema, mask_kind), **kw)
 
 
 @app.command()
@@ -40,7 +42,7 @@ def train(
     out: Annotated[Path, typer.Option(help="run folder (checkpoints, plots, metrics)")],
     images: OptImages = None, masks: OptMasks = None, dataset: Dataset = None,
     splits: Annotated[Optional[Path], typer.Option(help="splits.json of `grainloop dataset prepare`")] = None,
-    mask_kind: MaskKind = "class", schema: SchemaOpt = None,
+    mask_kind: MaskKind = "class", schema: TrainSchema = None,
     params: Annotated[Optional[Path], typer.Option(help="a params.yaml whose 'train' section is a TrainConfig")] = None,
     arch: Opt[str] = None, encoder: Opt[str] = None,
     decoder_channels: Annotated[Optional[str], typer.Option(help="e.g. 128,64,32,16,8")] = None,

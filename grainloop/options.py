@@ -13,11 +13,13 @@ T = TypeVar("T")
 Opt = Annotated[Optional[T], typer.Option()]  # a training option: None keeps TrainConfig's value (ml/train.py)
 
 
-def load_schema(path: Optional[Path]) -> LabelSchema:
-    """The label schema of a --schema YAML file; grain/background when none is given."""
+def load_schema(path: Optional[Path], mask_kind: str = "class") -> LabelSchema:
+    """The label schema of a --schema YAML file; grain/background when none is given, with the grain boundary
+    class when the masks are instance maps: the grains they part are what a model learns to split touching grains
+    by (docs/benchmarks.md, "Grains you can count")."""
     from foundation.schema import LabelSchema, binary_schema
 
-    return LabelSchema.load(path) if path else binary_schema()
+    return LabelSchema.load(path) if path else binary_schema(boundary=mask_kind == "instance")
 
 
 def parse_ints(text: Optional[str]) -> Optional[tuple[int, ...]]:

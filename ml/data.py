@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -31,6 +31,7 @@ class SampleFiles:
     id: str
     images: tuple[Path, ...]  # one file per input channel group, same field of view
     mask: Path | None
+    instances: Path | None = None  # an instance map beside a class map: the grains a boundary class is drawn from
 
 
 @dataclass
@@ -62,11 +63,23 @@ def find_samples(image_dirs: Sequence[Path], mask_dir: Path | None = None) -> li
     return [SampleFiles(i, tuple(m[i] for m in channel_maps), masks.get(i)) for i in ids]
 
 
+def with_instance_files(files: Sequence[SampleFiles], folder: Path | None) -> list[SampleFiles]:
+    """The files with the instance map named by their id in ``folder`` (any image suffix), where it has one."""
+    found = _by_stem(Path(folder)) if folder is not None and Path(folder).is_dir() else {}
+    return [replace(f, instances=found[f.id]) if f.id in found else f for f in files]
+
+
 def _masks(files: SampleFiles, kind: str) -> tuple[np.ndarray, np.ndarray | None]:
     mask = read_mask(files.mask)
     if kind == "instance":
         return (mask > 0).astype(np.uint8), mask.astype(np.int32)
-    return mask, None
+    if files.instances is None:
+        return mask, None
+    instances = read_mask(files.instances).astype(np.int32)
+    if instances.shape != mask.shape:
+        raise ImageReadError(files.instances, f"instance map size {instances.shape} differs from mask size "
+                                              f"{mask.shape}")
+    return mask, instances
 
 
 def load_sample(files: SampleFiles, schema: LabelSchema, cfg: PreprocessConfig, mask_kind: str = "class") -> Sample:

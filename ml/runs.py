@@ -12,7 +12,7 @@ from foundation.digest import sha256_file
 from foundation.schema import LabelSchema
 from ml.checkpoint import ModelArtifact, load_model, read_artifact, save_model
 from ml.config import to_dict
-from ml.data import find_samples, load_samples, split_samples
+from ml.data import find_samples, load_samples, split_samples, with_instance_files
 from ml.decoding import decoding_config, tune_decoding
 from ml.evaluate import evaluate
 from ml.grain_eval import grain_metrics
@@ -39,7 +39,7 @@ class TrainSpec:
     splits: Optional[Mapping[str, str]] = None  # id -> train/val/test (a dataset version's frozen splits)
     unlabeled: Sequence[Path] = ()  # image folders (one per channel) for semi-supervised training
     instances: Optional[Path] = None  # instance maps by id beside class masks (a dataset version's instances/):
-    # the validation images' grains the decoding is tuned on
+    # the validation images' grains the decoding is tuned on and, with a boundary class, every image's boundary
 
 
 def unlabeled_samples(spec: TrainSpec, cfg: TrainConfig, progress: bool = False) -> list:
@@ -60,8 +60,12 @@ def _split(spec: TrainSpec, samples):
 
 
 def split_files(spec: TrainSpec, names: Sequence[str] = ("train", "val")):
-    """The spec's files, restricted to the named splits when the spec has frozen splits."""
+    """The spec's files, restricted to the named splits when the spec has frozen splits. With a boundary class
+    and instance maps beside the class maps, each image's boundary comes from its own grains (else from its class
+    map's connected components, which cannot part touching grains)."""
     files = find_samples(spec.images, spec.masks)
+    if spec.schema.boundary:
+        files = with_instance_files(files, spec.instances)
     return files if spec.splits is None else [f for f in files if spec.splits.get(f.id) in names]
 
 
