@@ -90,7 +90,7 @@ def test_seeds_summary_counts_each_seed_and_compares_the_best_with_random(tmp_pa
     assert summary.mean_reach("random") is None and summary.ratio("kcenter") is None
     assert summary.ratio("kcenter", 0) == pytest.approx(20 / 30) and summary.ratio("kcenter", 2) is None
     table = "\n".join(seeds_table(summary))
-    assert "| random | 30 | 20 | >30 | - | - |" in table and "| kcenter | 20 | 30 | 20 | 23.3 | - |" in table
+    assert "| random | 30 | 20 | >30 | - | - |" in table and "| kcenter | 20 | 30 | 20 | 23.3 | <= 0.87 |" in table
 
     csvs = {}
     for seed, seed_rows in by_seed.items():
