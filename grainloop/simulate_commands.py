@@ -44,6 +44,8 @@ def simulate(
     encoder_weights: Opt[str] = None, epochs: Annotated[int, typer.Option(help="epochs per round")] = 10,
     minutes_per_round: Annotated[Optional[float], typer.Option(help="training time budget per round")] = None,
     patch: Opt[int] = None, patches_per_epoch: Opt[int] = None, batch_size: Opt[int] = None, lr: Opt[float] = None,
+    warm_lr: Annotated[Optional[float], typer.Option(help="lr of a round that starts from the previous round's model, "
+                                                          "as the loop's cycles do (default: --lr)")] = None,
     restart_epochs: Annotated[Optional[int], typer.Option(help="cosine cycle (default: --epochs, one a round)")] = None,
     loss: Opt[str] = None, class_weights: Opt[str] = None, downsample: Opt[int] = None, balanced: Opt[bool] = None,
     augment: Opt[bool] = None, patience: Opt[int] = None, threads: Opt[int] = None, device: Device = "cpu",
@@ -57,7 +59,7 @@ def simulate(
     tcfg = train_config(arch=arch, encoder=encoder, decoder_channels=parse_ints(decoder_channels),
                              encoder_weights=encoder_weights, epochs=epochs, minutes=minutes_per_round, patch=patch,
                              patches_per_epoch=patches_per_epoch, batch_size=batch_size, lr=lr,
-                             restart_epochs=restart_epochs or epochs, loss=loss,
+                             warm_lr=warm_lr, restart_epochs=restart_epochs or epochs, loss=loss,
                              downsample=downsample, balanced=balanced, augment=augment, patience=patience, seed=seed,
                              threads=threads, class_weights=parse_floats(class_weights))
     try:

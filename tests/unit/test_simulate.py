@@ -101,6 +101,18 @@ def test_seeds_summary_counts_each_seed_and_compares_the_best_with_random(tmp_pa
     assert len(_read(tmp_path / "seeds.csv")) == 4
 
 
+def test_rounds_after_the_first_can_train_at_the_loops_lower_learning_rate(synthetic_dataset, tmp_path, monkeypatch):
+    """--warm-lr reaches every round's TrainConfig (ml.train uses it where a round starts from the previous one)."""
+    import ml.simulate
+
+    seen = {}
+    monkeypatch.setattr(ml.simulate, "simulate", lambda samples, schema, cfg, out, **kw: seen.setdefault("cfg", cfg))
+    d = synthetic_dataset
+    CliRunner().invoke(app, ["simulate", "--images", str(d / "images"), "--masks", str(d / "masks"), "--out",
+                             str(tmp_path), "--lr", "3e-3", "--warm-lr", "1e-3", "--no-full"])
+    assert (seen["cfg"].train.lr, seen["cfg"].train.warm_lr) == (3e-3, 1e-3)
+
+
 def test_bad_settings_are_clear_errors(synthetic_dataset, tmp_path):
     with pytest.raises(ValueError, match="random, entropy"):
         SimulateConfig(strategies=("entropi",))
