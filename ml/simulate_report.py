@@ -153,6 +153,9 @@ def report_seeds(out: Path, csvs: dict[int, Path], fraction: float = 0.95) -> li
                                    for strategy, counts in summary.reach.items() for seed, n in counts.items()])
     plot_seeds(out / "learning_curves.png", rows_by_seed, fraction)
     best = summary.best()
+    if summary.mean_reach(best) is None:
+        return seeds_table(summary) + [f"no strategy other than random reached {fraction:.0%} of the full-data IoU in "
+                                       f"every seed within {summary.largest} labeled images"]
     per_seed = ", ".join("-" if (r := summary.ratio(best, s)) is None else f"{r:.2f}" for s in sorted(summary.full_iou))
     return seeds_table(summary) + [f"best strategy {best}: {summary.ratio_text(best)} of random's mean count "
                                    f"(per seed: {per_seed})"]

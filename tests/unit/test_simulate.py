@@ -99,6 +99,8 @@ def test_seeds_summary_counts_each_seed_and_compares_the_best_with_random(tmp_pa
     assert lines[-1] == "best strategy kcenter: 1.00 of random's mean count (per seed: 0.67, 1.50)"
     assert (tmp_path / "learning_curves.png").stat().st_size > 0
     assert len(_read(tmp_path / "seeds.csv")) == 4
+    assert report_seeds(tmp_path, {2: csvs[2]}, 0.99)[-1] == ("no strategy other than random reached 99% of the "
+                                                              "full-data IoU in every seed within 30 labeled images")
 
 
 def test_rounds_after_the_first_can_train_at_the_loops_lower_learning_rate(synthetic_dataset, tmp_path, monkeypatch):
