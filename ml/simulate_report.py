@@ -72,7 +72,8 @@ class SeedSummary:
     def best(self) -> str:
         """The non-random strategy with the lowest mean count (a strategy that missed a seed ranks last)."""
         others = [s for s in self.reach if s != RANDOM] or list(self.reach)
-        return min(others, key=lambda s: (self.mean_reach(s) is None, self.mean_reach(s) or 0.0))
+        means = {s: self.mean_reach(s) for s in others}
+        return min(others, key=lambda s: (means[s] is None, means[s] or 0.0))
 
     def ratio(self, strategy: str, seed: int | None = None) -> float | None:
         """strategy's count / random's, for one seed or for the means; None where either was not reached."""
@@ -146,7 +147,7 @@ def plot_seeds(path: Path, rows_by_seed: dict[int, Sequence[dict]], fraction: fl
 def report_seeds(out: Path, csvs: dict[int, Path], fraction: float = 0.95) -> list[str]:
     """Reads each seed's simulate.csv; writes out/seeds.csv (seed, strategy, images to reach) and
     out/learning_curves.png; returns the markdown table and the best strategy's ratio to random's."""
-    rows_by_seed = {seed: list(csv.DictReader(path.open())) for seed, path in sorted(csvs.items())}
+    rows_by_seed = {seed: list(csv.DictReader(path.read_text().splitlines())) for seed, path in sorted(csvs.items())}
     summary = summarize_seeds(rows_by_seed, fraction)
     write_rows(out / "seeds.csv", [{"seed": seed, "strategy": strategy, "images_to_reach": n,
                                     "full_iou": summary.full_iou[seed]}
