@@ -28,6 +28,7 @@ def record_item(record: PullRecord, pull_dir: Path, images: Path) -> Optional[In
         return None
     try:  # the source is Label Studio's task data: it must not lead out of the images folder
         image, mask = inside(images, record.source), inside(pull_dir, record.mask)
+        grains = inside(pull_dir, record.instances) if record.instances else None
     except PathEscape as e:
         return Incoming(f"task-{record.task_id}", Path(), None, refused=f"Label Studio task data refused: {e}")
     chosen = record.chosen_rows
@@ -38,7 +39,7 @@ def record_item(record: PullRecord, pull_dir: Path, images: Path) -> Optional[In
             "updated_at": max((str(r.updated_at or "") for r in chosen), default=""),
             "agreement": _mean(record.agreement.values()), "edit_cost": 1 - _mean(edits) if edits else None,
             "policy": chosen[0].policy if chosen else None}
-    return Incoming(record.item_id, image, mask, provenance=prov)
+    return Incoming(record.item_id, image, mask, grains, provenance=prov)
 
 
 def pulled_items(records: Iterable[PullRecord], pull_dir: Path, images: Path) -> list[Incoming]:

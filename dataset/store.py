@@ -94,12 +94,16 @@ def _write_files(data_dir: Path, row: ManifestRow, item: Incoming, mask, instanc
     write_mask(data_dir / row.mask, mask.astype(np.uint8))
     if instances is not None:
         write_mask(data_dir / row.instances, instances)
+    else:  # an image whose grains were split before and are not now (another annotation): its old map goes
+        (data_dir / f"instances/{row.id}.png").unlink(missing_ok=True)
 
 
 def _same_masks(data_dir: Path, old: ManifestRow, mask: np.ndarray, instances) -> bool:
     if not np.array_equal(read_mask(data_dir / old.mask), mask):
         return False
-    return instances is None or (bool(old.instances) and np.array_equal(read_mask(data_dir / old.instances), instances))
+    if instances is None:
+        return not old.instances
+    return bool(old.instances) and np.array_equal(read_mask(data_dir / old.instances), instances)
 
 
 class _Adder:

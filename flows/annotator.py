@@ -44,12 +44,18 @@ class SimulatedAnnotator:
                       if not t.get("total_annotations") and (where is None or where(t))]
         done = []
         for task in sorted(open_tasks, key=self._priority)[:n]:
-            mask = read_mask(self.truth / Path(task["data"]["source"]).with_suffix(".png"))
-            mask = (mask > 0) if self.instances else mask
+            truth = read_mask(self.truth / Path(task["data"]["source"]).with_suffix(".png"))
             if task["data"].get("tile"):  # one tile of a large image: its crop of the truth
-                mask = TileBox(**task["data"]["tile"]).crop(mask)
-            result = mask_to_results(mask.astype("uint8"), self.schema, polygon_above=-1)
+                truth = TileBox(**task["data"]["tile"]).crop(truth)
+            result = self._regions(truth)
             conn.sdk.annotations.create(task["id"], result=result, lead_time=0.0,
                                         parent_prediction=self._parent(task), ground_truth=False)
             done.append(task["id"])
         return done
+
+    def _regions(self, truth):
+        """What the annotator draws: one region per grain where the truth holds instance maps (as a person who
+        separates touching grains does), else one brush region per class."""
+        if self.instances:
+            return mask_to_results((truth > 0).astype("uint8"), self.schema, polygon_above=0, instance_map=truth)
+        return mask_to_results(truth.astype("uint8"), self.schema, polygon_above=-1)

@@ -58,6 +58,7 @@ class PullRecord:
     task_ids: tuple[int, ...] = ()  # an image assembled from tiles: every tile task (task_id is the first)
     reason: Optional[str] = None  # why there is no mask: annotation deleted, skipped, invalid, waiting for tiles
     pairs: tuple[tuple[int, int, Optional[float]], ...] = ()  # (annotation, annotation, mean IoU) of every pair
+    instances: Optional[str] = None  # the grains' instance map (16-bit ids), where the regions split touching ones
 
     @property
     def chosen_rows(self) -> tuple[AnnotationRow, ...]:
@@ -82,7 +83,7 @@ class PullRecord:
                    quarantine=tuple(_known(Quarantined, q) for q in data.get("quarantine") or ()),
                    tile_count=int(data.get("tile_count") or 0), tiles_annotated=int(data.get("tiles_annotated") or 0),
                    task_ids=tuple(data.get("task_ids") or ()),
-                   reason=data.get("reason"))
+                   reason=data.get("reason"), instances=data.get("instances"))
 
 
 def _known(cls, row: Mapping[str, Any]):

@@ -27,6 +27,7 @@ TASK_DELETED = "task deleted in Label Studio"
 PROVENANCE_FIELDS = ("task_id", "annotation_id", "annotator", "lead_time", "created_at", "updated_at",
                      "parent_prediction", "prediction_model_version", "edit_iou", "consensus_iou",
                      "consensus_by_class", "chosen", "policy", "schema_hash", "source", "tile", "mask")
+INSTANCES = "instances"  # the pull folder's instance maps, beside masks/ (where a task's regions split grains)
 QUARANTINE = "quarantine.json"  # the refused annotations and tasks of a pull folder, with their reasons
 
 
@@ -61,9 +62,10 @@ class PullStore:
     def save_state(self, state: dict) -> None:
         write_json(self.out / "state.json", state)
 
-    def mask_path(self, result: TaskResult) -> Path:
-        """masks/<source>.png; PathEscape if the task's source (server data) would leave masks/."""
-        source, masks = result.data.get("source"), self.out / "masks"
+    def mask_path(self, result: TaskResult, folder: str = "masks") -> Path:
+        """masks/<source>.png (or the same under ``folder``, e.g. instances/); PathEscape if the task's source
+        (server data) would leave that folder."""
+        source, masks = result.data.get("source"), self.out / folder
         if not source:
             return masks / f"task-{result.task_id}.png"
         inside(masks, source)  # the source itself first: with_suffix below needs a name
@@ -79,18 +81,20 @@ class PullStore:
         """Write the task's mask (or remove a stale one) and its record; return the mask's relative path.
         PathEscape, before anything is written, if the task's data would put a file outside the pull folder."""
         self.mask_path(result)
+        grains = None  # a tiled image's grains are not assembled: its class map's components stand for them
         if result.data.get("tile"):
             written = self._save_tile(result)
         else:
             written = self._put(self.mask_path(result), result.mask)
-        write_json(self.out / "records" / f"{result.task_id}.json", self._record(result, written))
+            grains = self._put(self.mask_path(result, INSTANCES), result.instances if written else None)
+        write_json(self.out / "records" / f"{result.task_id}.json", self._record(result, written, grains))
         return written
 
     def _put(self, path: Path, mask: np.ndarray | None) -> str | None:
         if mask is None:
             path.unlink(missing_ok=True)
             return None
-        write_png(path, mask)
+        write_png(path, mask.astype(np.uint16) if mask.max(initial=0) > 255 else mask.astype(np.uint8))
         return str(path.relative_to(self.out))
 
     def _save_tile(self, result: TaskResult) -> str | None:
@@ -108,9 +112,10 @@ class PullStore:
         self._put(self.mask_path(result), merge_tiles(tiles, height, width, tiling))
         return tile
 
-    def _record(self, result: TaskResult, mask: str | None) -> dict:
+    def _record(self, result: TaskResult, mask: str | None, grains: str | None = None) -> dict:
         extra = {"source": result.data.get("source"), "tile": result.data.get("tile"), "mask": mask}
-        record = {"task_id": result.task_id, **extra, "chosen": result.chosen, "agreement": result.agreement,
+        record = {"task_id": result.task_id, **extra, "instances": grains, "chosen": result.chosen,
+                  "agreement": result.agreement,
                   "pairs": result.pairs,
                   "provenance": [{**row, **extra} for row in result.provenance], "quarantine": result.quarantine,
                   "tile_count": _tile_count(result.data), "reason": None if mask else no_mask_reason(result)}
@@ -141,8 +146,9 @@ class PullStore:
             full = self.full_mask(old)
             if full:
                 (self.out / full).unlink(missing_ok=True)
-        if old.mask:
-            (self.out / old.mask).unlink(missing_ok=True)
+        for kept in (old.mask, old.instances):
+            if kept:
+                (self.out / kept).unlink(missing_ok=True)
         new = PullRecord(old.task_id, old.source, old.tile, None, tile_count=old.tile_count, reason=reason)
         write_json(path, new.to_dict())
 

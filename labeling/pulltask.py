@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import numpy as np
+from skimage.segmentation import relabel_sequential
 
 from foundation.paths import PathEscape, inside
 from foundation.schema import LabelSchema
@@ -19,7 +20,8 @@ from foundation.semimage import ImageReadError, image_size
 from labeling.consensus import Consensus, gate
 from labeling.masks import BadRegion, image_dims
 from labeling.policy import Candidate, agreement, choose, iou, mean_iou
-from labeling.regions import results_to_mask
+from labeling.components import label
+from labeling.regions import results_to_instances, results_to_mask
 from labeling.review import apply_reviews, task_reviews
 
 
@@ -28,6 +30,7 @@ class TaskResult:
     task_id: int
     data: dict[str, Any]
     mask: np.ndarray | None = None
+    instances: np.ndarray | None = None  # the grains, where the mask is one annotation's and its regions split them
     chosen: list[int] = field(default_factory=list)
     provenance: list[dict] = field(default_factory=list)
     agreement: dict[str, float | None] = field(default_factory=dict)
@@ -82,6 +85,24 @@ def decode(annotation: dict, schema: LabelSchema, size: tuple[int, int] | None) 
         raise BadRegion(f"result is not a list ({type(results).__name__})")
     height, width = size or result_size(results)
     return results_to_mask(results, schema, height, width)
+
+
+MAX_GRAINS = 65535  # the most an instance map's 16-bit PNG holds
+
+
+def grains(result: TaskResult, candidates: list[Candidate], schema: LabelSchema) -> np.ndarray | None:
+    """The task's instance map, when its mask is one annotation's and that annotation's regions separate grains
+    its class map does not (touching grains drawn one region each); else None, and the class map's connected
+    components stand for the grains, as they would anyway. Fused masks (several annotators) have no instances."""
+    one = [c for c in candidates if c.annotation.get("id") in result.chosen]
+    if result.mask is None or len(one) != 1 or not np.array_equal(one[0].mask, result.mask):
+        return None
+    ids = results_to_instances(one[0].annotation["result"], schema, *result.mask.shape)
+    ids[result.mask == 0] = 0
+    ids = relabel_sequential(ids)[0]  # 1..found again
+    found = int(ids.max(initial=0))
+    components = sum(label(result.mask == v)[1] for v in range(1, len(schema.class_names)))
+    return ids if components < found <= MAX_GRAINS else None
 
 
 def annotator(annotation: dict) -> str:
@@ -145,6 +166,7 @@ def _process(task: dict, result: TaskResult, schema: LabelSchema, policy: str, d
     if candidates:
         _describe(result, candidates, task.get("predictions") or [], schema, policy)
         _gate(result, candidates, consensus)
+        result.instances = grains(result, candidates, schema)
 
 
 def _candidates(annotations: list[dict], schema: LabelSchema, size, result: TaskResult) -> list[Candidate]:

@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass
 
 import numpy as np
+from skimage import measure
 
 from foundation.schema import LabelSchema
 from labeling.components import boxes, fill_holes, label
@@ -50,8 +51,8 @@ def region_value(result: dict, schema: LabelSchema) -> int:
                         f"{', '.join(schema.class_names[1:])})") from None
 
 
-def results_to_mask(results: list, schema: LabelSchema, height: int, width: int) -> np.ndarray:
-    """The class mask of one annotation's (or prediction's) result list; BadRegion if anything is wrong."""
+def _regions(results: list) -> list[dict]:
+    """The results that carry pixels (brush and polygon regions), in order; BadRegion if there are none."""
     if not results:
         raise BadRegion("empty result (nothing labelled)")
     if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
@@ -59,12 +60,30 @@ def results_to_mask(results: list, schema: LabelSchema, height: int, width: int)
     regions = [r for r in results if isinstance(r.get("type"), str) and r["type"] in KINDS]
     if not regions:  # other controls (text, choices) carry no pixels
         raise BadRegion(f"no labelled region (result types {sorted({str(r.get('type')) for r in results})})"[:300])
+    return regions
+
+
+def results_to_mask(results: list, schema: LabelSchema, height: int, width: int) -> np.ndarray:
+    """The class mask of one annotation's (or prediction's) result list; BadRegion if anything is wrong."""
     mask = np.zeros((height, width), dtype=np.uint8)
-    for result in regions:
+    for result in _regions(results):
         value = region_value(result, schema)
         box, pixels = region_pixels(result, height, width)
         mask[box][pixels] = value
     return mask
+
+
+def results_to_instances(results: list, schema: LabelSchema, height: int, width: int) -> np.ndarray:
+    """The instance map (ids 1..N, 0 background) of one annotation's result list: each region is its own grain,
+    painted in order like ``results_to_mask`` (a region labelled background erases), and each region's separate
+    4-connected pieces are grains of their own, so one brush stroke over several apart grains still gives one id
+    each. Touching grains drawn as separate regions stay apart: what a class map cannot hold."""
+    ids = np.zeros((height, width), dtype=np.int32)
+    for k, result in enumerate(_regions(results), start=1):
+        box, pixels = region_pixels(result, height, width)
+        ids[box][pixels] = k if region_value(result, schema) else 0
+    pieces = measure.label(ids, background=0, connectivity=1)  # equal-valued connected pixels: one piece each
+    return pieces.astype(np.int32, copy=False)
 
 
 def _result(tool: str, name: str, value: dict, height: int, width: int) -> dict:
