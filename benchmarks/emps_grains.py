@@ -16,10 +16,11 @@ Goals (issue 14): particle IoU >= 0.75 within 30 CPU-minutes, count error <= 0.2
 Training follows `--profile`: `recipe` is TrainConfig's defaults, `plain` the plain baseline of
 `bin/bench recipe_baseline` (flips only, uniform patches, Dice + CE, one cosine over `--epochs`), which won there.
 `--model` skips training and decodes a model.pt trained before (its schema must have the boundary class for the
-boundary split). EMPS absent: the script says so and exits 0.
+boundary split). `--no-boundary` trains the class-only model (grain/background) to compare: the grid then holds the
+grain map's splits only. EMPS absent: the script says so and exits 0.
 
 Usage: bin/bench emps_grains [--minutes 30] [--profile plain|recipe] [--epochs 40] [--model PATH] [--out DIR]
-       [--tta both|on|off] [--limit N] [--threads N] [--smoke]
+       [--tta both|on|off] [--no-boundary] [--limit N] [--threads N] [--smoke]
 """
 from __future__ import annotations
 
@@ -132,6 +133,8 @@ def options() -> argparse.ArgumentParser:
     ap.add_argument("--epochs", type=int, default=40, help="the plain profile's epochs and cosine")
     ap.add_argument("--tta", choices=("both", "on", "off"), default="both",
                     help="test-time flips: validation tries both, or always / never flip")
+    ap.add_argument("--no-boundary", action="store_true",
+                    help="train grain/background only (the class-only model), decoded by the grain map's splits")
     return add_patch_options(ap, DEFAULTS)
 
 
@@ -143,7 +146,7 @@ def main(argv=None) -> None:
     files = split_files(a.emps, a.limit)
     if not all(files.values()):
         raise SystemExit(f"split sizes {({k: len(v) for k, v in files.items()})}: need an image in each")
-    schema = binary_schema(boundary=True)
+    schema = binary_schema(boundary=not a.no_boundary)
     preprocess = replace(DEFAULTS.preprocess, downsample=a.downsample)
     samples = {k: load_samples(v, schema, preprocess, "instance") for k, v in files.items()}
     print(f"command: bin/bench emps_grains {shlex.join(argv)}".rstrip())

@@ -87,3 +87,11 @@ def test_emps_grains(synthetic_dataset, tmp_path):
     assert any(d.startswith("for scale: watershed h=1, min area 10") for d in decodings), out
     assert re.search(r"^goals on test: mean_fg_iou .* \(>= 0.75: (not )?met\); grains/count_rel_error_median ", out,
                      re.M), out
+
+
+def test_emps_grains_class_only(synthetic_dataset, tmp_path):
+    out = run_bench("emps_grains", "--smoke", "--tta", "off", "--no-boundary", "--emps",
+                    str(emps_like(synthetic_dataset, tmp_path)))
+    rows = re.findall(r"^\| (\w+)[ ,].*\| \d+ / \d+ \|$", out, re.M)
+    assert {"watershed", "components"} == set(rows) - {"chosen", "for"}, out  # the grain map's splits only
+    assert re.search(r"^goals on test: ", out, re.M), out
