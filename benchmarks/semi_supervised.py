@@ -11,8 +11,11 @@ Data: EMPS as laid out in ../shared/data/emps (images/, segmaps/ instance maps; 
 exits 0). Split: the dataset package's sha256 hash split (70/15/15); --val-images of the validation images (the
 first by name) select each run's best epoch, so validation does not eat the budget.
 
+`--method pretrain` compares self-supervised pretraining instead: masked-block filling on the labelled images and
+the pool (ml/pretrain.py, `--pretrain-steps`), then the same training on the labels from those weights.
+
 Usage: bin/bench semi_supervised [--labelled 25] [--seeds 0,1,2] [--epochs 20] [--downsample 2] [--out DIR]
-       [--threads N] [--smoke]
+       [--method mean_teacher|self_training|pretrain] [--pretrain-steps N] [--threads N] [--smoke]
 """
 from __future__ import annotations
 
@@ -37,13 +40,14 @@ from ml.data import find_samples, load_samples
 from ml.evaluate import evaluate
 from ml.precision import cpu_model
 from ml.self_training import train_student
-from ml.semi import METHODS, SemiConfig
+from ml.pretrain import PretrainConfig, pretrain
+from ml.semi import METHODS, PRETRAIN, PRETRAIN_STEPS, SemiConfig
 from ml.train import SCORE, TrainConfig, train
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULTS = TrainConfig()
 SMOKE = {"labelled": "2", "seeds": "0", "epochs": 3, "patch": 64, "patches_per_epoch": 8, "batch_size": 4,
-         "val_images": 2, "test_images": 2, "threads": 1}
+         "val_images": 2, "test_images": 2, "threads": 1, "pretrain_steps": 4}
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,15 @@ def self_trained(cfg: TrainConfig, teacher: Path, labelled, pool, val, test, out
     return test_iou(result.model_path, test, cfg), (time.perf_counter() - t0) / 60
 
 
+def pretrained(cfg: TrainConfig, pcfg: PretrainConfig, labelled, pool, val, test, out: Path) -> tuple[float, float]:
+    """Masked-block pretraining on the labelled images and the pool (ml/pretrain.py), then training on the labels
+    from those weights: its test particle IoU, and minutes (pretraining included)."""
+    t0 = time.perf_counter()
+    weights = pretrain(cfg, pcfg, [*labelled, *pool], out / "pretrain")
+    result = train(cfg, binary_schema(), labelled, val, out, resume=True, init_weights=weights)
+    return test_iou(result.model_path, test, cfg), (time.perf_counter() - t0) / 60
+
+
 def pair(a: argparse.Namespace, n: int, seed: int, train_s, val, test, out: Path) -> Pair:
     order = np.random.default_rng(seed).permutation(len(train_s))
     labelled = [train_s[i] for i in order[:n]]
@@ -112,7 +125,10 @@ def pair(a: argparse.Namespace, n: int, seed: int, train_s, val, test, out: Path
     semi_cfg = replace(config(a, train_s[0].image.shape[0], True), seed=seed)
     alone = score(alone_cfg, labelled, pool, val, test, out / f"n{n}-s{seed}-alone")
     print(f"  {n} labelled, seed {seed}, alone: test IoU {alone[0]:.4f} ({alone[1]:.1f} min)", flush=True)
-    if semi_cfg.semi.online:
+    if a.method == PRETRAIN:
+        pcfg = PretrainConfig(steps=a.pretrain_steps, mask_ratio=a.mask_ratio, block=a.block)
+        semi = pretrained(alone_cfg, pcfg, labelled, pool, val, test, out / f"n{n}-s{seed}-pretrained")
+    elif semi_cfg.semi.online:
         semi = score(semi_cfg, labelled, pool, val, test, out / f"n{n}-s{seed}-semi")
     else:
         semi = self_trained(semi_cfg, out / f"n{n}-s{seed}-alone" / "model.pt", labelled, pool, val, test,
@@ -146,7 +162,11 @@ def options() -> argparse.ArgumentParser:
     ap.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
     ap.add_argument("--decoder-channels", type=ints, default=(128, 64, 32, 16, 16))
     ap.add_argument("--method", choices=METHODS[1:], default="mean_teacher",
-                    help="mean_teacher (online) or self_training (a second run on the alone run's confident maps)")
+                    help="mean_teacher (online), self_training (a second run on the alone run's confident maps) or "
+                         "pretrain (masked-block filling on every training image first)")
+    ap.add_argument("--pretrain-steps", type=int, default=PRETRAIN_STEPS, help="--method pretrain's steps")
+    ap.add_argument("--mask-ratio", type=float, default=PretrainConfig.mask_ratio, help="share of blocks hidden")
+    ap.add_argument("--block", type=int, default=PretrainConfig.block, help="a hidden block's side (model pixels)")
     ap.add_argument("--threshold", type=float, default=SemiConfig.threshold, help="teacher confidence")
     ap.add_argument("--weight", type=float, default=SemiConfig.weight, help="pseudo-label loss weight")
     ap.add_argument("--ema", type=float, default=SemiConfig.ema, help="the teacher's moving-average decay per step")

@@ -64,8 +64,10 @@ def train(
     semi: Annotated[Optional[str], typer.Option(help="none, mean_teacher (also learn the teacher's confident "
                                                      "pseudo-labels on --unlabeled images) or self_training (train "
                                                      "on the labels, then again on them and that model's confident "
-                                                     "maps of --unlabeled)")] = None,
+                                                     "maps of --unlabeled) or pretrain (first learn to fill in hidden "
+                                                     "blocks of every image, labelled and --unlabeled)")] = None,
     semi_weight: Opt[float] = None, semi_threshold: Opt[float] = None,
+    pretrain_steps: Annotated[Optional[int], typer.Option(help="--semi pretrain's steps before training")] = None,
     trainer: Annotated[Optional[str], typer.Option(help="supervised, or gan: a PatchGAN discriminator on (image, "
                                                         "class probabilities) adds an adversarial loss "
                                                         "(pix2pix)")] = None,
@@ -87,7 +89,8 @@ def train(
                            restart_epochs=restart_epochs, loss=loss, class_weights=parse_floats(class_weights),
                            downsample=downsample, balanced=balanced, augment=augment, patience=patience, seed=seed,
                            threads=threads, device=device, precision=precision, semi=semi, semi_weight=semi_weight,
-                           semi_threshold=semi_threshold, trainer=trainer, gan_weight=gan_weight)
+                           semi_threshold=semi_threshold, pretrain_steps=pretrain_steps, trainer=trainer,
+                           gan_weight=gan_weight)
     except ValueError as exc:  # a setting out of its range or choices: the message says which
         raise typer.BadParameter(str(exc)) from exc
     if cfg.semi.enabled and not unlabeled:

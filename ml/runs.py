@@ -20,7 +20,9 @@ from ml.io import TIFF_SUFFIXES, ImageSource, as_source, list_images, open_sourc
 from ml.predict import PredictConfig, Prediction, predict_image, predict_tiff
 from ml.preprocess import PreprocessState, apply, fit
 from ml.report import plot_confusion, plot_learning_curve, save_overlay, write_json, write_rows
+from ml.pretrain import pretrain
 from ml.self_training import self_train
+from ml.semi import PRETRAIN, SemiConfig
 from ml.targets import class_map_from_prediction
 from ml.train import SCORE, EpochRecord, TrainConfig, TrainResult, train
 
@@ -96,7 +98,9 @@ def run_training(spec: TrainSpec, cfg: TrainConfig, out: Path, progress: bool = 
     provenance = {"schema_hash": spec.schema.hash, "train_images": len(train_s), "val_images": len(val_s),
                   "unlabeled_images": len(unlabeled)}
     epoch_callbacks = [_epoch_logger(log), *callbacks]
-    if cfg.semi.enabled and not cfg.semi.online:  # self-training: two runs
+    if cfg.semi.method == PRETRAIN:  # learn from every image first, then from the labels
+        result = pretrained_run(cfg, spec, train_s, val_s, unlabeled, out, epoch_callbacks, init, provenance, log)
+    elif cfg.semi.enabled and not cfg.semi.online:  # self-training: two runs
         result = self_train(cfg, spec.schema, train_s, val_s, unlabeled, out, epoch_callbacks, spec.resume, init,
                             provenance, log)
     else:
@@ -109,6 +113,20 @@ def run_training(spec: TrainSpec, cfg: TrainConfig, out: Path, progress: bool = 
     tuned = {"decoding": decoding} if decoding else {}
     write_json(out / "metrics.json", {**best, "stopped": result.stopped, **tuned})
     return result
+
+
+def pretrained_run(cfg: TrainConfig, spec: TrainSpec, train_s, val_s, unlabeled, out: Path, callbacks, init,
+                   provenance: dict, log: Callable[[str], None]) -> TrainResult:
+    """``--semi pretrain``: masked-block filling on the labelled and unlabeled images (``ml.pretrain``, in
+    ``out/pretrain``), then training on the labels from those weights at the full learning rate."""
+    if init is not None:
+        raise ValueError("--semi pretrain starts from its own pretraining; leave out the warm start")
+    steps = cfg.semi.pretrain.steps
+    log(f"pretraining: {steps} steps of filling in hidden blocks of {len(train_s) + len(unlabeled)} images")
+    weights = pretrain(cfg, cfg.semi.pretrain, [*train_s, *unlabeled], out / "pretrain", log)
+    tagged = {**provenance, "pretrain_steps": steps, "pretrain_images": len(train_s) + len(unlabeled)}
+    return train(replace(cfg, semi=SemiConfig(), warm_lr=None), spec.schema, train_s, val_s, out, callbacks,
+                 spec.resume, weights, tagged)
 
 
 def with_instances(samples: Sequence, folder: Optional[Path]) -> list:

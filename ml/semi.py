@@ -13,7 +13,7 @@ its seed and a resumed run (the teacher is in the checkpoint) replays what an un
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -26,9 +26,12 @@ from ml.augment import AugmentConfig, Augmenter
 from ml.data import Sample
 from ml.patches import PatchConfig, PatchDataset
 from ml.predict import PredictConfig, predict_image
+from ml.pretrain import PretrainConfig
 from ml.targets import IGNORE_INDEX
 
-METHODS = ("none", "mean_teacher", "self_training")
+METHODS = ("none", "mean_teacher", "self_training", "pretrain")
+PRETRAIN = "pretrain"
+PRETRAIN_STEPS = 500  # of masked-block filling before training, for method "pretrain" (ml/pretrain.py)
 
 
 def check_method(method: str) -> str:
@@ -38,12 +41,14 @@ def check_method(method: str) -> str:
 @dataclass(frozen=True)
 class SemiConfig:
     method: str = "none"  # "mean_teacher": learn the teacher's confident pseudo-labels on unlabeled images;
-    # "self_training": train on the labels alone, then train again on them and that model's confident maps
+    # "self_training": train on the labels alone, then train again on them and that model's confident maps;
+    # "pretrain": first learn to fill in hidden blocks of every image, labelled or not (ml/pretrain.py)
     weight: float = 1.0  # of the pseudo-label loss once ramped up (the labelled loss has weight 1)
     threshold: float = 0.9  # the teacher's probability a pixel needs to count
     ema: float = 0.99  # after every step: teacher = ema * teacher + (1 - ema) * model
     start_epoch: int = 2  # epochs on labels alone before the pseudo-label loss starts
     ramp_epochs: int = 3  # epochs over which its weight rises from 0 to ``weight``
+    pretrain: PretrainConfig = field(default_factory=lambda: PretrainConfig(steps=PRETRAIN_STEPS))
 
     def __post_init__(self) -> None:
         check_method(self.method)

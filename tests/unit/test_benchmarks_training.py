@@ -45,7 +45,7 @@ def test_recipe_baseline(synthetic_dataset, tmp_path):
     assert re.search(r"^ratio recipe / baseline \(val particle IoU\): ", out, re.M), out
 
 
-@pytest.mark.parametrize("method", ["mean_teacher", "self_training"])
+@pytest.mark.parametrize("method", ["mean_teacher", "self_training", "pretrain"])
 def test_semi_supervised(synthetic_dataset, tmp_path, method):
     out = run_bench("semi_supervised", "--smoke", "--method", method, "--emps",
                     str(emps_like(synthetic_dataset, tmp_path)))

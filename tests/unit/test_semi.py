@@ -161,7 +161,7 @@ def test_self_training_is_deterministic_for_a_seed_and_records_its_teacher(synth
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", ["mean_teacher", "self_training"])
+@pytest.mark.parametrize("method", ["mean_teacher", "self_training", "pretrain"])
 def test_cli_semi_takes_unlabeled_images_other_than_the_labelled_ones(synthetic_dataset, tmp_path, method):
     new = write_dataset(tmp_path / "new", 3, SyntheticConfig(height=128, width=160), seed=99)  # unlabeled
     pool = tmp_path / "pool"
@@ -173,7 +173,8 @@ def test_cli_semi_takes_unlabeled_images_other_than_the_labelled_ones(synthetic_
     shutil.copy(labelled[4], pool / f"renamed{labelled[4].suffix}")
     base = [sys.executable, "-m", "grainloop", "train", "--images", str(synthetic_dataset / "images"), "--masks",
             str(synthetic_dataset / "masks"), "--epochs", "1", "--decoder-channels", "32,16,16,8,8", "--patch", "64",
-            "--patches-per-epoch", "8", "--batch-size", "4", "--threads", "2", "--semi", method]
+            "--patches-per-epoch", "8", "--batch-size", "4", "--threads", "2", "--semi", method,
+            "--pretrain-steps", "3"]
     env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
     refused = subprocess.run([*base, "--out", str(tmp_path / "a")], env=env, capture_output=True, text=True)
     assert refused.returncode != 0 and "--unlabeled" in refused.stderr
@@ -182,3 +183,9 @@ def test_cli_semi_takes_unlabeled_images_other_than_the_labelled_ones(synthetic_
     assert done.returncode == 0, done.stderr
     assert f"3 unlabeled images for {method}" in done.stderr
     assert (tmp_path / "b" / "teacher" / "model.pt").exists() == (method == "self_training")
+    assert (tmp_path / "b" / "pretrain" / "pretrained.pt").exists() == (method == "pretrain")
+    if method == "pretrain":  # 3 unlabeled and the labelled training images: the model records what it learnt from
+        from ml.checkpoint import read_artifact
+
+        provenance = read_artifact(tmp_path / "b" / "model.pt")[0].provenance
+        assert provenance["pretrain_steps"] == 3 and provenance["pretrain_images"] > 3
