@@ -93,9 +93,10 @@ MAX_GRAINS = 65535  # the most an instance map's 16-bit PNG holds
 def grains(result: TaskResult, candidates: list[Candidate], schema: LabelSchema) -> np.ndarray | None:
     """The task's instance map, when its mask is one annotation's and that annotation's regions separate grains
     its class map does not (touching grains drawn one region each); else None, and the class map's connected
-    components stand for the grains, as they would anyway. Fused masks (several annotators) have no instances."""
+    components stand for the grains, as they would anyway. Fused masks (several annotators) and tiles (their
+    grains are not assembled across tiles) have no instances."""
     one = [c for c in candidates if c.annotation.get("id") in result.chosen]
-    if result.mask is None or len(one) != 1 or not np.array_equal(one[0].mask, result.mask):
+    if result.mask is None or result.data.get("tile") or len(one) != 1 or not np.array_equal(one[0].mask, result.mask):
         return None
     ids = results_to_instances(one[0].annotation["result"], schema, *result.mask.shape)
     ids[result.mask == 0] = 0
