@@ -29,8 +29,8 @@ from ml.predict import PredictConfig, predict_image
 from ml.pretrain import PretrainConfig
 from ml.targets import IGNORE_INDEX
 
-METHODS = ("none", "mean_teacher", "self_training", "pretrain")
 PRETRAIN = "pretrain"
+METHODS = ("none", "mean_teacher", "self_training", PRETRAIN)
 PRETRAIN_STEPS = 500  # of masked-block filling before training, for method "pretrain" (ml/pretrain.py)
 
 
