@@ -41,6 +41,23 @@ def emps_missing(emps: Path) -> bool:
 
 
 EMPS = Path(__file__).resolve().parents[2] / "shared" / "data" / "emps"  # ../shared/data/emps beside the checkout
+HASHES = "sha256sums"  # in a copy of EMPS: its original images' hashes, which keep the split (benchmarks/_emps_copy.py)
+
+
+def emps_splits(emps: Path) -> list[tuple[Any, str]]:
+    """EMPS's samples (ml.data.SampleFiles, by name) with their hash split: the sha256 of each image file, or of the
+    original image where the folder records it in sha256sums (`sha256sum images/*` output)."""
+    from dataset.splits import split_for
+    from foundation.digest import sha256_file
+    from ml.data import find_samples
+
+    recorded = {}
+    if (emps / HASHES).is_file():
+        for line in (emps / HASHES).read_text().splitlines():
+            digest, name = line.split(maxsplit=1)
+            recorded[Path(name.lstrip("*")).name] = digest
+    files = find_samples([emps / "images"], emps / "segmaps")
+    return [(f, split_for(recorded.get(f.images[0].name) or sha256_file(f.images[0]))) for f in files]
 
 
 def emps_parser(doc: str, minutes: float) -> argparse.ArgumentParser:
@@ -51,6 +68,8 @@ def emps_parser(doc: str, minutes: float) -> argparse.ArgumentParser:
     ap.add_argument("--minutes", type=float, default=minutes, help="training budget of each run, validation included")
     ap.add_argument("--downsample", type=int, default=2)
     ap.add_argument("--limit", type=int, help="the first N EMPS images by name only (a quick check)")
+    ap.add_argument("--device", default="cpu", help="torch device for training and validation (auto: cuda if any)")
+    ap.add_argument("--workers", type=int, default=0, help="processes making the training patches (for a GPU)")
     return add_run_options(ap)
 
 

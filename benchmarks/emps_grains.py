@@ -17,10 +17,12 @@ Training follows `--profile`: `recipe` is TrainConfig's defaults, `plain` the pl
 `bin/bench recipe_baseline` (flips only, uniform patches, Dice + CE, one cosine over `--epochs`), which won there.
 `--model` skips training and decodes a model.pt trained before (its schema must have the boundary class for the
 boundary split). `--no-boundary` trains the class-only model (grain/background) to compare: the grid then holds the
-grain map's splits only. EMPS absent: the script says so and exits 0.
+grain map's splits only. `--device cuda --workers 8 --train-only --out DIR` trains on a GPU and leaves the
+decoding (CPU work) to a later `--model DIR/grains/model.pt`. EMPS absent: the script says so and exits 0.
 
 Usage: bin/bench emps_grains [--minutes 30] [--profile plain|recipe] [--epochs 40] [--model PATH] [--out DIR]
-       [--tta both|on|off] [--no-boundary] [--limit N] [--threads N] [--smoke]
+       [--tta both|on|off] [--no-boundary] [--device cpu|cuda] [--workers N] [--train-only] [--limit N]
+       [--threads N] [--smoke]
 """
 from __future__ import annotations
 
@@ -109,7 +111,8 @@ def train_model(a: argparse.Namespace, schema: LabelSchema, train_s, val_s, out:
     steps = result.state.epoch * (cfg.patches.per_epoch // cfg.batch_size)
     return result.model_path, (f"trained {result.state.epoch} epochs ({steps} steps) in "
                                f"{(time.perf_counter() - t0) / 60:.1f} min, stopped by {result.stopped}, best epoch "
-                               f"{result.state.best_epoch}, precision {result.precision}")
+                               f"{result.state.best_epoch}, precision {result.precision}, device {result.device}, "
+                               f"{cfg.workers} patch workers")
 
 
 def verdicts(metrics: dict) -> str:
@@ -135,6 +138,7 @@ def options() -> argparse.ArgumentParser:
                     help="test-time flips: validation tries both, or always / never flip")
     ap.add_argument("--no-boundary", action="store_true",
                     help="train grain/background only (the class-only model), decoded by the grain map's splits")
+    ap.add_argument("--train-only", action="store_true", help="train into --out and stop (decode later with --model)")
     return add_patch_options(ap, DEFAULTS)
 
 
@@ -143,19 +147,24 @@ def main(argv=None) -> None:
     a = parse_emps_args(options(), SMOKE, argv)
     if a is None:
         return
+    if a.train_only and not a.out:
+        raise SystemExit("--train-only keeps the model in --out: give one")
     files = split_files(a.emps, a.limit)
-    if not all(files.values()):
+    if not all(v for k, v in files.items() if k != "test" or not a.train_only):
         raise SystemExit(f"split sizes {({k: len(v) for k, v in files.items()})}: need an image in each")
     schema = binary_schema(boundary=not a.no_boundary)
     preprocess = replace(DEFAULTS.preprocess, downsample=a.downsample)
     samples = {k: load_samples(v, schema, preprocess, "instance") for k, v in files.items()}
     print(f"command: bin/bench emps_grains {shlex.join(argv)}".rstrip())
-    print(f"machine: {cpu_model()}; {torch.get_num_threads()} torch threads; torch {torch.__version__}")
+    gpu = f"; GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() and a.device != "cpu" else ""
+    print(f"machine: {cpu_model()}; {torch.get_num_threads()} torch threads; torch {torch.__version__}{gpu}")
     print(f"EMPS hash split: {', '.join(f'{len(v)} {k}' for k, v in samples.items())}; downsample {a.downsample}")
     with tempfile.TemporaryDirectory() as tmp:
         model_path, how = (a.model, f"model {a.model}") if a.model else train_model(
             a, schema, samples["train"], samples["val"], Path(a.out or tmp))
         print(how)
+        if a.train_only:
+            return
         net, artifact = load_model(model_path)
     schema = artifact.schema
     t0 = time.perf_counter()

@@ -38,13 +38,11 @@ from pathlib import Path
 
 import torch
 
-from benchmarks._cli import add_patch_options, emps_parser, parse_emps_args
-from dataset.splits import split_for
-from foundation.digest import sha256_file
+from benchmarks._cli import add_patch_options, emps_parser, emps_splits, parse_emps_args
 from foundation.schema import LabelSchema, binary_schema
 from ml.augment import AugmentConfig
 from ml.checkpoint import load_model
-from ml.data import find_samples, load_samples
+from ml.data import load_samples
 from ml.evaluate import evaluate
 from ml.precision import cpu_model
 from ml.train import SCORE, TrainConfig, train
@@ -86,7 +84,8 @@ def recipe_config(a: argparse.Namespace, in_channels: int, classes: int) -> Trai
     return replace(d, model=replace(d.model, in_channels=in_channels, classes=classes, decoder_channels=decoder),
                    patches=replace(d.patches, size=a.patch, per_epoch=a.patches_per_epoch),
                    preprocess=replace(d.preprocess, downsample=a.downsample),
-                   batch_size=a.batch_size, epochs=LONG, patience=LONG, max_minutes=a.minutes, threads=a.threads)
+                   batch_size=a.batch_size, epochs=LONG, patience=LONG, max_minutes=a.minutes, threads=a.threads,
+                   device=a.device, workers=a.workers)
 
 
 def baseline_config(recipe: TrainConfig, epochs: int) -> TrainConfig:
@@ -125,8 +124,7 @@ def run(arm: Arm, cfg: TrainConfig, train_s, val_s, out: Path) -> Outcome:
 
 def split_files(emps: Path, limit: int | None):
     """The train and val files of the hash split (the first ``limit`` of them by name when given)."""
-    files = [(f, split_for(sha256_file(f.images[0]))) for f in find_samples([emps / "images"], emps / "segmaps")]
-    kept = [(f, s) for f, s in files if s in ("train", "val")][:limit]
+    kept = [(f, s) for f, s in emps_splits(emps) if s in ("train", "val")][:limit]
     return [f for f, s in kept if s == "train"], [f for f, s in kept if s == "val"]
 
 

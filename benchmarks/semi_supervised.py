@@ -31,12 +31,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks._cli import ints, parse_emps_args
-from dataset.splits import split_for
-from foundation.digest import sha256_file
+from benchmarks._cli import emps_splits, ints, parse_emps_args
 from foundation.schema import binary_schema
 from ml.checkpoint import load_model
-from ml.data import find_samples, load_samples
+from ml.data import load_samples
 from ml.evaluate import evaluate
 from ml.precision import cpu_model
 from ml.self_training import train_student
@@ -66,8 +64,8 @@ class Pair:
 def split(emps: Path, limit: int | None) -> dict[str, list]:
     """The hash split's files by split name (the first ``limit`` by name when given)."""
     out: dict[str, list] = {"train": [], "val": [], "test": []}
-    for f in find_samples([emps / "images"], emps / "segmaps")[:limit]:
-        out[split_for(sha256_file(f.images[0]))].append(f)
+    for f, name in emps_splits(emps)[:limit]:
+        out[name].append(f)
     return out
 
 

@@ -5,13 +5,14 @@ mode runs --repeats times, the modes taking turns, and its fastest run counts (a
 Goal (issue 14): auto / fp32 >= 2.5 where the CPU has native bf16 (AMX or AVX512-BF16), never below 1.0
 elsewhere; validation IoU within 0.01 of fp32's. Validation runs in fp32 for every mode and is not timed.
 
-    bin/bench train_precision [--steps 60] [--batch 8] [--patch 256] [--modes fp32,auto,bf16]
+    bin/bench train_precision [--steps 60] [--batch 8] [--patch 256] [--modes fp32,auto,bf16] [--device cpu]
 """
 from __future__ import annotations
 
 import argparse
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -37,7 +38,8 @@ def run_mode(mode: str, train_s, val_s, a: argparse.Namespace) -> tuple[str, flo
     """(resolved precision, training seconds, validation IoU) for ``a.steps`` steps from the seed's weights."""
     cfg = train_config(patch=a.patch, patches_per_epoch=a.steps * a.batch, batch_size=a.batch, precision=mode,
                        lr=a.lr, restart_epochs=1, decoder_channels=(64, 32, 16, 16, 16))
-    precision = resolve_precision(mode, "cpu")
+    cfg = replace(cfg, predict=replace(cfg.predict, device=a.device))
+    precision = resolve_precision(mode, a.device)
     model, opt, sched = _components(cfg, a.steps)
     model = precision.model(model)
     data = PatchDataset(train_s, cfg.patches, Augmenter(cfg.augment, 0), seed=0)
@@ -45,7 +47,9 @@ def run_mode(mode: str, train_s, val_s, a: argparse.Namespace) -> tuple[str, flo
     loader = DataLoader(data, batch_size=a.batch, drop_last=True)
     torch.manual_seed(1)
     t0 = time.perf_counter()
-    _train_epoch(model, loader, build_loss(cfg.loss, 2), opt, sched, SILENT, "cpu", precision)
+    _train_epoch(model, loader, build_loss(cfg.loss, 2).to(a.device), opt, sched, SILENT, a.device, precision)
+    if a.device.startswith("cuda"):
+        torch.cuda.synchronize()
     seconds = time.perf_counter() - t0
     model = model.to(memory_format=torch.contiguous_format)
     return precision.name, seconds, evaluate(model, val_s, binary_schema(), cfg.predict).metrics[SCORE]
@@ -70,6 +74,7 @@ def main(argv=None) -> None:
     ap.add_argument("--image-size", type=int, default=512)
     ap.add_argument("--modes", default="fp32,auto,bf16", help="comma-separated; fp32 first, the reference")
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--device", default="cpu", help="torch device (cuda: a GPU's mixed precision against its fp32)")
     a = parse_args(ap, SMOKE, argv)
     torch.set_num_threads(a.threads)
     with tempfile.TemporaryDirectory() as tmp:
@@ -79,7 +84,8 @@ def main(argv=None) -> None:
     bf16_flags = sorted(f for f in cpu_flags() if "bf16" in f)
     print(f"CPU: {cpu_model()}; native bf16: {native_cpu_bf16(frozenset(bf16_flags))} "
           f"({', '.join(bf16_flags) or 'no bf16 flags'}); {a.threads} threads; "
-          f"{a.steps} steps of {a.batch} patches of {a.patch}x{a.patch}; {len(val_s)} validation images")
+          f"{a.steps} steps of {a.batch} patches of {a.patch}x{a.patch}; {len(val_s)} validation images; "
+          f"device {a.device}{' (' + torch.cuda.get_device_name() + ')' if a.device.startswith('cuda') else ''}")
     modes = a.modes.split(",")
     runs = _taking_turns(modes, train_s, val_s, a)
     reference = None

@@ -57,6 +57,8 @@ def train(
     seed: Opt[int] = None, threads: Opt[int] = None, device: Opt[str] = None,
     precision: Annotated[Optional[str], typer.Option(help="auto (bf16 where the CPU or GPU computes it natively, "
                                                           "else fp32), fp32 or bf16")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="processes making the training patches (a GPU outpaces "
+                                                        "one core; 0: the training process)")] = None,
     resume: bool = True,
     warm_start: Annotated[Optional[Path], typer.Option(help="a model.pt to start from")] = None,
     unlabeled: Annotated[Optional[list[Path]], typer.Option(help="folder of unlabeled images for --semi (repeat "
@@ -88,8 +90,8 @@ def train(
                            patches_per_epoch=patches_per_epoch, batch_size=batch_size, lr=lr, warm_lr=warm_lr,
                            restart_epochs=restart_epochs, loss=loss, class_weights=parse_floats(class_weights),
                            downsample=downsample, balanced=balanced, augment=augment, patience=patience, seed=seed,
-                           threads=threads, device=device, precision=precision, semi=semi, semi_weight=semi_weight,
-                           semi_threshold=semi_threshold, pretrain_steps=pretrain_steps, trainer=trainer,
+                           threads=threads, device=device, precision=precision, workers=workers, semi=semi,
+                           semi_weight=semi_weight, semi_threshold=semi_threshold, pretrain_steps=pretrain_steps, trainer=trainer,
                            gan_weight=gan_weight)
     except ValueError as exc:  # a setting out of its range or choices: the message says which
         raise typer.BadParameter(str(exc)) from exc

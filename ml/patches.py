@@ -6,7 +6,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset, get_worker_info
 
 from ml.box import Box
 from ml.data import Sample
@@ -57,13 +57,15 @@ class PatchDataset(Dataset):
         self._weights = np.array([s.image.shape[-2] * s.image.shape[-1] for s in self.samples], dtype=float)
         self._weights /= self._weights.sum()
         self._boxes: list[tuple[int, Box]] = []
+        self._augment_seed = seed
 
     def set_epoch(self, epoch: int) -> None:
         rng = np.random.default_rng([self.seed, epoch])
         picks = rng.choice(len(self.samples), self.cfg.per_epoch, p=self._weights)
         self._boxes = [(int(i), self._box(int(i), rng)) for i in picks]
+        self._augment_seed = self.seed * 100_003 + epoch
         if hasattr(self.augment, "reseed"):
-            self.augment.reseed(self.seed * 100_003 + epoch)
+            self.augment.reseed(self._augment_seed)
 
     def _box(self, i: int, rng: np.random.Generator) -> Box:
         """A patch box in model pixels."""
@@ -97,3 +99,18 @@ class PatchDataset(Dataset):
             hwc, target = self.augment(np.ascontiguousarray(image.transpose(1, 2, 0)), target)
             image = hwc.transpose(2, 0, 1) if hwc.ndim == 3 else hwc[None]
         return torch.from_numpy(np.ascontiguousarray(image)), torch.from_numpy(target.astype(np.int64))
+
+
+def _reseed_worker(worker_id: int) -> None:
+    """A loader process's copy of the augmentation gets its own seed from the epoch's and the worker's id."""
+    data = get_worker_info().dataset
+    if hasattr(data.augment, "reseed"):
+        data.augment.reseed(data._augment_seed * 1_009 + worker_id + 1)
+
+
+def epoch_loader(data: PatchDataset, batch_size: int, workers: int = 0) -> DataLoader:
+    """The batches of one epoch's patches (call ``set_epoch`` first), in order. With ``workers`` processes making
+    them (a GPU outpaces one CPU core), each reseeds its augmentation by its id: a run stays the same for a seed
+    and a number of workers, though not across numbers of workers."""
+    return DataLoader(data, batch_size=batch_size, shuffle=False, drop_last=True, num_workers=workers,
+                      worker_init_fn=_reseed_worker if workers else None)

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
-from torch.utils.data import DataLoader
 
 from foundation.schema import LabelSchema
 from ml.augment import AugmentConfig, Augmenter
@@ -25,7 +24,7 @@ from ml.gan import Adversary, GanConfig, build_adversary, check_trainer
 from ml.losses import LossConfig, build_loss
 from ml.metrics import MEAN_FG_IOU
 from ml.models import ModelConfig, build_model, warm_start
-from ml.patches import PatchConfig, PatchDataset
+from ml.patches import PatchConfig, PatchDataset, epoch_loader
 from ml.precision import Precision, check_precision, resolve_precision
 from ml.predict import PredictConfig
 from ml.preprocess import PreprocessConfig
@@ -58,10 +57,13 @@ class TrainConfig:
     progress: bool = False
     device: str = "cpu"  # torch device for training and validation; "auto": cuda when available
     precision: str = "auto"  # "auto": bf16 where the device computes it natively, else fp32 (ml/precision.py)
+    workers: int = 0  # processes making the patches besides training (0: the training process itself)
 
     def __post_init__(self) -> None:
         check_precision(self.precision)
         check_trainer(self.trainer)
+        if self.workers < 0:
+            raise ValueError(f"workers must be 0 or more, got {self.workers}")
 
 
 @dataclass
@@ -229,7 +231,7 @@ def train(cfg: TrainConfig, schema: LabelSchema, train_samples: Sequence[Sample]
             data.set_epoch(state.epoch)
             if teacher:
                 teacher.set_epoch(state.epoch)
-            loader = DataLoader(data, batch_size=cfg.batch_size, shuffle=False, drop_last=True, num_workers=0)
+            loader = epoch_loader(data, cfg.batch_size, cfg.workers)
             t0 = time.perf_counter()
             with progress.epoch(state.epoch, steps) as bar:
                 loss = _train_epoch(model, loader, loss_fn, opt, sched, bar, cfg.predict.device, precision, teacher,

@@ -23,7 +23,7 @@ OPTIONS: Mapping[str, tuple[str, ...]] = {
     "batch_size": ("batch_size",), "lr": ("lr",), "warm_lr": ("warm_lr",), "restart_epochs": ("restart_epochs",), "loss": ("loss", "name"),
     "class_weights": ("loss", "class_weights"), "augment": ("augment", "enabled"),
     "downsample": ("preprocess", "downsample"), "patience": ("patience",), "seed": ("seed",), "threads": ("threads",),
-    "device": ("device",), "precision": ("precision",),
+    "device": ("device",), "precision": ("precision",), "workers": ("workers",),
     "semi": ("semi", "method"), "semi_weight": ("semi", "weight"), "semi_threshold": ("semi", "threshold"),
     "pretrain_steps": ("semi", "pretrain", "steps"),
     "trainer": ("trainer",), "gan_weight": ("gan", "weight"),

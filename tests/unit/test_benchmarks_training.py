@@ -4,10 +4,14 @@ their own so that bin/test's parallel workers share the smokes out. They run on 
 (images/, segmaps/ instance maps), so they need no real data."""
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+from pathlib import Path
 
 import pytest
 
+from benchmarks._cli import emps_splits
 from tests.helpers import emps_like, run_bench
 
 NUMBER = r"-?\d+(\.\d+)?"
@@ -77,7 +81,8 @@ def test_emps_grains(synthetic_dataset, tmp_path):
     out = run_bench("emps_grains", "--smoke", "--tta", "on", "--emps", str(emps_like(synthetic_dataset, tmp_path)))
     assert re.search(r"^command: bin/bench emps_grains --smoke --tta on --emps ", out, re.M), out
     assert re.search(r"^EMPS hash split: [1-9]\d* train, [1-9]\d* val, [1-9]\d* test; downsample 2$", out, re.M), out
-    assert re.search(r"^trained [1-9]\d* epochs \(\d+ steps\) in .*, precision (fp32|bf16)$", out, re.M), out
+    assert re.search(r"^trained [1-9]\d* epochs \(\d+ steps\) in .*, precision (fp32|bf16), device cpu, "
+                     r"0 patch workers$", out, re.M), out
     value = rf"({NUMBER}|nan)"
     rows = re.findall(rf"^\| (.+?) \| {value} \| {value} \| {value} \| {value} \| {value} \| \d+ / \d+ \|$", out, re.M)
     decodings = [r[0] for r in rows]
@@ -95,3 +100,24 @@ def test_emps_grains_class_only(synthetic_dataset, tmp_path):
     rows = re.findall(r"^\| (\w+)[ ,].*\| \d+ / \d+ \|$", out, re.M)
     assert {"watershed", "components"} == set(rows) - {"chosen", "for"}, out  # the grain map's splits only
     assert re.search(r"^goals on test: ", out, re.M), out
+
+
+def test_emps_grains_trains_on_a_smaller_copy_without_test_images(synthetic_dataset, tmp_path):
+    """What a lent GPU runs: a grey copy of the train and val images that keeps their hash split, then training
+    alone (the decoding is left to `--model` where the test images are)."""
+    emps = emps_like(synthetic_dataset, tmp_path)
+    copy = tmp_path / "copy"
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([str(root / ".venv" / "bin" / "python"), "-P", "-m", "benchmarks._emps_copy", str(copy),
+                           "--emps", str(emps), "--splits", "train,val"], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(root)}, timeout=300)
+    assert done.returncode == 0, done.stderr
+    kept = {f.images[0].name: split for f, split in emps_splits(emps) if split != "test"}
+    assert kept and kept == {f.images[0].name: split for f, split in emps_splits(copy)}  # the recorded hashes
+    whole = run_bench("emps_grains", "--smoke", "--train-only", "--out", str(tmp_path / "a"), "--emps", str(emps))
+    out = run_bench("emps_grains", "--smoke", "--train-only", "--workers", "2", "--out", str(tmp_path / "b"),
+                    "--emps", str(copy))
+    counts = re.search(r"^EMPS hash split: (\d+) train, (\d+) val, (\d+) test;", whole, re.M).groups()
+    assert re.search(rf"^EMPS hash split: {counts[0]} train, {counts[1]} val, 0 test;", out, re.M), out
+    assert re.search(r", device cpu, 2 patch workers$", out, re.M), out
+    assert (tmp_path / "b" / "grains" / "model.pt").exists() and "goals on test" not in out
