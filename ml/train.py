@@ -57,7 +57,7 @@ class TrainConfig:
     progress: bool = False
     device: str = "cpu"  # torch device for training and validation; "auto": cuda when available
     precision: str = "auto"  # "auto": bf16 where the device computes it natively, else fp32 (ml/precision.py)
-    workers: int = 0  # processes making the patches besides training (0: the training process itself)
+    workers: int = 0  # forked processes making the patches (0: the training process); for `grainloop train`
 
     def __post_init__(self) -> None:
         check_precision(self.precision)
