@@ -44,10 +44,9 @@ EMPS = Path(__file__).resolve().parents[2] / "shared" / "data" / "emps"  # ../sh
 HASHES = "sha256sums"  # in a copy of EMPS: its original images' hashes, which keep the split (benchmarks/_emps_copy.py)
 
 
-def emps_splits(emps: Path) -> list[tuple[Any, str]]:
-    """EMPS's samples (ml.data.SampleFiles, by name) with their hash split: the sha256 of each image file, or of the
-    original image where the folder records it in sha256sums (`sha256sum images/*` output)."""
-    from dataset.splits import split_for
+def emps_digests(emps: Path) -> list[tuple[Any, str]]:
+    """EMPS's samples (ml.data.SampleFiles, by name) with the sha256 their split goes by: the image file's, or the
+    original image's where the folder records it in sha256sums (`sha256sum images/*` output)."""
     from foundation.digest import sha256_file
     from ml.data import find_samples
 
@@ -57,7 +56,14 @@ def emps_splits(emps: Path) -> list[tuple[Any, str]]:
             digest, name = line.split(maxsplit=1)
             recorded[Path(name.lstrip("*")).name] = digest
     files = find_samples([emps / "images"], emps / "segmaps")
-    return [(f, split_for(recorded.get(f.images[0].name) or sha256_file(f.images[0]))) for f in files]
+    return [(f, recorded.get(f.images[0].name) or sha256_file(f.images[0])) for f in files]
+
+
+def emps_splits(emps: Path) -> list[tuple[Any, str]]:
+    """EMPS's samples with their hash split (train, val or test)."""
+    from dataset.splits import split_for
+
+    return [(f, split_for(digest)) for f, digest in emps_digests(emps)]
 
 
 def emps_parser(doc: str, minutes: float) -> argparse.ArgumentParser:

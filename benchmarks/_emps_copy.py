@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from benchmarks._cli import EMPS, HASHES, emps_splits
-from foundation.digest import sha256_file
+from benchmarks._cli import EMPS, HASHES, emps_digests
+from dataset.splits import split_for
 from ml.io import read_image
 
 
@@ -27,18 +27,18 @@ def copy(emps: Path, dest: Path, splits: tuple[str, ...] = ("train", "val", "tes
     (dest / "images").mkdir(parents=True, exist_ok=True)
     (dest / "segmaps").mkdir(parents=True, exist_ok=True)
     sums = []
-    kept = [f for f, split in emps_splits(emps) if split in splits]
-    for f in kept:
-        shutil.copy2(f.mask, dest / "segmaps" / f.mask.name)
-    images = [f.images[0] for f in kept]
-    for path in images:
+    for f, digest in emps_digests(emps):
+        if split_for(digest) not in splits:
+            continue
+        path = f.images[0]
         pixels = read_image(path)
         if pixels.shape[0] != 1:
             raise SystemExit(f"{path.name}: {pixels.shape[0]} distinct channels, not a grey image")
         Image.fromarray(np.ascontiguousarray(pixels[0])).save(dest / "images" / path.name, optimize=True)
-        sums.append(f"{sha256_file(path)}  images/{path.name}")
+        shutil.copy2(f.mask, dest / "segmaps" / f.mask.name)
+        sums.append(f"{digest}  images/{path.name}")
     (dest / HASHES).write_text("\n".join(sums) + "\n")
-    return len(images)
+    return len(sums)
 
 
 def main(argv=None) -> None:

@@ -27,6 +27,7 @@ run=$(mktemp -d)
 python3 -W ignore -P -m benchmarks.emps_grains --emps "${EMPS:-.gpu/emps}" --device cuda --workers "${WORKERS:-8}" \
   --threads 4 --epochs "${EPOCHS:-40}" --minutes "${MINUTES:-4}" --train-only --out "$run" 2>&1 | tee "$OUT/train.log"
 python3 - "$run/grains" "$OUT" <<'EOF'
+import io
 import sys
 from pathlib import Path
 
@@ -35,11 +36,11 @@ import torch
 run, out = Path(sys.argv[1]), Path(sys.argv[2])
 blob = torch.load(run / "model.pt", map_location="cpu", weights_only=True)
 blob["state_dict"] = {k: v.half() if v.is_floating_point() else v for k, v in blob["state_dict"].items()}
-data = __import__("io").BytesIO()
-torch.save(blob, data)
-part = 15 * 2**20
-for i in range(0, len(data.getvalue()), part):
-    (out / f"model_fp16.part-{i // part:02d}").write_bytes(data.getvalue()[i:i + part])
+buffer = io.BytesIO()
+torch.save(blob, buffer)
+data, part = buffer.getvalue(), 15 * 2**20
+for i in range(0, len(data), part):
+    (out / f"model_fp16.part-{i // part:02d}").write_bytes(data[i:i + part])
 history = torch.load(run / "last.pt", map_location="cpu", weights_only=False)["state"]["history"]
 (out / "history.txt").write_text("".join(f"{r['epoch']} {r['seconds']:.2f} {r['train_loss']:.4f} "
                                          f"{r.get('mean_fg_iou', float('nan')):.4f}\n" for r in history))

@@ -150,15 +150,16 @@ def main(argv=None) -> None:
     if a.train_only and not a.out:
         raise SystemExit("--train-only keeps the model in --out: give one")
     files = split_files(a.emps, a.limit)
-    if not all(v for k, v in files.items() if k != "test" or not a.train_only):
+    needed = ("train", "val") if a.train_only else tuple(files)  # --train-only scores no test image
+    if not all(files[k] for k in needed):
         raise SystemExit(f"split sizes {({k: len(v) for k, v in files.items()})}: need an image in each")
     schema = binary_schema(boundary=not a.no_boundary)
     preprocess = replace(DEFAULTS.preprocess, downsample=a.downsample)
-    samples = {k: load_samples(v, schema, preprocess, "instance") for k, v in files.items()}
+    samples = {k: load_samples(files[k], schema, preprocess, "instance") for k in needed}
     print(f"command: bin/bench emps_grains {shlex.join(argv)}".rstrip())
     gpu = f"; GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() and a.device != "cpu" else ""
     print(f"machine: {cpu_model()}; {torch.get_num_threads()} torch threads; torch {torch.__version__}{gpu}")
-    print(f"EMPS hash split: {', '.join(f'{len(v)} {k}' for k, v in samples.items())}; downsample {a.downsample}")
+    print(f"EMPS hash split: {', '.join(f'{len(v)} {k}' for k, v in files.items())}; downsample {a.downsample}")
     with tempfile.TemporaryDirectory() as tmp:
         model_path, how = (a.model, f"model {a.model}") if a.model else train_model(
             a, schema, samples["train"], samples["val"], Path(a.out or tmp))

@@ -16,7 +16,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader
 
 from benchmarks._cli import parse_args
 from foundation.schema import binary_schema
@@ -24,7 +23,7 @@ from ml.augment import Augmenter
 from ml.data import find_samples, load_samples, split_samples
 from ml.evaluate import evaluate
 from ml.losses import build_loss
-from ml.patches import PatchDataset
+from ml.patches import PatchDataset, epoch_loader
 from ml.precision import cpu_flags, cpu_model, native_cpu_bf16, resolve_precision
 from ml.progress import SILENT
 from ml.synthetic import sem_field, write_dataset
@@ -44,7 +43,7 @@ def run_mode(mode: str, train_s, val_s, a: argparse.Namespace) -> tuple[str, flo
     model = precision.model(model)
     data = PatchDataset(train_s, cfg.patches, Augmenter(cfg.augment, 0), seed=0)
     data.set_epoch(1)
-    loader = DataLoader(data, batch_size=a.batch, drop_last=True)
+    loader = epoch_loader(data, a.batch)
     torch.manual_seed(1)
     t0 = time.perf_counter()
     _train_epoch(model, loader, build_loss(cfg.loss, 2).to(a.device), opt, sched, SILENT, a.device, precision)

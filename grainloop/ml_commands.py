@@ -91,8 +91,8 @@ def train(
                            restart_epochs=restart_epochs, loss=loss, class_weights=parse_floats(class_weights),
                            downsample=downsample, balanced=balanced, augment=augment, patience=patience, seed=seed,
                            threads=threads, device=device, precision=precision, workers=workers, semi=semi,
-                           semi_weight=semi_weight, semi_threshold=semi_threshold, pretrain_steps=pretrain_steps, trainer=trainer,
-                           gan_weight=gan_weight)
+                           semi_weight=semi_weight, semi_threshold=semi_threshold, pretrain_steps=pretrain_steps,
+                           trainer=trainer, gan_weight=gan_weight)
     except ValueError as exc:  # a setting out of its range or choices: the message says which
         raise typer.BadParameter(str(exc)) from exc
     if cfg.semi.enabled and not unlabeled:
