@@ -6,12 +6,14 @@
 #   PROFILE=cpu (default): random, entropy, kcenter; 10 + 5 rounds of 10 images; 6 epochs of 192 patches a round
 #                          (the bf16 trainer where the CPU has it). PROFILE=gpu: also boundary; 8 rounds; 8 epochs
 #                          a round of 384 patches (pass --device cuda).
+#   STRATEGIES="random typiclust": these strategies instead of the profile's.
 #   SEEDS="0 1 2" (default "0"): one campaign set per seed, in OUT/seed<N>; JOBS=N runs N seeds at once (default 1;
 #                          give --threads so that JOBS x threads fits the cores).
 #   --smoke: the first 12 images (40% test), random and kcenter, 1 round from 2 to 4 images, 1 epoch of 8 small
 #            patches on one thread, OUT in a temporary folder unless given: seconds, to check that the script runs;
 #            its figures mean nothing.
-# Usage: [PROFILE=cpu|gpu] [SEEDS="0 1 2"] [JOBS=N] bin/bench simulate_emps [--smoke] [OUT] [extra simulate options]
+# Usage: [PROFILE=cpu|gpu] [STRATEGIES="..."] [SEEDS="0 1 2"] [JOBS=N] bin/bench simulate_emps [--smoke] [OUT]
+#        [extra simulate options]
 #        (EMPS_DIR=... reads another folder laid out like EMPS: images/ and segmaps/ instance maps)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -38,6 +40,15 @@ case ${PROFILE:-cpu} in
   smoke) profile=(--strategy random --strategy kcenter --rounds 1 --epochs 1 --patches-per-epoch 8) ;;
   *) echo "PROFILE must be cpu or gpu"; exit 2 ;;
 esac
+if [[ -n ${STRATEGIES:-} ]]; then
+  chosen=()
+  for s in $STRATEGIES; do chosen+=(--strategy "$s"); done
+  keep=()  # the profile without its --strategy pairs
+  for ((i = 0; i < ${#profile[@]}; i++)); do
+    if [[ ${profile[i]} == --strategy ]]; then i=$((i + 1)); else keep+=("${profile[i]}"); fi
+  done
+  profile=("${chosen[@]}" "${keep[@]}")
+fi
 campaign() {  # SEED [OPTIONS]: one seed's campaigns into OUT/seed<SEED>, its log beside them
   local seed=$1
   shift

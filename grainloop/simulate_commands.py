@@ -16,7 +16,7 @@ app = typer.Typer(no_args_is_help=True)
 
 # The names of ml.sampling.STRATEGIES, in its order, for the help text: importing ml.sampling here would load
 # scipy and scikit-image each time the CLI starts. tests/unit/test_cli.py checks that the two lists agree.
-STRATEGY_NAMES = ("random", "entropy", "margin", "tta", "boundary", "kcenter")
+STRATEGY_NAMES = ("random", "entropy", "margin", "tta", "boundary", "kcenter", "typiclust")
 
 Strategies = Annotated[list[str], typer.Option("--strategy", help=f"repeat; one of: {', '.join(STRATEGY_NAMES)}")]
 Device = Annotated[str, typer.Option(envvar="GRAINLOOP_DEVICE", help="cpu, cuda, cuda:1 or auto")]

@@ -19,6 +19,7 @@ from ml.sampling.kcenter import KCenter
 from ml.sampling.margin import Margin
 from ml.sampling.random_ import RandomStrategy
 from ml.sampling.tta import FlipDisagreement
+from ml.sampling.typiclust import TypiClust
 
 __all__ = ["STRATEGIES", "Candidate", "ImageStrategy", "Strategy", "get_strategy", "rank", "score_of", "summarize"]
 
@@ -29,6 +30,7 @@ STRATEGIES: dict[str, type] = {
     "tta": FlipDisagreement,
     "boundary": Boundary,
     "kcenter": KCenter,
+    "typiclust": TypiClust,
 }
 
 

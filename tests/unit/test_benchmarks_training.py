@@ -27,14 +27,16 @@ def test_emps_train(synthetic_dataset, tmp_path):
 
 @pytest.mark.slow
 def test_simulate_emps(synthetic_dataset, tmp_path):
-    """Two seeds at once, as the documented three-seed run does: each seed's campaigns, then the table over them."""
+    """Two seeds at once, as the documented three-seed run does: each seed's campaigns, then the table over them;
+    STRATEGIES replaces the profile's strategies."""
     out = run_bench("simulate_emps", "--smoke", str(tmp_path / "run"),
-                    env={"EMPS_DIR": str(emps_like(synthetic_dataset, tmp_path)), "SEEDS": "0 1", "JOBS": "2"})
+                    env={"EMPS_DIR": str(emps_like(synthetic_dataset, tmp_path)), "SEEDS": "0 1", "JOBS": "2",
+                         "STRATEGIES": "random typiclust kcenter"})
     assert re.search(r"^\| strategy \| seed 0 \| seed 1 \| mean \| / random \|$", out, re.M), out
-    for strategy in ("random", "kcenter"):
+    for strategy in ("random", "typiclust", "kcenter"):
         assert re.search(rf"^\| {strategy} \| (\d+|>\d+) \| (\d+|>\d+) \| ", out, re.M), out
     assert all((tmp_path / "run" / f"seed{s}" / "simulate.csv").exists() for s in (0, 1))
-    assert re.search(r"^best strategy kcenter: ", out, re.M), out
+    assert re.search(r"^best strategy (typiclust|kcenter): ", out, re.M), out
     assert (tmp_path / "run" / "learning_curves.png").exists() and (tmp_path / "run" / "seeds.csv").exists()
 
 

@@ -92,6 +92,31 @@ def test_greedy_k_center_covers_every_cluster_before_repeating_one():
     assert greedy_k_center(points, np.zeros((0, 2)), 1, weights=[0.1, 0.2, 0.9, 0.3, 0.5]) == [2]
 
 
+def _blobs(seed: int = 0) -> list[Candidate]:
+    """Three groups of images on the unit sphere (40, 25 and 10 near-copies), each with one outlier."""
+    rng = np.random.default_rng(seed)
+    pool = []
+    for g, n in enumerate((40, 25, 10)):
+        centre = np.eye(8)[g] * 5
+        pool += [Candidate(f"g{g}_{i:02d}", embedding=centre + rng.normal(scale=0.2, size=8)) for i in range(n)]
+        pool.append(Candidate(f"g{g}_outlier", embedding=centre + rng.normal(scale=2.0, size=8)))
+    return pool
+
+
+def test_typiclust_picks_typical_images_from_uncovered_groups_largest_first():
+    pool = _blobs()
+    picks = get_strategy("typiclust").select(pool, 3)
+    assert [p[:2] for p in picks] == ["g0", "g1", "g2"]  # one per group, the largest first
+    assert not any("outlier" in p for p in picks)  # typical, not the odd one out
+    labeled = [Candidate("seen", embedding=pool[0].embedding)]  # the largest group is covered
+    assert [p[:2] for p in get_strategy("typiclust").select(pool, 2, labeled=labeled)] == ["g1", "g2"]
+    assert picks == get_strategy("typiclust").select(pool[::-1], 3)  # the pool's order does not matter
+    ranked = [i for i, _ in rank("typiclust", pool)]
+    assert sorted(ranked) == sorted(c.id for c in pool)  # ranking the whole pool gives every image once
+    with pytest.raises(ValueError, match="embed"):
+        get_strategy("typiclust").select([Candidate("x")], 1)
+
+
 def test_random_is_seeded_and_independent_of_order():
     pool = [Candidate(f"img{i:02d}") for i in range(30)]
     a = get_strategy("random", seed=1).select(pool, 5)

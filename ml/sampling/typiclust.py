@@ -1,0 +1,73 @@
+"""Typical images from regions of the pool no label covers yet, for a small labelling budget (TypiClust, Hacohen,
+Dekel & Weinshall 2022, "Active learning on a budget"): with few labels, the images a model is unsure of are often
+outliers, and a batch of typical, mutually different images teaches it more. The pooled encoder embeddings of the
+labeled and unlabeled images are clustered into (labeled + k) groups by k-means; each pick takes the group with the
+fewest labeled or picked images (the largest first among equals) and, in it, the image with the densest
+neighbourhood (typicality: 1 / mean distance to its nearest neighbours in the group)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Sequence
+
+import numpy as np
+
+from ml.sampling.base import Candidate
+from ml.sampling.kcenter import _unit_embeddings
+
+
+def typicality(points: np.ndarray, neighbours: int) -> np.ndarray:
+    """Per point, 1 / (mean distance to its ``neighbours`` nearest other points); 1 for a point alone."""
+    if len(points) < 2:
+        return np.ones(len(points))
+    dist = np.linalg.norm(points[:, None, :] - points[None, :, :], axis=2)
+    np.fill_diagonal(dist, np.inf)
+    nearest = np.sort(dist, axis=1)[:, : min(neighbours, len(points) - 1)]
+    return 1.0 / np.maximum(nearest.mean(1), 1e-12)
+
+
+def clusters(points: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """A k-means group per point (n groups at most, seeded)."""
+    from sklearn.cluster import KMeans
+
+    n = min(n, len(points))
+    if n <= 1:
+        return np.zeros(len(points), int)
+    return KMeans(n_clusters=n, n_init=10, random_state=seed).fit_predict(points)
+
+
+@dataclass
+class TypiClust:
+    seed: int = 0  # seeds the k-means
+    neighbours: int = 20  # nearest neighbours whose mean distance defines typicality
+    name: ClassVar[str] = "typiclust"
+    needs: ClassVar[tuple[str, ...]] = ("embedding",)
+    ranks_by_score: ClassVar[bool] = False
+
+    def score(self, probs: np.ndarray | None, context: Candidate) -> float:
+        """No per-image score: typicality is relative to the pool, so ``rank`` scores by the batch's order."""
+        return 0.0
+
+    def select(self, candidates: Sequence[Candidate], k: int, rng: np.random.Generator | None = None,
+               labeled: Sequence[Candidate] = ()) -> list[str]:
+        pool = sorted(candidates, key=lambda c: c.id)
+        if not pool or k <= 0:
+            return []
+        points = np.concatenate([_unit_embeddings(pool), _unit_embeddings(labeled).reshape(-1, _dim(pool))])
+        group = clusters(points, len(labeled) + k, self.seed)
+        taken = np.bincount(group[len(pool):], minlength=group.max() + 1)
+        sizes = np.bincount(group, minlength=group.max() + 1)
+        free = np.ones(len(pool), bool)
+        chosen: list[str] = []
+        while len(chosen) < min(k, len(pool)):
+            open_groups = np.unique(group[: len(pool)][free])
+            g = min(open_groups, key=lambda x: (taken[x], -sizes[x], x))
+            members = np.flatnonzero(group == g)  # labeled members too: they make the neighbourhood
+            typical = typicality(points[members], self.neighbours)
+            order = [m for _, m in sorted(zip(-typical, members)) if m < len(pool) and free[m]]
+            chosen.append(pool[order[0]].id)
+            free[order[0]], taken[g] = False, taken[g] + 1
+        return chosen
+
+
+def _dim(pool: Sequence[Candidate]) -> int:
+    return int(np.asarray(pool[0].embedding).size)
