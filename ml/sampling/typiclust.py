@@ -17,12 +17,13 @@ from ml.sampling.kcenter import _unit_embeddings
 
 def typicality(points: np.ndarray, neighbours: int) -> np.ndarray:
     """Per point, 1 / (mean distance to its ``neighbours`` nearest other points); 1 for a point alone."""
+    from sklearn.neighbors import NearestNeighbors
+
     if len(points) < 2:
         return np.ones(len(points))
-    dist = np.linalg.norm(points[:, None, :] - points[None, :, :], axis=2)
-    np.fill_diagonal(dist, np.inf)
-    nearest = np.sort(dist, axis=1)[:, : min(neighbours, len(points) - 1)]
-    return 1.0 / np.maximum(nearest.mean(1), 1e-12)
+    n = min(neighbours, len(points) - 1)
+    dist, _ = NearestNeighbors(n_neighbors=n + 1).fit(points).kneighbors(points)
+    return 1.0 / np.maximum(dist[:, 1:].mean(1), 1e-12)  # column 0: the point itself
 
 
 def clusters(points: np.ndarray, n: int, seed: int) -> np.ndarray:
@@ -39,6 +40,7 @@ def clusters(points: np.ndarray, n: int, seed: int) -> np.ndarray:
 class TypiClust:
     seed: int = 0  # seeds the k-means
     neighbours: int = 20  # nearest neighbours whose mean distance defines typicality
+    max_groups: int = 500  # as the authors' code: ranking a whole pool then takes several images a group
     name: ClassVar[str] = "typiclust"
     needs: ClassVar[tuple[str, ...]] = ("embedding",)
     ranks_by_score: ClassVar[bool] = False
@@ -53,19 +55,22 @@ class TypiClust:
         if not pool or k <= 0:
             return []
         points = np.concatenate([_unit_embeddings(pool), _unit_embeddings(labeled).reshape(-1, _dim(pool))])
-        group = clusters(points, len(labeled) + k, self.seed)
+        group = clusters(points, min(len(labeled) + k, self.max_groups), self.seed)
+        typical = np.zeros(len(points))
+        for g in np.unique(group):  # labeled members count too: they make the neighbourhood
+            members = np.flatnonzero(group == g)
+            typical[members] = typicality(points[members], self.neighbours)
         taken = np.bincount(group[len(pool):], minlength=group.max() + 1)
-        sizes = np.bincount(group, minlength=group.max() + 1)
+        size = np.bincount(group, minlength=group.max() + 1)
         free = np.ones(len(pool), bool)
         chosen: list[str] = []
-        while len(chosen) < min(k, len(pool)):
+        for _ in range(min(k, len(pool))):
             open_groups = np.unique(group[: len(pool)][free])
-            g = min(open_groups, key=lambda x: (taken[x], -sizes[x], x))
-            members = np.flatnonzero(group == g)  # labeled members too: they make the neighbourhood
-            typical = typicality(points[members], self.neighbours)
-            order = [m for _, m in sorted(zip(-typical, members)) if m < len(pool) and free[m]]
-            chosen.append(pool[order[0]].id)
-            free[order[0]], taken[g] = False, taken[g] + 1
+            g = min(open_groups, key=lambda x: (taken[x], -size[x], x))
+            members = np.flatnonzero((group[: len(pool)] == g) & free)
+            pick = members[np.argmax(typical[members])]  # ties: the first id
+            chosen.append(pool[pick].id)
+            free[pick], taken[g] = False, taken[g] + 1
         return chosen
 
 

@@ -4,6 +4,7 @@ import pytest
 
 from ml.sampling import STRATEGIES, Candidate, get_strategy, rank, score_of, summarize
 from ml.sampling.kcenter import greedy_k_center
+from ml.sampling.typiclust import TypiClust
 
 
 def _maps(fg: np.ndarray) -> np.ndarray:
@@ -113,6 +114,8 @@ def test_typiclust_picks_typical_images_from_uncovered_groups_largest_first():
     assert picks == get_strategy("typiclust").select(pool[::-1], 3)  # the pool's order does not matter
     ranked = [i for i, _ in rank("typiclust", pool)]
     assert sorted(ranked) == sorted(c.id for c in pool)  # ranking the whole pool gives every image once
+    few_groups = TypiClust(max_groups=3).select(pool, len(pool))  # a large pool: several picks a group
+    assert sorted(few_groups) == sorted(c.id for c in pool) and {p[:2] for p in few_groups[:3]} == {"g0", "g1", "g2"}
     with pytest.raises(ValueError, match="embed"):
         get_strategy("typiclust").select([Candidate("x")], 1)
 
