@@ -6,6 +6,7 @@
 # of 8 small patches on one thread, OUT in a temporary folder unless given: seconds, to check that the script runs;
 # its IoU means nothing.
 set -euo pipefail
+{  # read whole before it runs: a file edited during a long run (a pull, a fix) does not break it
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 emps=${EMPS_DIR:-$root/../shared/data/emps}
 smoke=()
@@ -32,3 +33,5 @@ m = json.load(open(sys.argv[1]))
 print(f"EMPS validation particle IoU {m['iou/grain']:.4f} (epoch {m['epoch']}, stopped: {m['stopped']}, "
       f"mean IoU {m['mean_iou']:.4f}, boundary F1 {m['boundary_f1']:.4f})")
 PY
+exit
+}

@@ -16,6 +16,7 @@
 #        [extra simulate options]
 #        (EMPS_DIR=... reads another folder laid out like EMPS: images/ and segmaps/ instance maps)
 set -euo pipefail
+{  # read whole before it runs: a file edited during a long run (a pull, a fix) does not break it
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 emps=${EMPS_DIR:-$root/../shared/data/emps}
 smoke=()
@@ -72,3 +73,5 @@ from ml.simulate_report import report_seeds
 out = Path(sys.argv[1])
 print("\n".join(report_seeds(out, {int(s): out / f"seed{s}" / "simulate.csv" for s in sys.argv[2:]})))
 PY
+exit
+}
