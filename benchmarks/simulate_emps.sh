@@ -34,22 +34,12 @@ if [[ ${#smoke[@]} -gt 0 ]]; then
   PROFILE=smoke
 fi
 case ${PROFILE:-cpu} in
-  cpu) profile=(--strategy random --strategy entropy --strategy kcenter --rounds 5 --epochs 6
-                --patches-per-epoch 192) ;;
-  gpu) profile=(--strategy random --strategy entropy --strategy boundary --strategy kcenter --rounds 8 --epochs 8
-                --patches-per-epoch 384) ;;
-  smoke) profile=(--strategy random --strategy kcenter --rounds 1 --epochs 1 --patches-per-epoch 8) ;;
+  cpu) strategies="random entropy kcenter"; profile=(--rounds 5 --epochs 6 --patches-per-epoch 192) ;;
+  gpu) strategies="random entropy boundary kcenter"; profile=(--rounds 8 --epochs 8 --patches-per-epoch 384) ;;
+  smoke) strategies="random kcenter"; profile=(--rounds 1 --epochs 1 --patches-per-epoch 8) ;;
   *) echo "PROFILE must be cpu or gpu"; exit 2 ;;
 esac
-if [[ -n ${STRATEGIES:-} ]]; then
-  chosen=()
-  for s in $STRATEGIES; do chosen+=(--strategy "$s"); done
-  keep=()  # the profile without its --strategy pairs
-  for ((i = 0; i < ${#profile[@]}; i++)); do
-    if [[ ${profile[i]} == --strategy ]]; then i=$((i + 1)); else keep+=("${profile[i]}"); fi
-  done
-  profile=("${chosen[@]}" "${keep[@]}")
-fi
+for s in ${STRATEGIES:-$strategies}; do profile+=(--strategy "$s"); done
 campaign() {  # SEED [OPTIONS]: one seed's campaigns into OUT/seed<SEED>, its log beside them
   local seed=$1
   shift

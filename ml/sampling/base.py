@@ -76,6 +76,15 @@ def pixel_entropy(probs: np.ndarray) -> np.ndarray:
     return -(p * np.log(p)).sum(0) / np.log(max(len(probs), 2))
 
 
+def unit_embeddings(candidates: Sequence[Candidate], strategy: str) -> np.ndarray:
+    """(N, D) embeddings scaled to unit length, (0, 1) for no candidate; a candidate without one is an error."""
+    missing = [c.id for c in candidates if c.embedding is None]
+    if missing:
+        raise ValueError(f"strategy {strategy!r} needs embeddings (candidates with embed=True); none for {missing[:5]}")
+    e = np.stack([np.asarray(c.embedding, np.float64).ravel() for c in candidates]) if candidates else np.zeros((0, 1))
+    return e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
+
+
 def unit_mean(values: np.ndarray, weights: np.ndarray | None = None) -> float:
     """The (weighted) mean clipped to [0, 1]; 0 when there is nothing to average."""
     total = values.size if weights is None else float(weights.sum())

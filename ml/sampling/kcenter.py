@@ -10,16 +10,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ml.sampling.base import Candidate, by_score
+from ml.sampling.base import Candidate, by_score, unit_embeddings
 from ml.sampling.entropy import Entropy
-
-
-def _unit_embeddings(candidates: Sequence[Candidate]) -> np.ndarray:
-    missing = [c.id for c in candidates if c.embedding is None]
-    if missing:
-        raise ValueError(f"strategy 'kcenter' needs embeddings (candidates with embed=True); none for {missing[:5]}")
-    e = np.stack([np.asarray(c.embedding, np.float64).ravel() for c in candidates]) if candidates else np.zeros((0, 1))
-    return e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
 
 
 def greedy_k_center(points: np.ndarray, centres: np.ndarray, k: int, weights: np.ndarray | None = None) -> list[int]:
@@ -49,6 +41,6 @@ class KCenter(Entropy):
                labeled: Sequence[Candidate] = ()) -> list[str]:
         ranked = by_score(self, candidates)[: max(k, math.ceil(k * self.pool_factor))]
         by_id = {c.id: c for c in candidates}
-        points = _unit_embeddings([by_id[i] for i, _ in ranked])
-        chosen = greedy_k_center(points, _unit_embeddings(labeled), k, np.array([s for _, s in ranked]))
+        points = unit_embeddings([by_id[i] for i, _ in ranked], self.name)
+        chosen = greedy_k_center(points, unit_embeddings(labeled, self.name), k, np.array([s for _, s in ranked]))
         return [ranked[j][0] for j in chosen]

@@ -6,13 +6,13 @@ fewest labeled or picked images (the largest first among equals) and, in it, the
 neighbourhood (typicality: 1 / mean distance to its nearest neighbours in the group)."""
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 from typing import ClassVar, Sequence
 
 import numpy as np
 
-from ml.sampling.base import Candidate
-from ml.sampling.kcenter import _unit_embeddings
+from ml.sampling.base import Candidate, unit_embeddings
 
 
 def typicality(points: np.ndarray, neighbours: int) -> np.ndarray:
@@ -54,7 +54,9 @@ class TypiClust:
         pool = sorted(candidates, key=lambda c: c.id)
         if not pool or k <= 0:
             return []
-        points = np.concatenate([_unit_embeddings(pool), _unit_embeddings(labeled).reshape(-1, _dim(pool))])
+        points = unit_embeddings(pool, self.name)
+        if labeled:
+            points = np.concatenate([points, unit_embeddings(labeled, self.name)])
         group = clusters(points, min(len(labeled) + k, self.max_groups), self.seed)
         typical = np.zeros(len(points))
         for g in np.unique(group):  # labeled members count too: they make the neighbourhood
@@ -62,17 +64,14 @@ class TypiClust:
             typical[members] = typicality(points[members], self.neighbours)
         taken = np.bincount(group[len(pool):], minlength=group.max() + 1)
         size = np.bincount(group, minlength=group.max() + 1)
-        free = np.ones(len(pool), bool)
+        queues: dict[int, deque[int]] = {}  # per group, its pool images, the most typical first (ties: first id)
+        for i in np.lexsort((np.arange(len(pool)), -typical[: len(pool)])):
+            queues.setdefault(int(group[i]), deque()).append(int(i))
         chosen: list[str] = []
         for _ in range(min(k, len(pool))):
-            open_groups = np.unique(group[: len(pool)][free])
-            g = min(open_groups, key=lambda x: (taken[x], -size[x], x))
-            members = np.flatnonzero((group[: len(pool)] == g) & free)
-            pick = members[np.argmax(typical[members])]  # ties: the first id
-            chosen.append(pool[pick].id)
-            free[pick], taken[g] = False, taken[g] + 1
+            g = min(queues, key=lambda x: (taken[x], -size[x], x))
+            chosen.append(pool[queues[g].popleft()].id)
+            taken[g] += 1
+            if not queues[g]:
+                del queues[g]
         return chosen
-
-
-def _dim(pool: Sequence[Candidate]) -> int:
-    return int(np.asarray(pool[0].embedding).size)
