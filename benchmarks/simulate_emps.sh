@@ -9,6 +9,11 @@
 #   STRATEGIES="random typiclust": these strategies instead of the profile's.
 #   SEEDS="0 1 2" (default "0"): one campaign set per seed, in OUT/seed<N>; JOBS=N runs N seeds at once (default 1;
 #                          give --threads so that JOBS x threads fits the cores).
+#   APART=1: each strategy's campaign and the full reference in a process of its own (OUT/seed<N>/<strategy>/,
+#                          JOBS of them at once), their simulate.csv files joined into OUT/seed<N>/simulate.csv.
+#   TIMEOUT=SECONDS: stop each process after that long; simulate.csv keeps the rounds it finished.
+#   PYTHON=python3: run `python3 -m grainloop` from this checkout instead of bin/grainloop (a lent GPU machine's own
+#                          torch; benchmarks/_gpu_al.sh).
 #   --smoke: the first 12 images (40% test), random and kcenter, 1 round from 2 to 4 images, 1 epoch of 8 small
 #            patches on one thread, OUT in a temporary folder unless given: seconds, to check that the script runs;
 #            its figures mean nothing.
@@ -39,29 +44,55 @@ case ${PROFILE:-cpu} in
   smoke) strategies="random kcenter"; profile=(--rounds 1 --epochs 1 --patches-per-epoch 8) ;;
   *) echo "PROFILE must be cpu or gpu"; exit 2 ;;
 esac
-for s in ${STRATEGIES:-$strategies}; do profile+=(--strategy "$s"); done
-campaign() {  # SEED [OPTIONS]: one seed's campaigns into OUT/seed<SEED>, its log beside them
-  local seed=$1
-  shift
-  mkdir -p "$out/seed$seed"
-  "$root/bin/grainloop" simulate --images "$emps/images" --masks "$emps/segmaps" --mask-kind instance \
-    --out "$out/seed$seed" "${profile[@]}" --initial 10 --batch 10 --seed "$seed" --test-fraction 0.2 \
+strategies=(${STRATEGIES:-$strategies})
+python=${PYTHON:-$("$root/scripts/venv.sh")/bin/python}
+export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"
+stop=()
+[[ -n ${TIMEOUT:-} ]] && stop=(timeout "$TIMEOUT")
+campaign() {  # SEED FOLDER [OPTIONS]: campaigns into FOLDER, its log beside them
+  local seed=$1 folder=$2
+  shift 2
+  mkdir -p "$folder"
+  "${stop[@]}" "$python" -m grainloop simulate --images "$emps/images" --masks "$emps/segmaps" --mask-kind instance \
+    --out "$folder" "${profile[@]}" --initial 10 --batch 10 --seed "$seed" --test-fraction 0.2 \
     --arch unet --encoder resnet18 --downsample 2 --decoder-channels 128,64,32,16,16 --patch 192 --batch-size 8 \
-    --lr 3e-3 --loss dice_ce --patience 100 --threads 2 "${smoke[@]}" "$@" 2>&1 | tee "$out/seed$seed/simulate.log"
+    --lr 3e-3 --loss dice_ce --patience 100 --threads 2 "${smoke[@]}" "$@" > "$folder/simulate.log" 2>&1 \
+    || echo "exit $? (124: TIMEOUT): $folder" >> "$out/failed"
+  tail -n 3 "$folder/simulate.log"
 }
-running=0
+jobs=()  # one line per process: SEED FOLDER OPTIONS...
 for seed in ${SEEDS:-0}; do
-  campaign "$seed" "$@" &
+  if [[ -n ${APART:-} ]]; then
+    for s in "${strategies[@]}"; do jobs+=("$seed $out/seed$seed/$s --strategy $s --no-full"); done
+    jobs+=("$seed $out/seed$seed/full --full-only")
+  else
+    all=""
+    for s in "${strategies[@]}"; do all+=" --strategy $s"; done
+    jobs+=("$seed $out/seed$seed$all")
+  fi
+done
+mkdir -p "$out"
+rm -f "$out/failed"
+running=0
+for job in "${jobs[@]}"; do
+  campaign $job "$@" &
   running=$((running + 1))
   if (( running >= ${JOBS:-1} )); then wait -n; running=$((running - 1)); fi
 done
 wait
-PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}" "$("$root/scripts/venv.sh")/bin/python" - "$out" ${SEEDS:-0} <<'PY'
+if [[ -n ${APART:-} ]]; then  # each seed's parts joined, one header
+  for seed in ${SEEDS:-0}; do
+    parts=("$out/seed$seed"/*/simulate.csv)
+    [ -e "${parts[0]}" ] && awk 'FNR > 1 || NR == 1' "${parts[@]}" > "$out/seed$seed/simulate.csv"
+  done
+fi
+"$python" - "$out" ${SEEDS:-0} <<'PY'
 import sys
 from pathlib import Path
 from ml.simulate_report import report_seeds
 out = Path(sys.argv[1])
 print("\n".join(report_seeds(out, {int(s): out / f"seed{s}" / "simulate.csv" for s in sys.argv[2:]})))
 PY
+[ ! -s "$out/failed" ] || { echo "stopped early (the table has the rounds they finished):"; cat "$out/failed"; exit 1; }
 exit
 }

@@ -38,6 +38,8 @@ def simulate(
     batch: Annotated[int, typer.Option(help="images labeled per round")] = 8,
     rounds: int = 4, seed: int = 0, test_fraction: float = 0.2,
     full: Annotated[bool, typer.Option(help="also train on every training image (the 100% reference)")] = True,
+    full_only: Annotated[bool, typer.Option(help="only the reference, to train it in a process of its own beside "
+                                                 "the campaigns (same options; their simulate.csv rows join)")] = False,
     warm_start: bool = True, keep_models: bool = False, reach: float = 0.95,
     arch: Opt[str] = None, encoder: Opt[str] = None,
     decoder_channels: Annotated[Optional[str], typer.Option(help="e.g. 128,64,32,16,8")] = None,
@@ -49,6 +51,7 @@ def simulate(
     restart_epochs: Annotated[Optional[int], typer.Option(help="cosine cycle (default: --epochs, one a round)")] = None,
     loss: Opt[str] = None, class_weights: Opt[str] = None, downsample: Opt[int] = None, balanced: Opt[bool] = None,
     augment: Opt[bool] = None, patience: Opt[int] = None, threads: Opt[int] = None, device: Device = "cpu",
+    workers: Annotated[int, typer.Option(help="processes making the patches (0: the training process)")] = 0,
 ) -> None:
     """Train, score the unlabeled pool, label a batch, repeat: one campaign per strategy, same seeds.
     Training options left out keep TrainConfig's defaults (ml/train.py)."""
@@ -61,16 +64,16 @@ def simulate(
                              patches_per_epoch=patches_per_epoch, batch_size=batch_size, lr=lr,
                              warm_lr=warm_lr, restart_epochs=restart_epochs or epochs, loss=loss,
                              downsample=downsample, balanced=balanced, augment=augment, patience=patience, seed=seed,
-                             threads=threads, class_weights=parse_floats(class_weights))
+                             threads=threads, class_weights=parse_floats(class_weights), workers=workers)
     try:
-        cfg = SimulateConfig(strategies=tuple(strategy), initial=initial, batch=batch, rounds=rounds, seed=seed,
-                             test_fraction=test_fraction, full=full, warm_start=warm_start, keep_models=keep_models,
-                             train=replace(tcfg, device=device))
+        cfg = SimulateConfig(strategies=() if full_only else tuple(strategy), initial=initial, batch=batch,
+                             rounds=rounds, seed=seed, test_fraction=test_fraction, full=full, warm_start=warm_start,
+                             keep_models=keep_models, train=replace(tcfg, device=device))
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     label_schema = load_schema(schema)
     samples = load_samples(find_samples(images, masks), label_schema, tcfg.preprocess, mask_kind, progress=True)
     result = run_simulation(samples, label_schema, cfg, out, progress=True, log=console.print)
     console.print(f"wrote {result.csv} and {result.plot}")
-    if full:
+    if full and not full_only:
         _report(result.rows, reach)

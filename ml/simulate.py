@@ -4,7 +4,9 @@ Every strategy starts from the same seeded ``initial`` images (round 0 is traine
 round scores the unlabeled pool with the current model, adds ``batch`` images and trains again (warm-started
 from the previous round), evaluating on a fixed test split (``ml.data.split_of``) that is never labeled.
 A ``full`` reference trains on every pool image with a whole campaign's epochs and time, so the report can
-say how many labeled images each strategy needs to reach a fraction of the full-data IoU.
+say how many labeled images each strategy needs to reach a fraction of the full-data IoU. With no strategies the
+run is the reference alone, so that it can train in a process of its own beside the campaigns (whose CSVs then
+concatenate). simulate.csv is rewritten after every round: a run stopped part way keeps the rounds it finished.
 """
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ __all__ = ["FULL", "SimulateConfig", "SimulationResult", "images_to_reach", "sim
 
 @dataclass(frozen=True)
 class SimulateConfig:
-    strategies: tuple[str, ...] = ("random", "entropy")
+    strategies: tuple[str, ...] = ("random", "entropy")  # () with full: the reference alone
     initial: int = 8  # labeled images before the first selection, the same seeded choice for every strategy
     batch: int = 8  # images labeled per round
     rounds: int = 4  # selection rounds after round 0
@@ -46,8 +48,9 @@ class SimulateConfig:
 
     def __post_init__(self) -> None:
         unknown = [s for s in self.strategies if s not in STRATEGIES]
-        if unknown or not self.strategies:
-            raise ValueError(f"unknown sampling strategies {unknown}; choose from: {', '.join(STRATEGIES)}")
+        if unknown or not (self.strategies or self.full):
+            raise ValueError(f"unknown sampling strategies {unknown} (none is allowed only with the full reference); "
+                             f"choose from: {', '.join(STRATEGIES)}")
         if min(self.initial, self.batch) < 1 or self.rounds < 0 or not 0 < self.test_fraction < 1:
             raise ValueError(f"need initial >= 1, batch >= 1, rounds >= 0 and 0 < test_fraction < 1, got {self}")
 
@@ -69,6 +72,12 @@ class _Run:
     test: list[Sample]
     out: Path
     log: Callable[[str], None]
+    rows: list[dict] = field(default_factory=list)  # every finished round so far, in simulate.csv
+
+    def record(self, row: dict) -> None:
+        self.rows.append(row)
+        self.out.mkdir(parents=True, exist_ok=True)
+        write_rows(self.out / "simulate.csv", self.rows)
 
 
 @dataclass
@@ -138,32 +147,33 @@ def _pick(run: _Run, strategy: Strategy, state: _Round, r: int) -> list[str]:
     return strategy.select(cands, run.cfg.batch, rng, known_cands)
 
 
-def _campaign(run: _Run, name: str, start: _Round) -> tuple[list[dict], list[list[str]]]:
+def _campaign(run: _Run, name: str, start: _Round) -> list[list[str]]:
+    """One strategy's rounds after the shared round 0; returns the ids labeled in each round."""
     strategy, state = get_strategy(name, run.cfg.seed), start
-    rows, picked = [{**start.row, "strategy": name}], [list(start.ids)]
+    run.record({**start.row, "strategy": name})
+    picked = [list(start.ids)]
     for r in range(1, run.cfg.rounds + 1):
         t0 = time.perf_counter()
         batch = _pick(run, strategy, state, r)
         init = state.model.state_dict() if run.cfg.warm_start else None
         state = _train_and_evaluate(run, name, r, state.ids + batch, init, t0)
-        rows.append(state.row)
+        run.record(state.row)
         picked.append(batch)
-    return rows, picked
+    return picked
 
 
-def _full_reference(run: _Run) -> dict:
+def _full_reference(run: _Run) -> None:
     """Every pool image, trained as long as a whole campaign: rounds + 1 times the epochs, cosine cycle and
     minutes of a round."""
     t, n = run.cfg.train, run.cfg.rounds + 1
     minutes = t.max_minutes * n if t.max_minutes is not None else None
     longer = replace(t, epochs=t.epochs * n, restart_epochs=t.restart_epochs * n, max_minutes=minutes)
     full_run = replace(run, cfg=replace(run.cfg, train=longer))
-    state = _train_and_evaluate(full_run, FULL, 0, sorted(run.pool), None)
-    return state.row
+    run.record(_train_and_evaluate(full_run, FULL, 0, sorted(run.pool), None).row)
 
 
 def _check_sizes(cfg: SimulateConfig, pool: list[Sample], test: list[Sample]) -> None:
-    need = cfg.initial + cfg.batch * cfg.rounds
+    need = cfg.initial + cfg.batch * cfg.rounds if cfg.strategies else 1
     if need > len(pool) or not test:
         raise ValueError(f"{len(pool)} pool and {len(test)} test images: need at least {need} pool images "
                          f"(initial + batch x rounds) and one test image; lower them or add images")
@@ -177,18 +187,20 @@ def simulate(samples: Sequence[Sample], schema: LabelSchema, cfg: SimulateConfig
     _check_sizes(cfg, pool, test)
     cfg = replace(cfg, train=_round_config(cfg, samples, schema, progress))
     run = _Run(cfg, schema, {s.id: s for s in pool}, test, Path(out), log)
-    log(f"{len(pool)} pool and {len(test)} test images; strategies: {', '.join(cfg.strategies)}")
-    start = _train_and_evaluate(run, "initial", 0, initial_ids(list(run.pool), cfg.initial, cfg.seed), None)
-    rows, selected = [], {}
-    for name in cfg.strategies:
-        campaign_rows, selected[name] = _campaign(run, name, start)
-        rows += campaign_rows
+    names = ", ".join(cfg.strategies) or "none, the reference alone"
+    log(f"{len(pool)} pool and {len(test)} test images; strategies: {names}")
+    selected = {}
+    if cfg.strategies:
+        start = _train_and_evaluate(run, "initial", 0, initial_ids(list(run.pool), cfg.initial, cfg.seed), None)
+        for name in cfg.strategies:
+            selected[name] = _campaign(run, name, start)
     if cfg.full:
-        rows.append(_full_reference(run))
-    return _write(run, rows, selected)
+        _full_reference(run)
+    return _write(run, selected)
 
 
-def _write(run: _Run, rows: list[dict], selected: dict[str, list[list[str]]]) -> SimulationResult:
+def _write(run: _Run, selected: dict[str, list[list[str]]]) -> SimulationResult:
+    rows = run.rows
     csv = write_rows(run.out / "simulate.csv", rows)
     write_rows(run.out / "selected.csv", [{"strategy": s, "round": r, "image_id": i}
                                           for s, batches in selected.items() for r, b in enumerate(batches) for i in b])

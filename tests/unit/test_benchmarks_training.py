@@ -4,6 +4,7 @@ their own so that bin/test's parallel workers share the smokes out. They run on 
 (images/, segmaps/ instance maps), so they need no real data."""
 from __future__ import annotations
 
+import csv
 import os
 import re
 import subprocess
@@ -38,6 +39,18 @@ def test_simulate_emps(synthetic_dataset, tmp_path):
     assert all((tmp_path / "run" / f"seed{s}" / "simulate.csv").exists() for s in (0, 1))
     assert re.search(r"^best strategy (typiclust|kcenter): ", out, re.M), out
     assert (tmp_path / "run" / "learning_curves.png").exists() and (tmp_path / "run" / "seeds.csv").exists()
+
+
+@pytest.mark.slow
+def test_simulate_emps_apart(synthetic_dataset, tmp_path):
+    """APART=1: each strategy and the full reference in a process of its own, their rows joined per seed."""
+    out = run_bench("simulate_emps", "--smoke", str(tmp_path / "run"),
+                    env={"EMPS_DIR": str(emps_like(synthetic_dataset, tmp_path)), "APART": "1", "JOBS": "3",
+                         "TIMEOUT": "600"})
+    with open(tmp_path / "run" / "seed0" / "simulate.csv") as f:
+        assert sorted({row["strategy"] for row in csv.DictReader(f)}) == ["full", "kcenter", "random"]
+    assert re.search(r"^best strategy kcenter: |^no strategy other than random", out, re.M), out
+    assert not (tmp_path / "run" / "failed").exists()
 
 
 def test_recipe_baseline(synthetic_dataset, tmp_path):

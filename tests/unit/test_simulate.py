@@ -103,7 +103,7 @@ def test_seeds_summary_counts_each_seed_and_compares_the_best_with_random(tmp_pa
                                                               "full-data IoU in every seed within 30 labeled images")
 
 
-def test_rounds_after_the_first_can_train_at_the_loops_lower_learning_rate(synthetic_dataset, tmp_path, monkeypatch):
+def test_rounds_take_the_warm_learning_rate_and_patch_workers(synthetic_dataset, tmp_path, monkeypatch):
     """--warm-lr reaches every round's TrainConfig (ml.train uses it where a round starts from the previous one)."""
     import ml.simulate
 
@@ -111,8 +111,8 @@ def test_rounds_after_the_first_can_train_at_the_loops_lower_learning_rate(synth
     monkeypatch.setattr(ml.simulate, "simulate", lambda samples, schema, cfg, out, **kw: seen.setdefault("cfg", cfg))
     d = synthetic_dataset
     CliRunner().invoke(app, ["simulate", "--images", str(d / "images"), "--masks", str(d / "masks"), "--out",
-                             str(tmp_path), "--lr", "3e-3", "--warm-lr", "1e-3", "--no-full"])
-    assert (seen["cfg"].train.lr, seen["cfg"].train.warm_lr) == (3e-3, 1e-3)
+                             str(tmp_path), "--lr", "3e-3", "--warm-lr", "1e-3", "--no-full", "--workers", "2"])
+    assert (seen["cfg"].train.lr, seen["cfg"].train.warm_lr, seen["cfg"].train.workers) == (3e-3, 1e-3, 2)
 
 
 def test_bad_settings_are_clear_errors(synthetic_dataset, tmp_path):
@@ -128,3 +128,38 @@ def test_device_names():
     assert resolve_device("cpu") == "cpu" and resolve_device("auto") in ("cpu", "cuda")
     with pytest.raises(RuntimeError):
         resolve_device("gpu-please")
+
+
+def test_the_reference_alone_concatenates_with_campaigns_run_apart(simulated, synthetic_dataset, tmp_path):
+    """--full-only trains only the reference (the same length as the campaigns'), so it can run in a process of its
+    own; its simulate.csv row is the one a whole run writes."""
+    out, _, ids = simulated
+    d = synthetic_dataset
+    r = CliRunner().invoke(app, ["simulate", "--images", str(d / "images"), "--masks", str(d / "masks"), "--out",
+                                 str(tmp_path), "--full-only", "--rounds", str(ROUNDS), "--seed", "1",
+                                 "--test-fraction", str(TEST_FRACTION), *TINY])
+    assert r.exit_code == 0, r.output
+    (alone,) = _read(tmp_path / "simulate.csv")
+    (whole,) = [row for row in _read(out / "simulate.csv") if row["strategy"] == "full"]
+    assert (alone["strategy"], alone["n_labeled"]) == ("full", whole["n_labeled"])
+    with pytest.raises(ValueError, match="only with the full reference"):
+        SimulateConfig(strategies=(), full=False)
+
+
+def test_a_run_stopped_part_way_keeps_the_rounds_it_finished(synthetic_dataset, tmp_path, monkeypatch):
+    import ml.simulate
+
+    real_pick = ml.simulate._pick
+
+    def pick_then_stop(run, strategy, state, r):
+        if r == 2:
+            raise KeyboardInterrupt  # as a run's time limit stops it
+        return real_pick(run, strategy, state, r)
+
+    monkeypatch.setattr(ml.simulate, "_pick", pick_then_stop)
+    d = synthetic_dataset
+    CliRunner().invoke(app, ["simulate", "--images", str(d / "images"), "--masks", str(d / "masks"), "--out",
+                             str(tmp_path), "--strategy", "random", "--initial", str(INITIAL), "--batch", str(BATCH),
+                             "--rounds", str(ROUNDS), "--test-fraction", str(TEST_FRACTION), *TINY])
+    rows = _read(tmp_path / "simulate.csv")
+    assert [(row["strategy"], int(row["round"])) for row in rows] == [("random", 0), ("random", 1)]
