@@ -90,7 +90,7 @@ def test_seeds_summary_counts_each_seed_and_compares_the_best_with_random(tmp_pa
     assert summary.mean_reach("random") is None and summary.ratio("kcenter") is None
     assert summary.ratio("kcenter", 0) == pytest.approx(20 / 30) and summary.ratio("kcenter", 2) is None
     table = "\n".join(seeds_table(summary))
-    assert "| random | 30 | 20 | >30 | - | - |" in table and "| kcenter | 20 | 30 | 20 | 23.3 | <= 0.87 |" in table
+    assert "| random | 30 | 20 | >30 | >26.7 | - |" in table and "| kcenter | 20 | 30 | 20 | 23.3 | <= 0.87 |" in table
 
     csvs = {}
     for seed, seed_rows in by_seed.items():
@@ -101,6 +101,29 @@ def test_seeds_summary_counts_each_seed_and_compares_the_best_with_random(tmp_pa
     assert len(_read(tmp_path / "seeds.csv")) == 4
     assert report_seeds(tmp_path, {2: csvs[2]}, 0.99)[-1] == ("no strategy other than random reached 99% of the "
                                                               "full-data IoU in every seed within 30 labeled images")
+
+
+def test_a_strategy_that_missed_a_seed_gets_a_lower_bound_against_random(tmp_path):
+    """Counts not reached are more than the largest campaign: the ratio is at least the one they would give."""
+    def rows(random, kcenter, typiclust):
+        out = [{"strategy": "full", "n_labeled": 100, "iou": 1.0}]
+        for name, ious in (("random", random), ("kcenter", kcenter), ("typiclust", typiclust)):
+            out += [{"strategy": name, "n_labeled": n, "iou": iou} for n, iou in zip((10, 20, 30), ious)]
+        return out
+
+    by_seed = {0: rows((0.5, 0.96, 0.97), (0.5, 0.6, 0.96), (0.5, 0.6, 0.7)),
+               1: rows((0.5, 0.6, 0.96), (0.5, 0.96, 0.97), (0.96, 0.97, 0.97))}
+    summary = summarize_seeds(by_seed, 0.95)
+    assert summary.reach["random"] == {0: 20, 1: 30} and summary.mean_at_least("typiclust") == 20.0
+    assert summary.best() == "kcenter" and summary.ratio_text("typiclust") == ">= 0.80"
+    csvs = {seed: write_rows(tmp_path / f"seed{seed}" / "simulate.csv", r) for seed, r in by_seed.items()}
+    assert report_seeds(tmp_path, csvs)[-1] == "best strategy kcenter: 1.00 of random's mean count (per seed: 1.50, 0.67)"
+    del by_seed[0][4:7]  # kcenter misses seed 0 too: the best lower bound is typiclust's
+    by_seed[0] += [{"strategy": "kcenter", "n_labeled": n, "iou": 0.5} for n in (10, 20, 30)]
+    csvs = {seed: write_rows(tmp_path / f"seed{seed}" / "simulate.csv", r) for seed, r in by_seed.items()}
+    assert report_seeds(tmp_path, csvs)[-1] == ("no strategy other than random reached 95% of the full-data IoU in "
+                                                "every seed within 30 labeled images; best strategy typiclust: "
+                                                ">= 0.80 of random's mean count")
 
 
 def test_rounds_take_the_warm_learning_rate_and_patch_workers(synthetic_dataset, tmp_path, monkeypatch):
