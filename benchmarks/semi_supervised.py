@@ -82,7 +82,7 @@ def config(a: argparse.Namespace, in_channels: int, semi: bool) -> TrainConfig:
 
 def semi_config(a: argparse.Namespace) -> SemiConfig:
     return SemiConfig(method=a.method, threshold=a.threshold, weight=a.weight, ema=a.ema,
-                      start_epoch=a.start_epoch, ramp_epochs=a.ramp_epochs)
+                      start_epoch=a.start_epoch, ramp_epochs=a.ramp_epochs, cutmix=a.cutmix)
 
 
 def test_iou(model_file: Path, test, cfg: TrainConfig) -> float:
@@ -127,7 +127,7 @@ def pair(a: argparse.Namespace, n: int, seed: int, train_s, val, test, out: Path
         pcfg = PretrainConfig(steps=a.pretrain_steps, mask_ratio=a.mask_ratio, block=a.block)
         semi = pretrained(alone_cfg, pcfg, labelled, pool, val, test, out / f"n{n}-s{seed}-pretrained")
     elif semi_cfg.semi.online:
-        semi = score(semi_cfg, labelled, pool, val, test, out / f"n{n}-s{seed}-semi")
+        semi = score(semi_cfg, labelled, pool, val, test, out / f"n{n}-s{seed}-semi{'-cutmix' * a.cutmix}")
     else:
         semi = self_trained(semi_cfg, out / f"n{n}-s{seed}-alone" / "model.pt", labelled, pool, val, test,
                             out / f"n{n}-s{seed}-self")
@@ -170,6 +170,8 @@ def options() -> argparse.ArgumentParser:
     ap.add_argument("--ema", type=float, default=SemiConfig.ema, help="the teacher's moving-average decay per step")
     ap.add_argument("--start-epoch", type=int, default=SemiConfig.start_epoch, help="epochs on labels alone first")
     ap.add_argument("--ramp-epochs", type=int, default=SemiConfig.ramp_epochs)
+    ap.add_argument("--cutmix", action="store_true", help="mean teacher: paste a box of another unlabeled patch and "
+                                                          "its pseudo-label into the student's view")
     ap.add_argument("--val-images", type=int, default=16, help="validation images that pick the best epoch")
     ap.add_argument("--test-images", type=int, help="score on the first N test images only (default: all)")
     ap.add_argument("--limit", type=int, help="the first N EMPS images by name only (a quick check)")

@@ -69,6 +69,9 @@ def train(
                                                      "maps of --unlabeled) or pretrain (first learn to fill in hidden "
                                                      "blocks of every image, labelled and --unlabeled)")] = None,
     semi_weight: Opt[float] = None, semi_threshold: Opt[float] = None,
+    semi_cutmix: Annotated[Optional[bool], typer.Option(help="--semi mean_teacher: paste a box of another unlabeled "
+                                                             "patch and its pseudo-label into the student's view")
+                           ] = None,
     pretrain_steps: Annotated[Optional[int], typer.Option(help="--semi pretrain's steps before training")] = None,
     trainer: Annotated[Optional[str], typer.Option(help="supervised, or gan: a PatchGAN discriminator on (image, "
                                                         "class probabilities) adds an adversarial loss "
@@ -91,7 +94,8 @@ def train(
                            restart_epochs=restart_epochs, loss=loss, class_weights=parse_floats(class_weights),
                            downsample=downsample, balanced=balanced, augment=augment, patience=patience, seed=seed,
                            threads=threads, device=device, precision=precision, workers=workers, semi=semi,
-                           semi_weight=semi_weight, semi_threshold=semi_threshold, pretrain_steps=pretrain_steps,
+                           semi_weight=semi_weight, semi_threshold=semi_threshold, semi_cutmix=semi_cutmix,
+                           pretrain_steps=pretrain_steps,
                            trainer=trainer, gan_weight=gan_weight)
     except ValueError as exc:  # a setting out of its range or choices: the message says which
         raise typer.BadParameter(str(exc)) from exc

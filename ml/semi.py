@@ -5,7 +5,10 @@ moving average of the model's weights (mean teacher; Tarvainen and Valpola, 2017
 the model learns those predictions, on the pixels where the teacher is confident, from a strongly perturbed copy
 of the same patch (FixMatch's weak/strong consistency; Sohn et al., 2020). The perturbation is the training
 augmentation without its geometry (intensity changes, noise and the SEM artifacts), so a pseudo-label stays
-aligned with its patch. The pseudo-label loss is off for the first epochs, then its weight ramps up linearly.
+aligned with its patch. With ``cutmix`` the student's view also pastes a box of half the area from the batch's
+next patch, and the teacher's predictions are pasted the same way (French et al., 2020, "Semi-supervised semantic
+segmentation needs strong, varied perturbations"). The pseudo-label loss is off for the first epochs, then its
+weight ramps up linearly.
 
 Unlabeled patches come from the same seeded per-epoch sampling as labelled ones, so a run is deterministic for
 its seed and a resumed run (the teacher is in the checkpoint) replays what an uninterrupted one does.
@@ -48,12 +51,16 @@ class SemiConfig:
     ema: float = 0.99  # after every step: teacher = ema * teacher + (1 - ema) * model
     start_epoch: int = 2  # epochs on labels alone before the pseudo-label loss starts
     ramp_epochs: int = 3  # epochs over which its weight rises from 0 to ``weight``
+    cutmix: bool = False  # mean teacher: paste a box of another unlabeled patch (and its pseudo-label) into each
+    # student view
     pretrain: PretrainConfig = field(default_factory=lambda: PretrainConfig(steps=PRETRAIN_STEPS))
 
     def __post_init__(self) -> None:
         check_method(self.method)
         if not 0.0 <= self.ema < 1.0 or not 0.0 < self.threshold <= 1.0 or self.weight < 0:
             raise ValueError(f"semi-supervised settings out of range: {self}")
+        if self.cutmix and self.method != "mean_teacher":
+            raise ValueError(f"cutmix is a mean teacher's perturbation; the method is {self.method}")
 
     @property
     def enabled(self) -> bool:
@@ -98,6 +105,27 @@ class UnlabeledPatches(Dataset):
         return torch.from_numpy(np.ascontiguousarray(clean)), torch.from_numpy(np.ascontiguousarray(strong.transpose(2, 0, 1)))
 
 
+CUTMIX_AREA = 0.5  # of a patch that the pasted box covers (French et al.'s default)
+
+
+def box_masks(n: int, height: int, width: int, generator: torch.Generator) -> torch.Tensor:
+    """(n, 1, height, width) masks, 1 inside one box of CUTMIX_AREA of the patch each, its aspect ratio and place
+    drawn from ``generator``."""
+    masks = torch.zeros(n, 1, height, width)
+    for i, (u, ty, tx) in enumerate(torch.rand(n, 3, generator=generator).tolist()):
+        y_share = CUTMIX_AREA ** u  # from CUTMIX_AREA to 1; the width's share makes up the area
+        h, w = round(height * y_share), round(width * CUTMIX_AREA / y_share)
+        top, left = int(ty * (height - h + 1)), int(tx * (width - w + 1))
+        masks[i, :, top:top + h, left:left + w] = 1.0
+    return masks
+
+
+def cut_mixed(batch: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Each item with its mask's box taken from the batch's next item (the last from the first)."""
+    masks = masks.to(device=batch.device, dtype=batch.dtype)
+    return batch * (1 - masks) + batch.roll(-1, 0) * masks
+
+
 def pseudo_label_loss(logits: torch.Tensor, teacher_logits: torch.Tensor, threshold: float) -> torch.Tensor:
     """Cross-entropy to the teacher's argmax on its confident pixels, averaged over all pixels (so a teacher
     confident nowhere adds nothing)."""
@@ -118,10 +146,13 @@ class MeanTeacher:
         self.data = UnlabeledPatches(samples, patches, augment, seed + 1)
         self.teacher = copy.deepcopy(model).eval().requires_grad_(False)
         self.weight = 0.0
+        self.seed = seed
+        self.boxes = torch.Generator()
 
     def set_epoch(self, epoch: int) -> None:
         self.data.set_epoch(epoch)
         self.weight = self.cfg.weight_at(epoch)
+        self.boxes.manual_seed(self.seed * 100_003 + epoch)  # a resumed run draws the boxes an uninterrupted one does
 
     def batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]] | None:
         """This epoch's unlabeled batches, or None while the pseudo-label loss is off."""
@@ -133,6 +164,9 @@ class MeanTeacher:
         """The weighted pseudo-label loss (call inside the step's autocast)."""
         with torch.no_grad():
             target = self.teacher(clean)
+        if self.cfg.cutmix:
+            masks = box_masks(len(strong), *strong.shape[-2:], self.boxes)
+            strong, target = cut_mixed(strong, masks), cut_mixed(target, masks)
         return self.weight * pseudo_label_loss(model(strong), target, self.cfg.threshold)
 
     @torch.no_grad()

@@ -25,6 +25,7 @@ OPTIONS: Mapping[str, tuple[str, ...]] = {
     "downsample": ("preprocess", "downsample"), "patience": ("patience",), "seed": ("seed",), "threads": ("threads",),
     "device": ("device",), "precision": ("precision",), "workers": ("workers",),
     "semi": ("semi", "method"), "semi_weight": ("semi", "weight"), "semi_threshold": ("semi", "threshold"),
+    "semi_cutmix": ("semi", "cutmix"),
     "pretrain_steps": ("semi", "pretrain", "steps"),
     "trainer": ("trainer",), "gan_weight": ("gan", "weight"),
 }

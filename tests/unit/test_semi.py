@@ -189,3 +189,32 @@ def test_cli_semi_takes_unlabeled_images_other_than_the_labelled_ones(synthetic_
 
         provenance = read_artifact(tmp_path / "b" / "model.pt")[0].provenance
         assert provenance["pretrain_steps"] == 3 and provenance["pretrain_images"] > 3
+
+
+def test_cutmix_pastes_half_a_patch_from_the_next_one_into_the_view_and_its_pseudo_label(synthetic_dataset):
+    from ml.semi import box_masks, cut_mixed
+
+    masks = box_masks(6, 40, 60, torch.Generator().manual_seed(3))
+    assert masks.shape == (6, 1, 40, 60) and torch.equal(masks, box_masks(6, 40, 60, torch.Generator().manual_seed(3)))
+    assert all(abs(m.mean().item() - 0.5) < 0.05 for m in masks)  # each a box of half the area
+    batch = torch.arange(3.0).view(3, 1, 1, 1).expand(3, 2, 40, 60)
+    mixed = cut_mixed(batch, masks[:3])
+    assert torch.equal(mixed, torch.where(masks[:3].bool(), batch.roll(-1, 0), batch))
+    with pytest.raises(ValueError, match="mean teacher"):
+        SemiConfig(method="self_training", cutmix=True)
+
+    labelled, unlabeled = _split(synthetic_dataset)
+    cfg = train_config(epochs=2, restart_epochs=2, **TINY, **SEMI, semi_cutmix=True)
+    cfg = replace(cfg, semi=replace(cfg.semi, start_epoch=0))
+    model = torch.nn.Conv2d(1, 2, 1)
+    losses = []
+    for _ in range(2):  # the same boxes for the same epoch: deterministic for a seed, and on resume
+        teacher = MeanTeacher(cfg.semi, model, unlabeled, cfg.patches, cfg.augment, cfg.batch_size, cfg.seed)
+        teacher.set_epoch(1)
+        clean, strong = next(teacher.batches())
+        losses.append(teacher.loss(model, clean.float(), strong.float()).item())
+    assert losses[0] == losses[1] > 0
+    plain = MeanTeacher(replace(cfg.semi, cutmix=False), model, unlabeled, cfg.patches, cfg.augment, cfg.batch_size,
+                        cfg.seed)
+    plain.set_epoch(1)
+    assert plain.loss(model, clean.float(), strong.float()).item() != losses[0]
