@@ -60,7 +60,8 @@ campaign() {  # SEED FOLDER [OPTIONS]: campaigns into FOLDER, its log beside the
     || echo "exit $? (124: TIMEOUT): $folder" >> "$out/failed"
   tail -n 3 "$folder/simulate.log"
 }
-jobs=()  # one line per process: SEED FOLDER OPTIONS...
+[[ $out != *[[:space:]]* ]] || { echo "OUT must not contain spaces: $out"; exit 2; }
+jobs=()  # one line per process: SEED FOLDER OPTIONS... (split on spaces)
 for seed in ${SEEDS:-0}; do
   if [[ -n ${APART:-} ]]; then
     for s in "${strategies[@]}"; do jobs+=("$seed $out/seed$seed/$s --strategy $s --no-full"); done

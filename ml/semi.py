@@ -51,8 +51,7 @@ class SemiConfig:
     ema: float = 0.99  # after every step: teacher = ema * teacher + (1 - ema) * model
     start_epoch: int = 2  # epochs on labels alone before the pseudo-label loss starts
     ramp_epochs: int = 3  # epochs over which its weight rises from 0 to ``weight``
-    cutmix: bool = False  # mean teacher: paste a box of another unlabeled patch (and its pseudo-label) into each
-    # student view
+    cutmix: bool = False  # mean teacher: paste a box of the next unlabeled patch and its pseudo-label into the view
     pretrain: PretrainConfig = field(default_factory=lambda: PretrainConfig(steps=PRETRAIN_STEPS))
 
     def __post_init__(self) -> None:

@@ -200,8 +200,7 @@ def simulate(samples: Sequence[Sample], schema: LabelSchema, cfg: SimulateConfig
 
 
 def _write(run: _Run, selected: dict[str, list[list[str]]]) -> SimulationResult:
-    rows = run.rows
-    csv = write_rows(run.out / "simulate.csv", rows)
+    rows, csv = run.rows, run.out / "simulate.csv"  # written after every round (_Run.record)
     write_rows(run.out / "selected.csv", [{"strategy": s, "round": r, "image_id": i}
                                           for s, batches in selected.items() for r, b in enumerate(batches) for i in b])
     plot = plot_campaigns(run.out / "learning_curve.png", rows)
