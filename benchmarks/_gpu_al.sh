@@ -14,13 +14,7 @@
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 : "${OUT:?the folder whose files come back}"
-export PYTHONUNBUFFERED=1
-if [[ -z ${PYTHON:-} ]]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-    || exit 3
-  export PYTHONPATH=/tmp/site PYTHON=python3
-fi
-export PYTHON PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+source benchmarks/_gpu_env.sh
 cpus=$(nproc)
 pin_cpu=() pin_al=()  # two cores of their own for the CPU figure, where there are enough
 if (( cpus >= 4 )); then pin_cpu=(taskset -c $((cpus - 2)),$((cpus - 1))); pin_al=(taskset -c 0-$((cpus - 3))); fi

@@ -14,19 +14,13 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 : "${OUT:?the folder whose files come back}"
-export PYTHONUNBUFFERED=1
-if compgen -G ".whl/*.whl" > /dev/null; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-  export PYTHONPATH=/tmp/site:$PWD
-else
-  export PYTHONPATH=$PWD
-fi
-python3 -W ignore -P -m benchmarks.train_precision --device cuda --steps 100 --batch 8 --repeats 2 --threads 4 \
+source benchmarks/_gpu_env.sh
+"$PYTHON" -W ignore -P -m benchmarks.train_precision --device cuda --steps 100 --batch 8 --repeats 2 --threads 4 \
   2>&1 | tee "$OUT/precision.log"
 run=$(mktemp -d)
-python3 -W ignore -P -m benchmarks.emps_grains --emps "${EMPS:-.gpu/emps}" --device cuda --workers "${WORKERS:-8}" \
+"$PYTHON" -W ignore -P -m benchmarks.emps_grains --emps "${EMPS:-.gpu/emps}" --device cuda --workers "${WORKERS:-8}" \
   --threads 4 --epochs "${EPOCHS:-40}" --minutes "${MINUTES:-4}" --train-only --out "$run" 2>&1 | tee "$OUT/train.log"
-python3 - "$run/grains" "$OUT" <<'EOF'
+"$PYTHON" - "$run/grains" "$OUT" <<'EOF'
 import io
 import sys
 from pathlib import Path

@@ -49,8 +49,8 @@ python=${PYTHON:-$("$root/scripts/venv.sh")/bin/python}
 export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"
 stop=()
 [[ -n ${TIMEOUT:-} ]] && stop=(timeout "$TIMEOUT")
-campaign() {  # SEED FOLDER [OPTIONS]: campaigns into FOLDER, its log beside them
-  local seed=$1 folder=$2
+campaign() {  # SEED PART [OPTIONS]: campaigns into OUT/seed<SEED>/PART, its log beside them
+  local seed=$1 folder=$out/seed$1/$2
   shift 2
   mkdir -p "$folder"
   "${stop[@]}" "$python" -m grainloop simulate --images "$emps/images" --masks "$emps/segmaps" --mask-kind instance \
@@ -60,16 +60,13 @@ campaign() {  # SEED FOLDER [OPTIONS]: campaigns into FOLDER, its log beside the
     || echo "exit $? (124: TIMEOUT): $folder" >> "$out/failed"
   tail -n 3 "$folder/simulate.log"
 }
-[[ $out != *[[:space:]]* ]] || { echo "OUT must not contain spaces: $out"; exit 2; }
-jobs=()  # one line per process: SEED FOLDER OPTIONS... (split on spaces)
+jobs=()  # one line per process: SEED PART OPTIONS... (no paths: split on spaces)
 for seed in ${SEEDS:-0}; do
   if [[ -n ${APART:-} ]]; then
-    for s in "${strategies[@]}"; do jobs+=("$seed $out/seed$seed/$s --strategy $s --no-full"); done
-    jobs+=("$seed $out/seed$seed/full --full-only")
+    for s in "${strategies[@]}"; do jobs+=("$seed $s --strategy $s --no-full"); done
+    jobs+=("$seed full --full-only")
   else
-    all=""
-    for s in "${strategies[@]}"; do all+=" --strategy $s"; done
-    jobs+=("$seed $out/seed$seed$all")
+    jobs+=("$seed .$(printf ' --strategy %s' "${strategies[@]}")")
   fi
 done
 mkdir -p "$out"

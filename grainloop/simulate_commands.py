@@ -51,7 +51,8 @@ def simulate(
     restart_epochs: Annotated[Optional[int], typer.Option(help="cosine cycle (default: --epochs, one a round)")] = None,
     loss: Opt[str] = None, class_weights: Opt[str] = None, downsample: Opt[int] = None, balanced: Opt[bool] = None,
     augment: Opt[bool] = None, patience: Opt[int] = None, threads: Opt[int] = None, device: Device = "cpu",
-    workers: Annotated[int, typer.Option(help="processes making the patches (0: the training process)")] = 0,
+    workers: Annotated[Optional[int], typer.Option(help="processes making the patches (0: the training "
+                                                        "process)")] = None,
 ) -> None:
     """Train, score the unlabeled pool, label a batch, repeat: one campaign per strategy, same seeds.
     Training options left out keep TrainConfig's defaults (ml/train.py)."""

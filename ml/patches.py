@@ -17,6 +17,11 @@ from ml.targets import IGNORE_INDEX
 Augment = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
+def run_seed(seed: int, step: int) -> int:
+    """The seed of one epoch (or step) of a run: the same for a seed and step in a resumed run as in a whole one."""
+    return seed * 100_003 + step
+
+
 @dataclass(frozen=True)
 class PatchConfig:
     size: int = 256
@@ -63,7 +68,7 @@ class PatchDataset(Dataset):
         rng = np.random.default_rng([self.seed, epoch])
         picks = rng.choice(len(self.samples), self.cfg.per_epoch, p=self._weights)
         self._boxes = [(int(i), self._box(int(i), rng)) for i in picks]
-        self._augment_seed = self.seed * 100_003 + epoch
+        self._augment_seed = run_seed(self.seed, epoch)
         if hasattr(self.augment, "reseed"):
             self.augment.reseed(self._augment_seed)
 

@@ -25,7 +25,7 @@ from ml.checkpoint import atomic_save
 from ml.config import to_dict
 from ml.data import Sample
 from ml.models import build_model
-from ml.patches import PatchDataset
+from ml.patches import PatchDataset, run_seed
 from ml.precision import resolve_precision
 
 CHECKPOINT_STEPS = 100
@@ -108,7 +108,7 @@ def pretrain(train_cfg, cfg: PretrainConfig, samples: Sequence[Sample], out: Pat
             if k < step % per_epoch:  # a resumed epoch: the batches already learnt
                 continue
             x = precision.batch(x.to(device))
-            corrupted, hidden = hide_blocks(x, cfg, torch.Generator().manual_seed(train_cfg.seed * 100_003 + step))
+            corrupted, hidden = hide_blocks(x, cfg, torch.Generator().manual_seed(run_seed(train_cfg.seed, step)))
             opt.zero_grad(set_to_none=True)
             with precision.autocast():
                 loss = filling_loss(model(corrupted), x, hidden)

@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, Dataset
 from foundation.choices import check_choice
 from ml.augment import AugmentConfig, Augmenter
 from ml.data import Sample
-from ml.patches import PatchConfig, PatchDataset
+from ml.patches import PatchConfig, PatchDataset, run_seed
 from ml.predict import PredictConfig, predict_image
 from ml.pretrain import PretrainConfig
 from ml.targets import IGNORE_INDEX
@@ -92,7 +92,7 @@ class UnlabeledPatches(Dataset):
 
     def set_epoch(self, epoch: int) -> None:
         self.patches.set_epoch(epoch)
-        self.strong.reseed(self.seed * 100_003 + epoch)
+        self.strong.reseed(run_seed(self.seed, epoch))
 
     def __len__(self) -> int:
         return len(self.patches)
@@ -151,7 +151,7 @@ class MeanTeacher:
     def set_epoch(self, epoch: int) -> None:
         self.data.set_epoch(epoch)
         self.weight = self.cfg.weight_at(epoch)
-        self.boxes.manual_seed(self.seed * 100_003 + epoch)  # a resumed run draws the boxes an uninterrupted one does
+        self.boxes.manual_seed(run_seed(self.seed, epoch))  # a resumed run draws the boxes an uninterrupted one does
 
     def batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]] | None:
         """This epoch's unlabeled batches, or None while the pseudo-label loss is off."""

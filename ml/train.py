@@ -24,7 +24,7 @@ from ml.gan import Adversary, GanConfig, build_adversary, check_trainer
 from ml.losses import LossConfig, build_loss
 from ml.metrics import MEAN_FG_IOU
 from ml.models import ModelConfig, build_model, warm_start
-from ml.patches import PatchConfig, PatchDataset, epoch_loader
+from ml.patches import PatchConfig, PatchDataset, epoch_loader, run_seed
 from ml.precision import Precision, check_precision, resolve_precision
 from ml.predict import PredictConfig
 from ml.preprocess import PreprocessConfig
@@ -227,7 +227,7 @@ def train(cfg: TrainConfig, schema: LabelSchema, train_samples: Sequence[Sample]
     with epoch_progress(cfg.progress) as progress:
         while stopped is None:
             state.epoch += 1
-            torch.manual_seed(cfg.seed * 100_003 + state.epoch)
+            torch.manual_seed(run_seed(cfg.seed, state.epoch))
             data.set_epoch(state.epoch)
             if teacher:
                 teacher.set_epoch(state.epoch)

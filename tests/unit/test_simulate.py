@@ -1,5 +1,6 @@
 """`grainloop simulate` on the synthetic dataset: campaigns per strategy, the full reference, CSVs and the plot."""
 import csv
+from pathlib import Path
 
 import pytest
 import torch
@@ -117,7 +118,8 @@ def test_a_strategy_that_missed_a_seed_gets_a_lower_bound_against_random(tmp_pat
     assert summary.reach["random"] == {0: 20, 1: 30} and summary.mean_at_least("typiclust") == 20.0
     assert summary.best() == "kcenter" and summary.ratio_text("typiclust") == ">= 0.80"
     csvs = {seed: write_rows(tmp_path / f"seed{seed}" / "simulate.csv", r) for seed, r in by_seed.items()}
-    assert report_seeds(tmp_path, csvs)[-1] == "best strategy kcenter: 1.00 of random's mean count (per seed: 1.50, 0.67)"
+    assert report_seeds(tmp_path, csvs)[-1] == ("best strategy kcenter: 1.00 of random's mean count "
+                                                "(per seed: 1.50, 0.67)")
     del by_seed[0][4:7]  # kcenter misses seed 0 too: the best lower bound is typiclust's
     by_seed[0] += [{"strategy": "kcenter", "n_labeled": n, "iou": 0.5} for n in (10, 20, 30)]
     csvs = {seed: write_rows(tmp_path / f"seed{seed}" / "simulate.csv", r) for seed, r in by_seed.items()}
@@ -186,3 +188,32 @@ def test_a_run_stopped_part_way_keeps_the_rounds_it_finished(synthetic_dataset, 
                              "--rounds", str(ROUNDS), "--test-fraction", str(TEST_FRACTION), *TINY])
     rows = _read(tmp_path / "simulate.csv")
     assert [(row["strategy"], int(row["round"])) for row in rows] == [("random", 0), ("random", 1)]
+
+
+@pytest.mark.slow
+def test_a_killed_run_keeps_whole_rows_of_the_rounds_it_finished(synthetic_dataset, tmp_path):
+    """SIGKILL mid-campaign: simulate.csv holds the finished rounds, each row whole (written temp-and-rename)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    d, out = synthetic_dataset, tmp_path / "killed"
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen([sys.executable, "-m", "grainloop", "simulate", "--images", str(d / "images"), "--masks",
+                             str(d / "masks"), "--out", str(out), "--strategy", "random", "--initial", str(INITIAL),
+                             "--batch", str(BATCH), "--rounds", "3", "--test-fraction", str(TEST_FRACTION), *TINY],
+                            env={**os.environ, "PYTHONPATH": str(root)}, cwd=root, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if (out / "simulate.csv").exists() and len(_read(out / "simulate.csv")) >= 2:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)  # rounds 0 and 1 are written; a later round is training
+    proc.wait()
+    rows = _read(out / "simulate.csv")
+    assert "full" not in {r["strategy"] for r in rows}, "the run finished before it could be killed"
+    assert [int(r["round"]) for r in rows] == list(range(len(rows))) and len(rows) >= 2
+    assert all(r["strategy"] == "random" and float(r["iou"]) >= 0 for r in rows)
